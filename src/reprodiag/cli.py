@@ -1,0 +1,318 @@
+"""The `reprodiag` command: a thin front door over `reprodiag.core`.
+
+With no command it opens the desktop app (imported lazily, so the headless commands work
+where Qt is absent, as in Colab). Exit codes: 0 success, 2 bad input (one line on stderr),
+1 internal error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from reprodiag import __version__
+from reprodiag.errors import UserError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+TABS = ("environment", "runs", "compare")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad usage as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # noqa: D401 - argparse hook
+        raise UserError(f"{message} (see '{self.prog} --help')")
+
+
+def _bool_flag(p: argparse.ArgumentParser, name: str, default: Optional[bool], help_: str) -> None:
+    p.add_argument(f"--{name}", dest=name.replace("-", "_"), action=argparse.BooleanOptionalAction,
+                   default=default, help=help_)
+
+
+def _seed(text: str) -> Optional[int]:
+    if text.lower() in ("none", "unseeded"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be an integer or 'none', not {text!r}")
+    if not 0 <= value < 2**31:
+        raise argparse.ArgumentTypeError("seed must be between 0 and 2147483647")
+    return value
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 1280x800, not {text!r}")
+    if not (200 <= w <= 8000 and 200 <= h <= 8000):
+        raise argparse.ArgumentTypeError("size must be between 200x200 and 8000x8000")
+    return w, h
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    from reprodiag.core.runs.config import DEVICES, FRAMEWORKS, MODELS, RunConfig
+
+    d = RunConfig()
+    p.add_argument("--framework", choices=FRAMEWORKS, default=d.framework)
+    p.add_argument("--model", choices=MODELS, default=d.model)
+    p.add_argument("--device", choices=DEVICES, default=d.device)
+    p.add_argument("--seed", type=_seed, default=d.seed, help="integer, or 'none' for unseeded")
+    p.add_argument("--seeds", type=_seed, nargs="+", help="run once per seed (overrides --seed)")
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--optimizer", choices=("sgd", "adam"), default=d.optimizer)
+    p.add_argument("--dtype", choices=("float32", "float64"), default=d.dtype)
+    _bool_flag(p, "deterministic", d.deterministic, "deterministic ops on/off")
+    _bool_flag(p, "tf32", d.tf32, "allow TF32 matmuls/convolutions on GPUs that have it")
+    p.add_argument("--threads", type=int, default=d.threads, help="intra-op threads (default: framework's)")
+    _bool_flag(p, "shuffle", d.shuffle, "shuffle the training batches (seeded)")
+    _bool_flag(p, "augment", d.augment, "seeded data augmentation")
+    _bool_flag(p, "onednn", d.onednn, "TensorFlow oneDNN optimisations (default: TF's choice)")
+    p.add_argument("--repeats", type=int, default=1, help="run each config N times")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="reprodiag", description=(
+        "Find out why machine-learning results differ between machines. "
+        "With no command, opens the desktop app."))
+    parser.add_argument("--version", action="version", version=f"reprodiag {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    p = sub.add_parser("gui", help="open the desktop app (optionally with bundles loaded)")
+    p.add_argument("bundles", nargs="*", metavar="BUNDLE")
+
+    p = sub.add_parser("env", help="print an environment snapshot")
+    p.add_argument("--json", action="store_true", help="print the snapshot as JSON")
+    p.add_argument("--python", metavar="PATH", help="snapshot another interpreter (venv, conda env)")
+    p.add_argument("--deep", action="store_true",
+                   help="also import the frameworks (in worker processes) for runtime facts")
+
+    p = sub.add_parser("run", help="run a seeded canary training and record every step")
+    _add_run_options(p)
+    p.add_argument("--python", metavar="PATH", help="target interpreter (default: this one)")
+    p.add_argument("--out", metavar="FILE", help="write a bundle (NAME.reprodiag.zip)")
+    p.add_argument("--label", default="", help="label stored in the bundle")
+    p.add_argument("--timeout", type=float, default=None, help="seconds before a run is stopped")
+    p.add_argument("--json", action="store_true", help="print run summaries as JSON")
+
+    p = sub.add_parser("export", help="run the standard canary set + snapshot into one bundle")
+    p.add_argument("--out", metavar="FILE", required=True)
+    p.add_argument("--label", default="", help="label stored in the bundle (default: host name)")
+    p.add_argument("--quick", action="store_true", help="fewer steps (about a minute on a CPU)")
+    p.add_argument("--frameworks", nargs="+", choices=("torch", "tensorflow"),
+                   help="default: every installed one")
+    p.add_argument("--devices", nargs="+", choices=("cpu", "gpu"),
+                   help="default: cpu, plus gpu when one is present")
+    p.add_argument("--python", metavar="PATH", help="target interpreter (default: this one)")
+    p.add_argument("--no-deep", action="store_true", help="skip importing frameworks for the snapshot")
+
+    p = sub.add_parser("compare", help="compare two bundles run by run, and their environments")
+    p.add_argument("a", metavar="A.reprodiag.zip")
+    p.add_argument("b", metavar="B.reprodiag.zip")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--markdown", action="store_true")
+    p.add_argument("--run", nargs=2, metavar=("RUN_A", "RUN_B"), help="compare these two run ids")
+    p.add_argument("--rtol", type=float, default=1e-5, help="relative loss tolerance")
+
+    p = sub.add_parser("screenshot", help="render the app offscreen to a PNG")
+    p.add_argument("bundles", nargs="*", metavar="BUNDLE")
+    p.add_argument("--tab", choices=TABS, default="environment")
+    p.add_argument("--out", metavar="FILE.png", required=True)
+    p.add_argument("--size", type=_size, default=(1280, 800), metavar="WxH")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        return _dispatch(args)
+    except UserError as exc:
+        print(f"reprodiag: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("reprodiag: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # the last line of defence: one line, not a traceback
+        if os.environ.get("REPRODIAG_DEBUG"):
+            raise
+        print(f"reprodiag: internal error: {type(exc).__name__}: {exc} "
+              "(set REPRODIAG_DEBUG=1 for a traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    command = args.command or "gui"
+    if command == "gui":
+        return _cmd_gui(getattr(args, "bundles", []))
+    return {"env": _cmd_env, "run": _cmd_run, "export": _cmd_export,
+            "compare": _cmd_compare, "screenshot": _cmd_screenshot}[command](args)
+
+
+def _require_gui():
+    try:
+        import PySide6  # noqa: F401
+        import pyqtgraph  # noqa: F401
+    except ImportError:
+        raise UserError("the desktop app needs the 'gui' extra: pip install \"reprodiag[gui]\"")
+
+
+def _cmd_gui(bundles: list[str]) -> int:
+    _require_gui()
+    from reprodiag.gui.app import main as gui_main
+
+    return gui_main(bundles)
+
+
+def _cmd_screenshot(args) -> int:
+    _require_gui()
+    from reprodiag.gui.screenshot import render
+
+    out = render(args.bundles, args.tab, args.out, args.size)
+    print(out)
+    return EXIT_OK
+
+
+def _cmd_env(args) -> int:
+    from reprodiag.core.env import capture, render_text
+
+    python = _interpreter(args.python)
+    snapshot = capture(python=python, deep=args.deep)
+    print(snapshot.dumps() if args.json else render_text(snapshot))
+    return EXIT_OK
+
+
+def _interpreter(path: Optional[str]) -> Optional[str]:
+    """Validate a --python path early, with one clear line when it is wrong."""
+    if path is None:
+        return None
+    p = Path(path).expanduser()
+    if p.is_dir():
+        for candidate in (p / "bin" / "python", p / "Scripts" / "python.exe", p / "python.exe"):
+            if candidate.exists():
+                return str(candidate)
+        raise UserError(f"{path}: a folder with no Python interpreter in bin/ or Scripts/")
+    if not p.exists():
+        raise UserError(f"{path}: no such interpreter")
+    if not os.access(p, os.X_OK):
+        raise UserError(f"{path}: not executable, so not a Python interpreter")
+    return str(p)
+
+
+def _out_path(path: str) -> Path:
+    out = Path(path).expanduser()
+    if out.is_dir():
+        raise UserError(f"{path}: is a folder; give a file name like NAME.reprodiag.zip")
+    if not out.parent.exists():
+        raise UserError(f"{path}: folder {out.parent} does not exist")
+    return out
+
+
+def _configs_from_args(args) -> list:
+    from pydantic import ValidationError
+
+    from reprodiag.core.runs.config import RunConfig
+
+    seeds = args.seeds if args.seeds else [args.seed]
+    if args.repeats < 1:
+        raise UserError("--repeats must be at least 1")
+    configs = []
+    for seed in seeds:
+        try:
+            cfg = RunConfig(
+                framework=args.framework, model=args.model, device=args.device, seed=seed,
+                steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                optimizer=args.optimizer, dtype=args.dtype, deterministic=args.deterministic,
+                tf32=args.tf32, threads=args.threads, shuffle=args.shuffle,
+                augment=args.augment, onednn=args.onednn,
+            )
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(x) for x in err.get("loc", ())) or "config"
+            raise UserError(f"--{field.replace('_', '-')}: {err.get('msg', 'invalid value')}")
+        configs.extend([cfg] * args.repeats)
+    return configs
+
+
+def _cmd_run(args) -> int:
+    from reprodiag.core.runs.progress import ConsoleProgress
+    from reprodiag.core.runs.session import record_runs
+
+    python = _interpreter(args.python)
+    out = _out_path(args.out) if args.out else None
+    configs = _configs_from_args(args)
+    progress = ConsoleProgress(sys.stderr)
+    result = record_runs(configs, python=python, out=out, label=args.label,
+                         timeout=args.timeout, on_message=progress.on_message,
+                         with_snapshot=out is not None)
+    for record in result.runs:
+        progress.finished(record)
+    if args.json:
+        print(json.dumps([_summary_json(r) for r in result.runs], indent=1))
+    if out is not None:
+        print(f"wrote {result.path}")
+    return EXIT_OK if all(r.status in ("finished", "diverged") for r in result.runs) else EXIT_INTERNAL
+
+
+def _summary_json(record) -> dict:
+    return {"run_id": record.run_id, "config": record.config.model_dump(),
+            "status": record.status, "reason": record.reason, "steps": len(record.steps),
+            "summary": record.summary, "init_param_hash": record.init_param_hash}
+
+
+def _cmd_export(args) -> int:
+    from reprodiag.core.runs.progress import ConsoleProgress
+    from reprodiag.core.runs.session import export_standard_set
+
+    python = _interpreter(args.python)
+    out = _out_path(args.out)
+    progress = ConsoleProgress(sys.stderr)
+    result = export_standard_set(out, python=python, label=args.label, quick=args.quick,
+                                 frameworks=args.frameworks, devices=args.devices,
+                                 deep=not args.no_deep, on_message=progress.on_message,
+                                 on_note=progress.note)
+    for record in result.runs:
+        progress.finished(record)
+    print(f"wrote {result.path} ({len(result.runs)} runs)")
+    return EXIT_OK
+
+
+def _cmd_compare(args) -> int:
+    from reprodiag.core.bundle import read_bundle
+    from reprodiag.core.compare import compare_bundles
+    from reprodiag.core.compare import render
+
+    a, b = read_bundle(args.a), read_bundle(args.b)
+    if args.run:
+        a, b = _select_runs(a, args.run[0]), _select_runs(b, args.run[1])
+    comparison = compare_bundles(a, b, rtol=args.rtol)
+    if args.json:
+        print(json.dumps(render.to_json(comparison), indent=1, allow_nan=False))
+    elif args.markdown:
+        print(render.to_markdown(comparison))
+    else:
+        print(render.to_text(comparison))
+    return EXIT_OK
+
+
+def _select_runs(bundle, run_id: str):
+    """The bundle narrowed to one run, by id (or a unique id prefix)."""
+    import dataclasses
+
+    matches = [r for r in bundle.runs if r.run_id == run_id] or [
+        r for r in bundle.runs if r.run_id.startswith(run_id)]
+    if len(matches) != 1:
+        ids = ", ".join(r.run_id for r in bundle.runs[:6])
+        what = "no run" if not matches else "more than one run"
+        raise UserError(f"{bundle.path}: {what} with id {run_id!r} (runs: {ids})")
+    return dataclasses.replace(bundle, runs=matches)

@@ -1,0 +1,112 @@
+"""Recording sessions: run a list of configs one after another and keep them as a bundle.
+
+This is what `reprodiag run --out`, `reprodiag export` and the Colab helper share: runs go
+through the launcher one at a time (canaries measure numerics, not throughput, and parallel
+runs would disturb each other's thread counts and step times), then the environment
+snapshot and every record are written into one bundle.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from reprodiag.core.runs.canary_set import standard_configs
+from reprodiag.core.runs.config import RunConfig
+from reprodiag.core.runs.record import FAILED, RunRecord
+
+OnMessage = Callable[[RunRecord, object], None]
+
+
+@dataclass
+class SessionResult:
+    runs: list[RunRecord] = field(default_factory=list)
+    path: Optional[Path] = None
+    snapshot: object = None
+
+
+def record_runs(
+    configs: list[RunConfig],
+    *,
+    python: Optional[str] = None,
+    out: Optional[Path] = None,
+    label: str = "",
+    timeout: Optional[float] = None,
+    on_message: Optional[OnMessage] = None,
+    with_snapshot: bool = True,
+    deep: bool = False,
+    snapshot=None,
+) -> SessionResult:
+    """Run each config in its own worker process; write a bundle to `out` when given."""
+    from reprodiag.core.runs import launcher
+
+    result = SessionResult()
+    for config in configs:
+        result.runs.append(
+            launcher.run(config, python=python, on_message=on_message, timeout=timeout,
+                         label=label)
+        )
+    _refuse_if_no_gpu(result.runs)
+    if with_snapshot and snapshot is None:
+        from reprodiag.core.env import capture
+
+        snapshot = capture(python=python, deep=deep)
+    result.snapshot = snapshot
+    if out is not None:
+        from reprodiag.core.bundle import write_bundle
+
+        result.path = write_bundle(out, snapshot=snapshot, runs=result.runs,
+                                   label=label or socket.gethostname())
+    return result
+
+
+def _refuse_if_no_gpu(runs: list[RunRecord]) -> None:
+    """Runs that all failed for want of a GPU are bad input, not results worth a bundle."""
+    from reprodiag.errors import UserError
+
+    if runs and all(r.status == FAILED and r.reason.startswith("no_gpu") for r in runs):
+        raise UserError(runs[0].reason.split(": ", 1)[-1])
+
+
+def available_frameworks(snapshot) -> list[str]:
+    """Frameworks installed in the snapshotted interpreter, in the canonical order."""
+    return [fw for fw in ("torch", "tensorflow") if snapshot.value(f"framework.{fw}.version")]
+
+
+def available_devices(snapshot) -> list[str]:
+    """`cpu`, plus `gpu` when the machine has an NVIDIA GPU with a working driver."""
+    count = snapshot.value("gpu.count", 0)
+    return ["cpu", "gpu"] if isinstance(count, int) and count > 0 else ["cpu"]
+
+
+def export_standard_set(
+    out: Path,
+    *,
+    python: Optional[str] = None,
+    label: str = "",
+    quick: bool = False,
+    frameworks: Optional[list[str]] = None,
+    devices: Optional[list[str]] = None,
+    deep: bool = True,
+    timeout: Optional[float] = 1800.0,
+    on_message: Optional[OnMessage] = None,
+    on_note: Optional[Callable[[str], None]] = None,
+) -> SessionResult:
+    """Snapshot the environment, run the standard canary set on it, write one bundle."""
+    from reprodiag.core.env import capture
+    from reprodiag.errors import UserError
+
+    note = on_note or (lambda text: None)
+    note("capturing the environment" + (" (deep)" if deep else ""))
+    snapshot = capture(python=python, deep=deep)
+    frameworks = frameworks or available_frameworks(snapshot)
+    if not frameworks:
+        raise UserError("neither torch nor tensorflow is installed in the target interpreter; "
+                        "install one (pip install torch) or pass --python PATH")
+    devices = devices or available_devices(snapshot)
+    configs = standard_configs(frameworks, devices, quick=quick)
+    note(f"running {len(configs)} canaries: {', '.join(frameworks)} on {', '.join(devices)}")
+    return record_runs(configs, python=python, out=out, label=label, timeout=timeout,
+                       on_message=on_message, snapshot=snapshot)
