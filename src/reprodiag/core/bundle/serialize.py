@@ -1,0 +1,274 @@
+"""RunRecord <-> `run.json` + `steps.csv`: the one on-disk form of a run (bundle and library).
+
+Writing is exact: JSON floats and CSV cells use `repr`, which round-trips every float64;
+non-finite values are spelled `NaN`/`Infinity` in JSON (Python's json) and `nan`/`inf`/
+`-inf` in CSV. Reading treats the text as hostile: every field is type- and range-checked,
+and any problem raises InvalidRunFile (a ValueError) with a short reason; callers add the
+file name.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from typing import Any
+
+from pydantic import ValidationError
+
+from reprodiag.core.runs.config import RunConfig
+from reprodiag.core.runs.protocol import STEP_FLOAT_FIELDS
+from reprodiag.core.runs.record import MAX_LOG_LINES, STATUSES, STEP_COLUMNS, RunRecord, StepSeries
+
+RUN_JSON = "run.json"
+STEPS_CSV = "steps.csv"
+
+MAX_JSON_DEPTH = 64
+MAX_ID_CHARS = 128
+MAX_TEXT_CHARS = {"label": 500, "reason": 10_000, "python": 4096, "worker": 256}
+MAX_HASH_CHARS = 256
+MAX_LOG_LINE_CHARS = 10_000
+MAX_CELL_CHARS = 256
+MAX_UNIX_TIME = 1e11  # year 5138
+
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_INT_CELL = re.compile(r"\d{1,15}")
+# What repr(float) writes, plus the usual spellings of NaN/Inf; no spaces or underscores.
+_FLOAT_CELL = re.compile(
+    r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf|infinity)", re.IGNORECASE
+)
+
+
+class InvalidRunFile(ValueError):
+    """run.json / steps.csv content (or a run id) that is not valid; the message says why."""
+
+
+def check_run_id(run_id: Any) -> str:
+    """The run id if it is a safe file/folder name (letters, digits, '.', '_', '-')."""
+    if not isinstance(run_id, str) or len(run_id) > MAX_ID_CHARS or not _SAFE_ID.fullmatch(run_id):
+        raise InvalidRunFile(f"run id {str(run_id)[:80]!r} is not a safe name")
+    return run_id
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def record_to_dict(record: RunRecord) -> dict[str, Any]:
+    """The content of run.json for one record (everything but the step series)."""
+    return {
+        "run_id": check_run_id(record.run_id),
+        "label": record.label,
+        "status": record.status,
+        "reason": record.reason,
+        "python": record.python,
+        "worker": record.worker,
+        "config": record.config.model_dump(mode="json"),
+        "settings": record.settings,
+        "dataset_hash": record.dataset_hash,
+        "init_param_hash": record.init_param_hash,
+        "n_params": record.n_params,
+        "summary": record.summary,
+        "started_at": record.started_at,
+        "ended_at": record.ended_at,
+        "log": list(record.log[-MAX_LOG_LINES:]),
+    }
+
+
+def run_json_text(record: RunRecord) -> str:
+    """run.json as text (exact floats; NaN/Infinity allowed since losses may diverge)."""
+    return json.dumps(record_to_dict(record), indent=1, allow_nan=True) + "\n"
+
+
+def steps_csv_text(steps: StepSeries) -> str:
+    """steps.csv as text: header STEP_COLUMNS, one row per step, floats by repr."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(STEP_COLUMNS)
+    for row in steps.rows():
+        writer.writerow(_cell(name, value) for name, value in zip(STEP_COLUMNS, row))
+    return out.getvalue()
+
+
+def _cell(column: str, value: Any) -> str:
+    if column == "step":
+        return str(int(value))
+    if column in STEP_FLOAT_FIELDS:
+        return repr(float(value))  # float() first: repr(np.float64(1.0)) is not "1.0"
+    return str(value)
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def loads_json(text: str) -> Any:
+    """Parse JSON text; duplicate keys and nesting deeper than MAX_JSON_DEPTH are refused."""
+    value = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    _check_depth(value)
+    return value
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise InvalidRunFile(f"duplicate key {key[:80]!r}")
+        obj[key] = value
+    return obj
+
+
+def _check_depth(value: Any) -> None:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidRunFile(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
+def record_from_parts(run_obj: Any, steps_text: str) -> RunRecord:
+    """Build a RunRecord from parsed run.json and the text of steps.csv (validated)."""
+    if not isinstance(run_obj, dict):
+        raise InvalidRunFile("run.json must hold a JSON object")
+    get = _Fields(run_obj)
+    status = get.text("status", 32)
+    if status not in STATUSES:
+        raise InvalidRunFile(f"run.json: unknown status {status!r}")
+    record = RunRecord(
+        config=_config(get.value("config")),
+        run_id=check_run_id(get.value("run_id")),
+        label=get.text("label", MAX_TEXT_CHARS["label"]),
+        status=status,
+        reason=get.text("reason", MAX_TEXT_CHARS["reason"]),
+        python=get.text("python", MAX_TEXT_CHARS["python"]),
+        worker=get.text("worker", MAX_TEXT_CHARS["worker"]),
+        settings=get.obj("settings"),
+        dataset_hash=get.text("dataset_hash", MAX_HASH_CHARS),
+        init_param_hash=get.text("init_param_hash", MAX_HASH_CHARS),
+        n_params=get.count("n_params"),
+        summary=get.obj("summary"),
+        started_at=get.time("started_at"),
+        ended_at=get.time("ended_at"),
+        log=get.log("log"),
+    )
+    try:
+        record.steps = steps_from_csv(steps_text)
+    except ValueError as exc:
+        raise InvalidRunFile(f"steps.csv: {exc}") from None
+    return record
+
+
+class _Fields:
+    """Typed access to the required keys of run.json; each failure is a one-line reason."""
+
+    def __init__(self, obj: dict[str, Any]):
+        self.data = obj
+
+    def value(self, key: str) -> Any:
+        if key not in self.data:
+            raise InvalidRunFile(f"run.json: missing key {key!r}")
+        return self.data[key]
+
+    def fail(self, key: str, what: str) -> InvalidRunFile:
+        return InvalidRunFile(f"run.json: {key!r} must be {what}")
+
+    def text(self, key: str, limit: int) -> str:
+        v = self.value(key)
+        if not isinstance(v, str) or len(v) > limit:
+            raise self.fail(key, f"a string of at most {limit} characters")
+        return v
+
+    def obj(self, key: str) -> dict[str, Any]:
+        v = self.value(key)
+        if not isinstance(v, dict):
+            raise self.fail(key, "an object")
+        return v
+
+    def count(self, key: str) -> int:
+        v = self.value(key)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise self.fail(key, "a non-negative integer")
+        return v
+
+    def time(self, key: str) -> float | None:
+        v = self.value(key)
+        if v is None:
+            return None
+        # abs(v) <= limit is False for NaN and never overflows for a huge JSON integer.
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not abs(v) <= MAX_UNIX_TIME:
+            raise self.fail(key, "a Unix time or null")
+        return float(v)
+
+    def log(self, key: str) -> list[str]:
+        v = self.value(key)
+        if (
+            not isinstance(v, list)
+            or len(v) > MAX_LOG_LINES
+            or not all(isinstance(s, str) and len(s) <= MAX_LOG_LINE_CHARS for s in v)
+        ):
+            raise self.fail(key, f"a list of at most {MAX_LOG_LINES} strings")
+        return list(v)
+
+
+def _config(obj: Any) -> RunConfig:
+    if not isinstance(obj, dict):
+        raise InvalidRunFile("run.json: 'config' must be an object")
+    try:
+        return RunConfig.model_validate(obj, strict=True)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err.get("loc", ())) or "config"
+        raise InvalidRunFile(f"run.json: config {where}: {err.get('msg', 'invalid')}") from None
+
+
+def steps_from_csv(text: str) -> StepSeries:
+    """Parse steps.csv: required columns present, steps strictly increasing, cells exact."""
+    try:
+        rows = csv.reader(io.StringIO(text, newline=""), strict=True)
+        header = next(rows, None)
+        if header is None:
+            raise InvalidRunFile("missing header row")
+        index = _column_index(header)
+        series = StepSeries()
+        for row in rows:
+            if len(row) != len(header):
+                raise InvalidRunFile(
+                    f"line {rows.line_num}: {len(row)} cells where the header has {len(header)}"
+                )
+            _append_row(series, [row[index[name]] for name in STEP_COLUMNS], rows.line_num)
+        return series
+    except csv.Error as exc:
+        raise InvalidRunFile(f"malformed CSV ({exc})") from None
+
+
+def _column_index(header: list[str]) -> dict[str, int]:
+    if len(set(header)) != len(header):
+        raise InvalidRunFile("duplicate column in header")
+    missing = [name for name in STEP_COLUMNS if name not in header]
+    if missing:
+        raise InvalidRunFile(f"missing column(s) {', '.join(missing)}")
+    return {name: header.index(name) for name in STEP_COLUMNS}
+
+
+def _append_row(series: StepSeries, cells: list[str], line: int) -> None:
+    for name, cell in zip(STEP_COLUMNS, cells):
+        if len(cell) > MAX_CELL_CHARS:
+            raise InvalidRunFile(
+                f"line {line}: {name} cell longer than {MAX_CELL_CHARS} characters"
+            )
+        if name == "step":
+            if not _INT_CELL.fullmatch(cell):
+                raise InvalidRunFile(f"line {line}: step {cell[:40]!r} is not a whole number")
+            step = int(cell)
+            if series.step and step <= series.step[-1]:
+                raise InvalidRunFile(f"line {line}: step {step} does not follow {series.step[-1]}")
+            series.step.append(step)
+        elif name in STEP_FLOAT_FIELDS:
+            if not _FLOAT_CELL.fullmatch(cell):
+                raise InvalidRunFile(f"line {line}: {name} {cell[:40]!r} is not a number")
+            getattr(series, name).append(float(cell))
+        else:  # one of STEP_TEXT_FIELDS
+            getattr(series, name).append(cell)

@@ -1,0 +1,267 @@
+"""Renderings of a BundleComparison: plain text (terminal), Markdown (a GitHub issue), JSON.
+
+All three show the same content in the same order: the overall verdict, one entry per run
+pair (verdict, where the runs part, by how much), unpaired runs, and the environment
+differences with the numerics-relevant ones first.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from reprodiag.core.compare import BundleComparison
+from reprodiag.core.compare.envdiff import ABSENT, EnvDifference
+from reprodiag.core.compare.runs import RunComparison
+from reprodiag.core.env.meta import CHANGES_NUMERICS, MAY_CHANGE
+from reprodiag.core.env.model import GROUPS, Fact
+from reprodiag.core.runs.record import RunRecord
+
+COMPARISON_FORMAT = "reprodiag-comparison"
+COMPARISON_VERSION = 1
+_IMPACT = {CHANGES_NUMERICS: "high", MAY_CHANGE: "medium"}
+_DASH = "-"
+
+
+# ---------------------------------------------------------------- shared formatting helpers
+
+def _num(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return _DASH
+    return "0" if value == 0 else f"{value:.3g}"
+
+
+def _step(value: int | None) -> str:
+    return _DASH if value is None else str(value)
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _impact(d: EnvDifference) -> str:
+    return _IMPACT.get(d.severity, "info")
+
+
+def _run_state(run: RunRecord) -> str:
+    return f"{run.status}, {len(run.steps)} steps"
+
+
+def _value(v: Any) -> str:
+    return "unset" if v is None else str(v)
+
+
+def _changes(diffs: list[tuple[str, Any, Any]]) -> str:
+    return "; ".join(f"{k} {_value(a)} vs {_value(b)}" for k, a, b in diffs)
+
+
+def _summary_line(bc: BundleComparison) -> str:
+    n_unpaired = len(bc.unpaired_a) + len(bc.unpaired_b)
+    verdict = bc.overall_verdict or "nothing to compare"
+    text = f"Overall: {verdict} ({len(bc.pairs)} run pair{'s' if len(bc.pairs) != 1 else ''}"
+    if n_unpaired:
+        text += f", {n_unpaired} unpaired run{'s' if n_unpaired != 1 else ''}"
+    return text + ")"
+
+
+def _env_note(bc: BundleComparison) -> str:
+    """Why the environments were not compared, or "" when they were."""
+    missing = [label for label, has in zip(bc.labels, bc.has_snapshot) if not has]
+    return "" if not missing else f"no environment snapshot in {' and '.join(missing)}"
+
+
+def _diff_lines(p: RunComparison) -> list[str]:
+    """The facts of one pair as short lines, shared by text and Markdown."""
+    parting = (f"first parameter difference: step {_step(p.first_param_diff_step)}; "
+               f"first loss difference beyond tolerance: step {_step(p.first_loss_diff_step)} "
+               f"(bitwise: step {_step(p.first_bitwise_loss_diff_step)}); "
+               f"{p.common_steps} common steps")
+    size = (f"loss |A-B|: max {_num(p.max_abs_diff)} (relative {_num(p.max_rel_diff)}), "
+            f"final {_num(p.final_abs_diff)} (relative {_num(p.final_rel_diff)}); "
+            f"rtol={p.rtol:g}, atol={p.atol:g}")
+    if p.nonfinite_steps:
+        size += f"; {p.nonfinite_steps} steps with a non-finite loss left out"
+    lines = [parting, size]
+    if p.config_differences:
+        lines.append("config differs: " + _changes(p.config_differences))
+    if p.settings_differences:
+        lines.append("settings in force differ: " + _short(_changes(p.settings_differences), 400))
+    return lines
+
+
+# ---------------------------------------------------------------- text
+
+def to_text(bc: BundleComparison) -> str:
+    """A plain-text report for a terminal."""
+    a, b = bc.labels
+    out = ["reprodiag comparison", f"  A: {a}", f"  B: {b}", _summary_line(bc), ""]
+    for i, p in enumerate(bc.pairs, 1):
+        out.append(f"Run pair {i}: {p.title}   (A: {_run_state(p.ref)} | B: {_run_state(p.other)})")
+        out.append(f"  verdict: {p.verdict}")
+        out.append(f"  where they part: {p.stage or _DASH}")
+        out.append(f"  {p.explanation}")
+        out.extend(f"  {line}" for line in _diff_lines(p))
+        out.extend(f"  ! {problem}" for problem in p.problems)
+        out.append("")
+    for side, runs in ((a, bc.unpaired_a), (b, bc.unpaired_b)):
+        if runs:
+            names = ", ".join(r.display_name() for r in runs)
+            out.append(f"Unpaired runs in {side}: {names}")
+    if bc.unpaired_a or bc.unpaired_b:
+        out.append("")
+    note = _env_note(bc)
+    if note:
+        out.append(f"Environment not compared: {note}.")
+        return "\n".join(out) + "\n"
+    out.append(f"Environment differences: {len(bc.env)}"
+               + (" (numerics-relevant first)" if bc.env else ""))
+    for d in bc.env:
+        out.append(f"  {_impact(d):6} {d.key}: {_short(d.a_text, 60)}  |  {_short(d.b_text, 60)}")
+        if d.numerics:
+            out.append(f"         {d.why}")
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------- Markdown
+
+def _cell(text: Any, limit: int = 80) -> str:
+    """Table-cell safe: one line, pipes and angle brackets escaped."""
+    s = _short(str(text), limit)
+    return s.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines.extend("| " + " | ".join(row) + " |" for row in rows)
+    return lines
+
+
+def to_markdown(bc: BundleComparison) -> str:
+    """A Markdown report ready to paste into a GitHub issue (only differences shown)."""
+    a, b = bc.labels
+    out = [f"### reprodiag comparison: {_cell(a)} (A) vs {_cell(b)} (B)", "",
+           f"**{_summary_line(bc)}**", ""]
+    if bc.pairs:
+        rows = [[str(i), _cell(p.title), _cell(_run_state(p.ref)), _cell(_run_state(p.other)),
+                 f"**{p.verdict}**", _cell(p.stage or _DASH), _step(p.first_param_diff_step),
+                 _step(p.first_loss_diff_step), _num(p.max_abs_diff), _num(p.final_abs_diff)]
+                for i, p in enumerate(bc.pairs, 1)]
+        out += _md_table(["#", "run", "A", "B", "verdict", "where they part",
+                          "first param diff step", "first loss diff step", "max abs loss diff",
+                          "final abs loss diff"], rows)
+        out.append("")
+        for i, p in enumerate(bc.pairs, 1):
+            out.append(f"{i}. **{_cell(p.title)}**: {_cell(p.explanation, 400)}")
+            out.extend(f"   - {_cell(line, 500)}" for line in _diff_lines(p))
+            out.extend(f"   - :warning: {_cell(problem, 300)}" for problem in p.problems)
+        out.append("")
+    for side, runs in ((a, bc.unpaired_a), (b, bc.unpaired_b)):
+        if runs:
+            names = ", ".join(_cell(r.display_name()) for r in runs)
+            out.append(f"Unpaired runs in {_cell(side)}: {names}  ")
+    if bc.unpaired_a or bc.unpaired_b:
+        out.append("")
+    note = _env_note(bc)
+    if note:
+        out.append(f"Environment not compared: {note}.")
+        return "\n".join(out) + "\n"
+    important = [d for d in bc.env if d.numerics or d.severity >= MAY_CHANGE]
+    minor = [d for d in bc.env if d not in important]
+    out.append(f"#### Environment differences ({len(bc.env)})")
+    out.append("")
+    if not bc.env:
+        out.append("The environments do not differ in any recorded fact.")
+    if important:
+        out += _md_table(["impact", "fact", "A", "B", "why it matters"],
+                         [[_impact(d), f"`{_cell(d.key)}`", _cell(d.a_text), _cell(d.b_text),
+                           _cell(d.why, 300)] for d in important])
+        out.append("")
+    if minor:
+        out += [f"<details><summary>{len(minor)} informational differences</summary>", ""]
+        out += _md_table(["fact", "A", "B"],
+                         [[f"`{_cell(d.key)}`", _cell(d.a_text), _cell(d.b_text)] for d in minor])
+        out += ["", "</details>"]
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------- JSON
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types only; NaN and Infinity become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+        return [_jsonable(v) for v in items]
+    if hasattr(value, "item"):  # numpy scalars
+        return _jsonable(value.item())
+    return str(value)
+
+
+def _fact_json(fact: Fact) -> dict | None:
+    return None if fact == ABSENT else fact.to_json()
+
+
+def _run_json(run: RunRecord) -> dict:
+    return {
+        "run_id": run.run_id,
+        "name": run.display_name(),
+        "config": run.config.model_dump(),
+        "status": run.status,
+        "reason": run.reason,
+        "steps": len(run.steps),
+        "final_loss": run.steps.loss[-1] if run.steps.loss else None,
+    }
+
+
+def _pair_json(p: RunComparison) -> dict:
+    return {
+        "title": p.title,
+        "a": _run_json(p.ref),
+        "b": _run_json(p.other),
+        "verdict": p.verdict,
+        "stage": p.stage,
+        "explanation": p.explanation,
+        "common_steps": p.common_steps,
+        "same_length": p.same_length,
+        "nonfinite_steps": p.nonfinite_steps,
+        "first_param_diff_step": p.first_param_diff_step,
+        "first_loss_diff_step": p.first_loss_diff_step,
+        "first_bitwise_loss_diff_step": p.first_bitwise_loss_diff_step,
+        "first_grad_norm_diff_step": p.first_grad_norm_diff_step,
+        "first_batch_diff_step": p.first_batch_diff_step,
+        "max_abs_diff": p.max_abs_diff,
+        "max_rel_diff": p.max_rel_diff,
+        "final_abs_diff": p.final_abs_diff,
+        "final_rel_diff": p.final_rel_diff,
+        "rtol": p.rtol,
+        "atol": p.atol,
+        "problems": list(p.problems),
+        "config_differences": [{"field": k, "a": x, "b": y} for k, x, y in p.config_differences],
+        "settings_differences": [{"key": k, "a": x, "b": y} for k, x, y in p.settings_differences],
+    }
+
+
+def to_json(bc: BundleComparison) -> dict:
+    """The comparison as a JSON-serialisable dict (json.dumps(..., allow_nan=False) works)."""
+    env = [{"key": d.key, "group": d.group, "group_title": GROUPS.get(d.group, d.group),
+            "a": _fact_json(d.a), "b": _fact_json(d.b), "a_text": d.a_text, "b_text": d.b_text,
+            "severity": d.severity, "numerics": d.numerics, "why": d.why, "same": d.same}
+           for d in bc.env]
+    return _jsonable({
+        "format": COMPARISON_FORMAT,
+        "format_version": COMPARISON_VERSION,
+        "labels": {"a": bc.labels[0], "b": bc.labels[1]},
+        "overall_verdict": bc.overall_verdict,
+        "pairs": [_pair_json(p) for p in bc.pairs],
+        "unpaired": {"a": [_run_json(r) for r in bc.unpaired_a],
+                     "b": [_run_json(r) for r in bc.unpaired_b]},
+        "environment": {"compared": bc.env_compared,
+                        "has_snapshot": {"a": bc.has_snapshot[0], "b": bc.has_snapshot[1]},
+                        "differences": env},
+    })

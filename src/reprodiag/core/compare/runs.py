@@ -1,0 +1,304 @@
+"""Step-by-step comparison of two canary runs: verdict, where they part, and by how much.
+
+Runs are aligned on their common step numbers. Floats are compared bit for bit (a NaN equals
+a NaN only with the same bits) for the "identical" verdict, and with numpy's
+``|other - ref| <= atol + rtol * |ref|`` for "equivalent". Non-finite losses never raise or
+warn: a finite value against a non-finite one is a difference, and the difference series
+holds NaN there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from reprodiag.core.runs.record import FAILED, FINISHED, RunRecord
+
+IDENTICAL, EQUIVALENT, DIVERGED = "identical", "equivalent", "diverged"
+VERDICTS = (IDENTICAL, EQUIVALENT, DIVERGED)
+
+STAGE_DATASET = "dataset"
+STAGE_INIT = "initial parameters"
+STAGE_BATCHES = "batch order/content"
+STAGE_FORWARD = "first forward pass"
+STAGE_ACCUMULATED = "accumulated numerics"
+STAGES = (STAGE_DATASET, STAGE_INIT, STAGE_BATCHES, STAGE_FORWARD, STAGE_ACCUMULATED)
+
+# What each stage means, in one sentence; {step} is where the runs first part.
+STAGE_EXPLANATIONS: dict[str, str] = {
+    STAGE_DATASET: "The two runs trained on different data (the dataset hashes differ), so "
+                   "their results are not comparable step by step.",
+    STAGE_INIT: "The runs start from different initial parameters: the seed, the random "
+                "stream or the device that drew the weights differs.",
+    STAGE_BATCHES: "The runs are fed different batches from step {step} on: shuffling or "
+                   "augmentation is unseeded or draws from a different random stream.",
+    STAGE_FORWARD: "Same data and same initial parameters, yet the very first loss differs: "
+                   "the forward-pass kernels compute differently (CPU instruction set, "
+                   "oneDNN, TF32, GPU model or framework version).",
+    STAGE_ACCUMULATED: "Same data, parameters and first loss; the runs part at step {step} as "
+                       "rounding differences (thread count, kernel choice, nondeterministic "
+                       "ops) accumulate during training.",
+}
+
+
+@dataclass
+class RunComparison:
+    """The comparison of `other` against the reference run `ref`."""
+
+    ref: RunRecord
+    other: RunRecord
+    verdict: str
+    stage: str | None
+    explanation: str
+    common_steps: int
+    first_param_diff_step: int | None = None
+    first_loss_diff_step: int | None = None
+    first_bitwise_loss_diff_step: int | None = None
+    first_grad_norm_diff_step: int | None = None
+    first_batch_diff_step: int | None = None
+    max_abs_diff: float = float("nan")
+    max_rel_diff: float = float("nan")
+    final_abs_diff: float = float("nan")
+    final_rel_diff: float = float("nan")
+    same_length: bool = True
+    nonfinite_steps: int = 0  # common steps where either loss is NaN/Inf (left out of the diffs)
+    rtol: float = 1e-5
+    atol: float = 1e-8
+    problems: list[str] = field(default_factory=list)
+    config_differences: list[tuple[str, Any, Any]] = field(default_factory=list)
+    settings_differences: list[tuple[str, Any, Any]] = field(default_factory=list)
+
+    @property
+    def ref_status(self) -> str:
+        return self.ref.status
+
+    @property
+    def other_status(self) -> str:
+        return self.other.status
+
+    @property
+    def flagged(self) -> bool:
+        """True when a run failed, diverged to NaN/Inf or did not finish."""
+        return bool(self.problems)
+
+    @property
+    def title(self) -> str:
+        return self.ref.config.short_label()
+
+
+def _bits(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+
+
+def _align(ref: RunRecord, other: RunRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Common step numbers and the row indices of each run holding them."""
+    steps_a = np.asarray(ref.steps.step, dtype=np.int64)
+    steps_b = np.asarray(other.steps.step, dtype=np.int64)
+    common, ia, ib = np.intersect1d(steps_a, steps_b, return_indices=True)
+    return common, ia, ib
+
+
+def _pick(values: list, index: np.ndarray) -> list:
+    return [values[i] for i in index]
+
+
+def _first(steps: np.ndarray, mask: np.ndarray) -> int | None:
+    hits = np.flatnonzero(mask)
+    return int(steps[hits[0]]) if hits.size else None
+
+
+def _abs_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a - b| where both are finite, NaN elsewhere (no warnings)."""
+    finite = np.isfinite(a) & np.isfinite(b)
+    out = np.full(a.shape, np.nan)
+    np.subtract(a, b, out=out, where=finite)
+    np.abs(out, out=out, where=finite)
+    return out
+
+
+def _rel_diff(a: np.ndarray, b: np.ndarray, absdiff: np.ndarray) -> np.ndarray:
+    """|a - b| / max(|a|, |b|): symmetric and bounded; 0 where both are 0, NaN if non-finite."""
+    finite = np.isfinite(absdiff)
+    scale = np.maximum(np.abs(a), np.abs(b))
+    out = np.where(finite, 0.0, np.nan)
+    np.divide(absdiff, scale, out=out, where=finite & (scale > 0))
+    return out
+
+
+def _nanmax(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if finite.size else float("nan")
+
+
+def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> np.ndarray:
+    """numpy.isclose(b, a) for finite pairs; equal non-finite values (NaN, same Inf) match."""
+    finite = np.isfinite(a) & np.isfinite(b)
+    bound = atol + rtol * np.abs(np.where(finite, a, 0.0))
+    close = np.zeros(a.shape, dtype=bool)
+    np.less_equal(_abs_diff(b, a), bound, out=close, where=finite)
+    return close | (np.isnan(a) & np.isnan(b)) | (a == b)
+
+
+def abs_diff_series(ref: RunRecord, other: RunRecord) -> tuple[np.ndarray, np.ndarray]:
+    """Common step numbers and |loss difference| there (NaN where either loss is non-finite)."""
+    common, ia, ib = _align(ref, other)
+    a = ref.steps.array("loss")[ia]
+    b = other.steps.array("loss")[ib]
+    return common, _abs_diff(a, b)
+
+
+def _run_problems(tag: str, run: RunRecord) -> list[str]:
+    name = run.display_name()
+    if run.status == FINISHED:
+        return []
+    if run.status == FAILED:
+        return [f"{tag} ({name}) failed: {run.reason or 'no reason given'}"]
+    if run.has_nonfinite_loss():
+        step = run.first_nonfinite_step()
+        return [f"{tag} ({name}) diverged: loss became non-finite at step {step}"]
+    detail = f": {run.reason}" if run.reason else ""
+    return [f"{tag} ({name}) did not finish (status {run.status}){detail}"]
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k in sorted(value, key=str):
+            out.update(_flatten(value[k], f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: value}
+
+
+def _dict_differences(a: dict, b: dict) -> list[tuple[str, Any, Any]]:
+    """(key, a value, b value) for keys whose values differ; missing values are None."""
+    fa, fb = _flatten(a), _flatten(b)
+    return [(k, fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
+
+
+def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
+                 atol: float = 1e-8) -> RunComparison:
+    """Compare `other` against `ref` step by step and say where and how they part."""
+    common, ia, ib = _align(ref, other)
+    loss_a = ref.steps.array("loss")[ia]
+    loss_b = other.steps.array("loss")[ib]
+    grad_a = ref.steps.array("grad_norm")[ia]
+    grad_b = other.steps.array("grad_norm")[ib]
+    params_differ = np.array([x != y for x, y in zip(_pick(ref.steps.param_hash, ia),
+                                                     _pick(other.steps.param_hash, ib))], bool)
+    batches_differ = np.array([x != y for x, y in zip(_pick(ref.steps.batch_hash, ia),
+                                                      _pick(other.steps.batch_hash, ib))], bool)
+    loss_bits_differ = _bits(loss_a) != _bits(loss_b)
+    grad_bits_differ = _bits(grad_a) != _bits(grad_b)
+    loss_not_close = ~_close(loss_a, loss_b, rtol, atol)
+
+    absdiff = _abs_diff(loss_a, loss_b)
+    reldiff = _rel_diff(loss_a, loss_b, absdiff)
+    same_length = list(ref.steps.step) == list(other.steps.step)
+    probe_a, probe_b = ref.summary.get("probe_hash"), other.summary.get("probe_hash")
+    probe_differs = isinstance(probe_a, str) and isinstance(probe_b, str) and probe_a != probe_b
+
+    first_param = _first(common, params_differ)
+    first_bitwise_loss = _first(common, loss_bits_differ)
+    first_grad = _first(common, grad_bits_differ)
+    first_batch = _first(common, batches_differ)
+    dataset_differs = ref.dataset_hash != other.dataset_hash
+    init_differs = ref.init_param_hash != other.init_param_hash
+
+    steps_identical = not (params_differ.any() or batches_differ.any()
+                           or loss_bits_differ.any() or grad_bits_differ.any())
+    if (same_length and steps_identical and not dataset_differs and not init_differs
+            and not probe_differs):
+        verdict = IDENTICAL
+    elif same_length and not loss_not_close.any():
+        verdict = EQUIVALENT
+    else:
+        verdict = DIVERGED
+
+    parted = [s for s in (first_param, first_bitwise_loss, first_grad) if s is not None]
+    first_part = min(parted) if parted else None
+    stage, explanation = _stage(
+        verdict, common, dataset_differs, init_differs, first_batch, first_part,
+        first_bitwise_loss, probe_differs, len(ref.steps), len(other.steps),
+    )
+    last = len(common) - 1
+    return RunComparison(
+        ref=ref,
+        other=other,
+        verdict=verdict,
+        stage=stage,
+        explanation=explanation,
+        common_steps=len(common),
+        first_param_diff_step=first_param,
+        first_loss_diff_step=_first(common, loss_not_close),
+        first_bitwise_loss_diff_step=first_bitwise_loss,
+        first_grad_norm_diff_step=first_grad,
+        first_batch_diff_step=first_batch,
+        max_abs_diff=_nanmax(absdiff),
+        max_rel_diff=_nanmax(reldiff),
+        final_abs_diff=float(absdiff[last]) if last >= 0 else float("nan"),
+        final_rel_diff=float(reldiff[last]) if last >= 0 else float("nan"),
+        same_length=same_length,
+        nonfinite_steps=int(np.count_nonzero(~(np.isfinite(loss_a) & np.isfinite(loss_b)))),
+        rtol=rtol,
+        atol=atol,
+        problems=_run_problems("A", ref) + _run_problems("B", other),
+        config_differences=_dict_differences(ref.config.model_dump(), other.config.model_dump()),
+        settings_differences=_dict_differences(ref.settings, other.settings),
+    )
+
+
+def _stage(verdict: str, common: np.ndarray, dataset_differs: bool, init_differs: bool,
+           first_batch: int | None, first_part: int | None,
+           first_bitwise_loss: int | None, probe_differs: bool,
+           len_a: int, len_b: int) -> tuple[str | None, str]:
+    """The earliest stage of the pipeline at which the runs part, and its explanation."""
+    if verdict == IDENTICAL:
+        return None, f"The runs are bitwise identical over all {len(common)} steps."
+    if dataset_differs:
+        stage = STAGE_DATASET
+    elif init_differs:
+        stage = STAGE_INIT
+    elif first_batch is not None and (first_part is None or first_batch <= first_part):
+        stage = STAGE_BATCHES
+    elif first_bitwise_loss is not None and common.size and first_bitwise_loss == common[0]:
+        stage = STAGE_FORWARD
+    elif first_part is not None or probe_differs:
+        stage = STAGE_ACCUMULATED
+    elif not common.size:
+        return None, "The runs have no step in common, so they cannot be compared step by step."
+    else:
+        return None, (f"The runs agree bitwise on all {len(common)} common steps but have "
+                      f"different lengths ({len_a} vs {len_b} steps).")
+    step = first_batch if stage == STAGE_BATCHES else first_part
+    if stage == STAGE_ACCUMULATED and first_part is None:
+        return stage, ("Every recorded step is bitwise equal, but the final predictions on the "
+                       "probe set differ: inference kernels compute differently.")
+    return stage, STAGE_EXPLANATIONS[stage].format(step=step)
+
+
+def pair_runs(runs_a: list[RunRecord],
+              runs_b: list[RunRecord]) -> list[tuple[RunRecord, RunRecord]]:
+    """Pair runs of two sides; each run used once.
+
+    Tiers, strictest first: the same config; the same config but for placement (device,
+    threads); the same framework and model (the settings that differ -- seed, dtype,
+    determinism -- are then what the comparison is about, and are reported with it).
+    Pairs come in the order of `runs_a`; among equal candidates the earliest in `runs_b` wins.
+    """
+    used_b: set[int] = set()
+    partner: dict[int, int] = {}
+    for same in (lambda x, y: x.config == y.config,
+                 lambda x, y: x.config.pairing_key() == y.config.pairing_key(),
+                 lambda x, y: (x.config.framework, x.config.model)
+                 == (y.config.framework, y.config.model)):
+        for i, a in enumerate(runs_a):
+            if i in partner:
+                continue
+            for j, b in enumerate(runs_b):
+                if j not in used_b and same(a, b):
+                    partner[i] = j
+                    used_b.add(j)
+                    break
+    return [(runs_a[i], runs_b[partner[i]]) for i in sorted(partner)]

@@ -1,0 +1,180 @@
+"""Take the environment snapshot of an interpreter: machine facts here, interpreter facts there.
+
+Machine-level facts are read in this process (system.py, gpu.py, variables.py). Interpreter
+facts come from workers/env_probe.py: loaded in-process for this interpreter, run by path
+for another one (which may not have reprodiag installed). ``deep`` adds one process per
+framework (workers/probe_torch.py, probe_tf.py) in parallel; nothing here imports them.
+
+Fact keys (value ``None`` means "not set" / "none"; unreadable facts are unavailable):
+- host.{system,os,os_id,os_version,kernel,arch,libc,hostname,container,colab,wsl}
+- host.python.{version,implementation,build,bits,executable,platform,env,env_name}
+- host.compiler.{gcc,clang,cmake}
+- cpu.{model,vendor,family,model_number,stepping,microcode,bogomips,address_sizes,byte_order,
+  op_modes,online,sockets,physical_cores,logical_cores,usable_cores,numa_nodes,hypervisor,
+  hypervisor_vendor,virtualization_type,ram_total,ram_available,cgroup_cpu_quota,
+  cgroup_memory_limit}, cpu.flags.<isa> (bool), cpu.flags_all, cpu.cache.<l1d|l1i|l2|l3>,
+  cpu.vulnerability.<name>
+- gpu.{count,driver,cuda_driver,visible,cuda_toolkit,cudnn_system}, gpu.<i>.{name,uuid (hashed),
+  compute_capability,sm_count,memory_total,memory_used,clock_sm_max_mhz,clock_mem_max_mhz,
+  power_limit_w,ecc,mig}
+- framework.numpy.{version,blas,blas_version,blas_config,lapack}
+- framework.torch.{version,cuda,hip,git_version,debug,cudnn (nvidia-cudnn wheel)}
+- framework.tensorflow.{version,distribution}, framework.tensorflow.build.<build_info key>
+- framework.<ml package>.version when installed (keras, jax, jaxlib, torchvision, ...),
+  framework.keras.backend
+- var.<NAME> (allowlisted, redacted; see variables.py), pkg.<normalized name>,
+  pkg.conda.<name> (conda packages that are not Python distributions)
+- deep only: numerics.torch.* and framework.torch.{cuda_available,device_count,
+  xpu_available,mps_available,cudnn_runtime,parallel_backend,device.<i>.*,config.*}
+  (probe_torch.py); numerics.tensorflow.* and framework.tensorflow.{devices,built_with_cuda,
+  built_with_xla,gpu.<i>.*} (probe_tf.py); framework.<fw>.probe when a probe failed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
+from typing import Any
+
+from reprodiag.core.env import gpu, system
+from reprodiag.core.env.model import GROUPS, Fact, Snapshot, group_of, unavailable
+from reprodiag.core.env.variables import variable_facts
+from reprodiag.errors import UserError
+from reprodiag.paths import worker_script
+
+ENV_PROBE = "env_probe.py"
+DEEP_PROBES = {"torch": "probe_torch.py", "tensorflow": "probe_tf.py"}
+
+
+@functools.lru_cache(maxsize=1)
+def _local_probe() -> ModuleType:
+    """workers/env_probe.py as a module of this interpreter (it is stdlib-only)."""
+    spec = importlib.util.spec_from_file_location(
+        "reprodiag_env_probe", worker_script(ENV_PROBE)
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _is_current(python: str | None) -> bool:
+    if python is None:
+        return True
+    return not getattr(sys, "frozen", False) and os.path.abspath(python) == os.path.abspath(
+        sys.executable
+    )
+
+
+def resolve_interpreter(python: str) -> str:
+    """An absolute interpreter path; an environment folder stands for its python."""
+    path = os.path.abspath(os.path.expanduser(python))
+    if os.path.isdir(path):
+        for candidate in ("bin/python", "bin/python3", "Scripts/python.exe", "python.exe"):
+            if os.path.isfile(os.path.join(path, candidate)):
+                return os.path.join(path, candidate)
+        raise UserError(f"{python} is not a Python interpreter (a folder without bin/python)")
+    if not os.path.exists(path):
+        raise UserError(f"{python} is not a Python interpreter (no such file)")
+    if not os.access(path, os.X_OK):
+        raise UserError(f"{python} is not a Python interpreter (not executable)")
+    return path
+
+
+def _checked_facts(raw: Any) -> dict[str, Fact]:
+    """Facts from a probe's JSON: unknown groups and malformed facts are dropped."""
+    facts: dict[str, Fact] = {}
+    if not isinstance(raw, dict):
+        return facts
+    for key, value in raw.items():
+        if isinstance(key, str) and group_of(key) in GROUPS:
+            try:
+                facts[key] = Fact.from_json(value)
+            except ValueError:
+                facts[key] = unavailable("malformed fact from the probe")
+    return facts
+
+
+def run_probe(python: str, script: str, timeout: float) -> tuple[dict | None, str]:
+    """Run a worker script by path; (its result line, "") or (None, why it failed)."""
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's import banner is noise here
+    try:
+        proc = subprocess.Popen(
+            [python, str(worker_script(script))], stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        )
+    except OSError as exc:
+        return None, f"cannot start {python}: {exc.strerror or exc}"
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None, f"{script} did not finish within {timeout:g} s"
+    for line in reversed(out.decode("utf-8", "replace").splitlines()):
+        if line.startswith('{"probe"'):
+            try:
+                result = json.loads(line)
+            except ValueError:
+                break
+            if isinstance(result, dict):
+                return result, ""
+    lines = [s for s in err.decode("utf-8", "replace").splitlines() if s.strip()]
+    if lines:
+        return None, f"{script} failed: {lines[-1].strip()[:200]}"
+    return None, f"{script} printed no result (exit status {proc.returncode})"
+
+
+def interpreter_facts(python: str | None, timeout: float) -> dict[str, Fact]:
+    """Facts of the interpreter itself; UserError when `python` is not one."""
+    if _is_current(python):
+        return _checked_facts(_local_probe().collect())
+    result, reason = run_probe(python, ENV_PROBE, timeout)
+    if result is None:
+        raise UserError(f"{python} is not a Python interpreter (3.8 or newer): {reason}")
+    return _checked_facts(result.get("facts"))
+
+
+def deep_facts(python: str, framework: str, timeout: float) -> dict[str, Fact]:
+    """One framework imported in its own process; failure becomes framework.<fw>.probe."""
+    result, reason = run_probe(python, DEEP_PROBES[framework], timeout)
+    if result is None:
+        return {f"framework.{framework}.probe": unavailable(reason)}
+    return _checked_facts(result.get("facts"))
+
+
+def capture(python: str | None = None, deep: bool = False, timeout: float = 180.0) -> Snapshot:
+    """Snapshot of `python` (None = this interpreter); `deep` imports the frameworks."""
+    started = time.time()
+    target = None if _is_current(python) else resolve_interpreter(python)
+    executable = sys.executable if target is None else target
+    facts: dict[str, Fact] = {}
+    with ThreadPoolExecutor(max_workers=4 + len(DEEP_PROBES)) as pool:
+        tools = [pool.submit(system.tool_facts), pool.submit(gpu.tool_facts)]
+        interpreter = pool.submit(interpreter_facts, target, timeout)
+        if target is not None:
+            interpreter.result()  # a path that is not Python fails before any deep probe
+        probes = {}
+        if deep and getattr(sys, "frozen", False) and target is None:
+            facts.update({f"framework.{fw}.probe": unavailable(
+                "deep probes need a Python interpreter; choose one with --python"
+            ) for fw in DEEP_PROBES})
+        elif deep:
+            probes = {fw: pool.submit(deep_facts, executable, fw, timeout) for fw in DEEP_PROBES}
+        facts.update(system.host_facts())
+        facts.update(system.cpu_facts())
+        facts.update(gpu.nvml_facts())
+        facts.update(variable_facts())
+        for future in tools:
+            facts.update(future.result())
+        facts.update(interpreter.result())
+        for future in probes.values():
+            facts.update(future.result())
+    return Snapshot(facts=facts, captured_at=started, deep=deep, python=executable)

@@ -1,0 +1,36 @@
+"""Deep capture: torch and TensorFlow imported in their own processes report their settings."""
+
+import pytest
+
+from reprodiag.core.env import capture
+
+
+@pytest.mark.slow
+def test_deep_capture_reads_framework_settings_under_this_environment(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("TF_DETERMINISTIC_OPS", "1")
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    snap = capture(deep=True, timeout=300)
+    assert snap.deep
+    assert snap.value("numerics.torch.num_threads") == 1
+    assert isinstance(snap.value("numerics.torch.num_interop_threads"), int)
+    assert isinstance(snap.value("numerics.torch.allow_tf32_matmul"), bool)
+    assert isinstance(snap.value("numerics.torch.allow_tf32_cudnn"), bool)
+    assert snap.value("numerics.torch.float32_matmul_precision") in ("highest", "high", "medium")
+    assert snap.value("numerics.torch.deterministic_algorithms") is False
+    assert isinstance(snap.value("numerics.torch.cpu_capability"), str)
+    assert isinstance(snap.value("framework.torch.cuda_available"), bool)
+    assert snap.value("framework.torch.config.blas_info")
+    assert snap.value("numerics.tensorflow.op_determinism") is True
+    assert snap.value("numerics.tensorflow.onednn") is False
+    assert isinstance(snap.value("numerics.tensorflow.tf32"), bool)
+    assert "CPU:0" in snap.value("framework.tensorflow.devices")
+    assert not any(k.endswith(".probe") for k in snap.facts)
+
+
+def test_a_probe_that_times_out_becomes_an_unavailable_fact():
+    snap = capture(deep=True, timeout=0.05)  # no framework imports that fast
+    for framework in ("torch", "tensorflow"):
+        fact = snap.get(f"framework.{framework}.probe")
+        assert not fact.ok and "did not finish" in fact.unavailable
+    assert snap.value("framework.torch.version")  # the non-deep facts are all there
