@@ -1,0 +1,513 @@
+"""Framework-free half of the canary workers: config, data, batching, hashing, protocol output.
+
+canary_torch.py and canary_tf.py import this as a sibling module (they are run by path, so
+their folder is on sys.path). Only the stdlib and numpy are used, and nothing of reprodiag,
+so it runs in any target interpreter. The training loop lives here too, so both frameworks
+draw identical batches and report identical kinds of evidence; a framework script only
+supplies a `Backend` (build the model, do one optimizer step, expose its parameters).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import math
+import os
+import platform
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+try:
+    import numpy as np
+except ImportError as exc:  # reported by main() as an error line, not as a traceback
+    np = None
+    _NUMPY_MISSING = str(exc)
+
+PROTOCOL_VERSION = 1
+HASH_CHARS = 16
+
+DIGITS_FILE = "digits.csv.gz"
+DIGITS_PIXELS = 64
+DIGITS_TEST = 297  # 1797 images -> 1500 train, 297 held out
+DATA_SEED = 20_240_601  # the split and the synthetic shapes never depend on the run seed
+SHAPES_TRAIN, SHAPES_TEST, SHAPES_SIZE = 512, 128, 32
+PROBE_SIZE = 64
+
+MODELS = ("mlp", "cnn", "segnet")
+DTYPES = ("float32", "float64")
+OPTIMIZERS = ("sgd", "adam")
+DEVICES = ("cpu", "gpu", "auto")
+
+# Variables that change numerics when set before the framework starts; reported as read.
+NUMERICS_VARIABLES = (
+    "PYTHONHASHSEED",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "CUDA_VISIBLE_DEVICES",
+    "CUBLAS_WORKSPACE_CONFIG",
+    "NVIDIA_TF32_OVERRIDE",
+    "TF_DETERMINISTIC_OPS",
+    "TF_CUDNN_DETERMINISTIC",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "ATEN_CPU_CAPABILITY",
+    "ONEDNN_MAX_CPU_ISA",
+    "MKL_CBWR",
+)
+
+
+class WorkerFailure(Exception):
+    """A failure with a known cause: reported as an `error` line of this kind, exit code 1."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+# ---------------------------------------------------------------- protocol output
+
+
+class Output:
+    """Writes protocol lines to a private copy of stdout.
+
+    File descriptor 1 is pointed at stderr, and so is sys.stdout, so whatever a framework
+    or a C library prints can never get between (or into) the protocol lines.
+    """
+
+    def __init__(self) -> None:
+        sys.stdout.flush()
+        private = os.dup(1)
+        os.dup2(2, 1)
+        self._stream = os.fdopen(private, "w", encoding="utf-8", newline="\n")
+        sys.stdout = sys.stderr
+
+    def emit(self, message_type: str, /, **fields: Any) -> None:
+        """One JSON object on one line, flushed at once (NaN/Infinity allowed: they are data)."""
+        self._stream.write(json.dumps({"type": message_type, **fields}) + "\n")
+        self._stream.flush()
+
+
+def one_line(text: str, limit: int = 1000) -> str:
+    """A message squeezed onto one line, for `error` and `log` lines."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+# ---------------------------------------------------------------- config
+
+
+_FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "framework": lambda v: v in ("torch", "tensorflow"),
+    "model": lambda v: v in MODELS,
+    "device": lambda v: v in DEVICES,
+    "seed": lambda v: v is None or (_is_int(v) and 0 <= v < 2**31),
+    "steps": lambda v: _is_int(v) and v >= 1,
+    "batch_size": lambda v: _is_int(v) and v >= 1,
+    "lr": lambda v: _is_number(v) and v > 0,
+    "optimizer": lambda v: v in OPTIMIZERS,
+    "dtype": lambda v: v in DTYPES,
+    "deterministic": lambda v: isinstance(v, bool),
+    "tf32": lambda v: isinstance(v, bool),
+    "threads": lambda v: v is None or (_is_int(v) and v >= 1),
+    "shuffle": lambda v: isinstance(v, bool),
+    "augment": lambda v: isinstance(v, bool),
+    "onednn": lambda v: v is None or isinstance(v, bool),
+    "data_dir": lambda v: isinstance(v, str) and bool(v),
+}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def parse_config(argv: list[str], framework: str) -> dict[str, Any]:
+    """The run config from argv[1] (RunConfig JSON plus data_dir), checked field by field."""
+    if len(argv) != 2:
+        raise WorkerFailure("config", "expected one argument: the run config as JSON")
+    try:
+        config = json.loads(argv[1])
+    except ValueError as exc:
+        raise WorkerFailure("config", f"run config is not valid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise WorkerFailure("config", "run config must be a JSON object")
+    missing = [name for name in _FIELD_CHECKS if name not in config]
+    if missing:
+        raise WorkerFailure("config", f"run config lacks {', '.join(missing)}")
+    bad = [name for name, ok in _FIELD_CHECKS.items() if not ok(config[name])]
+    if bad:
+        shown = ", ".join(f"{name}={config[name]!r}" for name in bad)
+        raise WorkerFailure("config", f"invalid run config values: {shown}")
+    if config["framework"] != framework:
+        raise WorkerFailure(
+            "config", f"this worker runs {framework}, the config asks for {config['framework']}"
+        )
+    return config
+
+
+def resolve_seed(seed: int | None) -> int:
+    """The seed to use: the configured one, or a fresh one from os.urandom when unseeded."""
+    if seed is not None:
+        return seed
+    return int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+
+
+# ---------------------------------------------------------------- hashing
+
+
+def hash_arrays(arrays) -> str:
+    """A short sha256 over dtype, shape and exact bytes of each array, in the given order.
+
+    Bytes are taken little-endian and C-ordered, so equal arrays hash equally on any host
+    and any single-bit change changes the hash.
+    """
+    digest = hashlib.sha256()
+    for array in arrays:
+        a = np.asarray(array)
+        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+        digest.update(f"{a.dtype.str}{a.shape};".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()[:HASH_CHARS]
+
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass
+class Dataset:
+    """Images (n, H, W) and integer targets (labels (n,) or masks (n, H, W)), split in two."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    segmentation: bool
+
+    def source_hash(self) -> str:
+        """Hash of the data as generated/loaded (float64), independent of the run dtype."""
+        return hash_arrays([self.x_train, self.y_train, self.x_test, self.y_test])
+
+    def cast(self, dtype: str) -> Dataset:
+        """The same data with images in the run dtype."""
+        return Dataset(
+            self.name,
+            self.x_train.astype(dtype),
+            self.y_train,
+            self.x_test.astype(dtype),
+            self.y_test,
+            self.n_classes,
+            self.segmentation,
+        )
+
+
+def load_digits(data_dir: str) -> Dataset:
+    """The 8x8 UCI handwritten digits shipped with reprodiag, scaled to [0, 1], fixed split."""
+    path = os.path.join(data_dir, DIGITS_FILE)
+    try:
+        with gzip.open(path, "rt", encoding="ascii") as fh:
+            table = np.loadtxt(fh, delimiter=",", dtype=np.float64)
+    except (OSError, ValueError, EOFError) as exc:
+        raise WorkerFailure("data", f"cannot read the digits data {path}: {exc}") from None
+    if table.ndim != 2 or table.shape[1] != DIGITS_PIXELS + 1 or len(table) <= DIGITS_TEST:
+        raise WorkerFailure("data", f"{path} is not the 8x8 digits table (shape {table.shape})")
+    images = (table[:, :DIGITS_PIXELS] / 16.0).reshape(-1, 8, 8)
+    labels = table[:, DIGITS_PIXELS].astype(np.int64)
+    order = np.random.default_rng(DATA_SEED).permutation(len(table))
+    test, train = order[:DIGITS_TEST], order[DIGITS_TEST:]
+    return Dataset("digits", images[train], labels[train], images[test], labels[test], 10, False)
+
+
+def make_shapes(n: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy grey images with 1-3 circles (class 1) and rectangles (class 2) on background 0."""
+    images = 0.1 * rng.standard_normal((n, size, size))
+    masks = np.zeros((n, size, size), dtype=np.int64)
+    rows, cols = np.mgrid[0:size, 0:size]
+    for i in range(n):
+        for _ in range(int(rng.integers(1, 4))):
+            shape_class = int(rng.integers(1, 3))
+            if shape_class == 1:
+                radius = rng.uniform(3.0, size / 4)
+                cy, cx = rng.uniform(radius, size - radius, 2)
+                inside = (rows - cy) ** 2 + (cols - cx) ** 2 <= radius**2
+            else:
+                h, w = rng.integers(4, size // 2, 2)
+                top, left = rng.integers(0, size - h), rng.integers(0, size - w)
+                inside = (rows >= top) & (rows < top + h) & (cols >= left) & (cols < left + w)
+            images[i][inside] = rng.uniform(0.5, 1.0)
+            masks[i][inside] = shape_class
+    return images, masks
+
+
+def load_shapes() -> Dataset:
+    """Synthetic segmentation data, generated identically everywhere from DATA_SEED."""
+    rng = np.random.default_rng(DATA_SEED)
+    x_train, y_train = make_shapes(SHAPES_TRAIN, SHAPES_SIZE, rng)
+    x_test, y_test = make_shapes(SHAPES_TEST, SHAPES_SIZE, rng)
+    return Dataset("shapes", x_train, y_train, x_test, y_test, 3, True)
+
+
+def load_dataset(model: str, data_dir: str) -> Dataset:
+    """The data a canary model trains on: digits for mlp/cnn, synthetic shapes for segnet."""
+    return load_shapes() if model == "segnet" else load_digits(data_dir)
+
+
+# ---------------------------------------------------------------- batches
+
+
+class BatchStream:
+    """Batches drawn by seeded numpy RNGs: which samples (shuffled per epoch or in order),
+    then, with `augment`, small random shifts (targets shifted alike for masks) and noise."""
+
+    def __init__(self, data: Dataset, batch_size: int, seed: int, shuffle: bool, augment: bool):
+        self.data = data
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.augment = augment
+        self._order_rng = np.random.default_rng([seed, 1])
+        self._augment_rng = np.random.default_rng([seed, 2])
+        self._pending = np.empty(0, dtype=np.int64)
+
+    def _indices(self) -> np.ndarray:
+        n = len(self.data.x_train)
+        while len(self._pending) < self.batch_size:
+            epoch = self._order_rng.permutation(n) if self.shuffle else np.arange(n)
+            self._pending = np.concatenate([self._pending, epoch])
+        taken, self._pending = self._pending[: self.batch_size], self._pending[self.batch_size :]
+        return taken
+
+    def next(self) -> tuple[np.ndarray, np.ndarray]:
+        """The next (images, targets), images in the dataset dtype."""
+        idx = self._indices()
+        x, y = self.data.x_train[idx], self.data.y_train[idx]
+        if self.augment:
+            x, y = self._augmented(x, y)
+        return x, y
+
+    def _augmented(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rng = self._augment_rng
+        reach = 1 if x.shape[1] <= 8 else 2
+        shifts = rng.integers(-reach, reach + 1, size=(len(x), 2))
+        x = np.stack([shift_image(img, dy, dx) for img, (dy, dx) in zip(x, shifts)])
+        if self.data.segmentation:
+            y = np.stack([shift_image(m, dy, dx) for m, (dy, dx) in zip(y, shifts)])
+        noise = 0.05 * rng.standard_normal(x.shape)
+        return (x + noise).astype(x.dtype), y
+
+
+def shift_image(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """The image moved by (dy, dx) pixels, uncovered pixels filled with zero."""
+    out = np.zeros_like(image)
+    h, w = image.shape
+    out[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = image[
+        max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
+    return out
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of samples whose top logit (last axis) is the label."""
+    return float(np.mean(np.argmax(logits, axis=-1) == labels))
+
+
+def mean_iou(logits: np.ndarray, masks: np.ndarray, n_classes: int) -> float:
+    """Mean intersection-over-union of the classes present in prediction or target."""
+    predicted = np.argmax(logits, axis=-1)
+    ious = []
+    for c in range(n_classes):
+        union = np.sum((predicted == c) | (masks == c))
+        if union:
+            ious.append(np.sum((predicted == c) & (masks == c)) / union)
+    return float(np.mean(ious)) if ious else 0.0
+
+
+# ---------------------------------------------------------------- the run
+
+
+class Backend:
+    """What a framework script supplies. Logits are returned class-last as numpy arrays."""
+
+    channels_first = True
+
+    def settings(self) -> dict[str, Any]:
+        """Framework settings in force, read back after applying the config."""
+        raise NotImplementedError
+
+    def build(self, data: Dataset) -> None:
+        """Create the seeded model and optimizer for `data`."""
+        raise NotImplementedError
+
+    def parameter_arrays(self) -> list[np.ndarray]:
+        """All parameters and buffers as numpy arrays, in a fixed order."""
+        raise NotImplementedError
+
+    def n_params(self) -> int:
+        raise NotImplementedError
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """One optimizer step; returns (loss before the update, global gradient norm)."""
+        raise NotImplementedError
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Inference-mode logits, class axis last."""
+        raise NotImplementedError
+
+    def learning_rate(self) -> float:
+        raise NotImplementedError
+
+
+def common_settings(config: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Settings every worker reports: the run's own, Python/numpy, host, numerics variables."""
+    settings: dict[str, Any] = {
+        key: config[key]
+        for key in ("model", "dtype", "optimizer", "lr", "batch_size", "steps", "seed")
+    }
+    settings.update(
+        seed_effective=seed,
+        shuffle=config["shuffle"],
+        augment=config["augment"],
+        device_requested=config["device"],
+        python_version=platform.python_version(),
+        numpy_version=np.__version__,
+        platform=platform.platform(),
+        machine=platform.machine(),
+        cpu_count=os.cpu_count(),
+    )
+    for name in NUMERICS_VARIABLES:
+        settings[f"var.{name}"] = os.environ.get(name)
+    return settings
+
+
+def cpu_name() -> str:
+    """The CPU model name as the OS reports it."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def _with_channel(x: np.ndarray, channels_first: bool) -> np.ndarray:
+    return x[:, None] if channels_first else x[..., None]
+
+
+def train(out: Output, backend: Backend, config: dict[str, Any], seed: int) -> None:
+    """Build, report the environment, train step by step, evaluate, report `done`."""
+    data = load_dataset(config["model"], config["data_dir"])
+    source_hash = data.source_hash()
+    data = data.cast(config["dtype"])
+    backend.build(data)
+    settings = {**common_settings(config, seed), **backend.settings()}
+    out.emit(
+        "env",
+        settings=settings,
+        dataset_hash=source_hash,
+        init_param_hash=hash_arrays(backend.parameter_arrays()),
+        n_params=int(backend.n_params()),
+    )
+    batches = BatchStream(data, config["batch_size"], seed, config["shuffle"], config["augment"])
+    channels_first = backend.channels_first
+    loss = float("nan")
+    steps_done = 0
+    diverged = False
+    started = time.perf_counter()
+    for step in range(config["steps"]):
+        x, y = batches.next()
+        batch_hash = hash_arrays([x, y])
+        x = _with_channel(x, channels_first)
+        t0 = time.perf_counter()
+        loss, grad_norm = backend.train_step(x, y)
+        step_time = time.perf_counter() - t0
+        out.emit(
+            "step",
+            step=step,
+            loss=float(loss),
+            grad_norm=float(grad_norm),
+            param_hash=hash_arrays(backend.parameter_arrays()),
+            batch_hash=batch_hash,
+            lr=float(backend.learning_rate()),
+            step_time=step_time,
+        )
+        steps_done = step + 1
+        if not math.isfinite(loss):
+            diverged = True
+            break
+    wall_time = time.perf_counter() - started
+    logits = backend.predict(_with_channel(data.x_test, channels_first))
+    probe = logits[:PROBE_SIZE]
+    if data.segmentation:
+        metric_name, metric = "mean_iou", mean_iou(logits, data.y_test, data.n_classes)
+    else:
+        metric_name, metric = "accuracy", accuracy(logits, data.y_test)
+    out.emit(
+        "done",
+        summary={
+            "final_loss": float(loss),
+            "metric_name": metric_name,
+            "metric": metric,
+            "probe_hash": hash_arrays([probe]),
+            "steps": steps_done,
+            "wall_time": wall_time,
+            "diverged": diverged,
+        },
+    )
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(worker: str, framework: str, make_backend: Callable[[dict, int], Backend]) -> int:
+    """Run one canary: hello, config, backend, training; every failure ends as an error line.
+
+    `make_backend(config, seed)` imports the framework and applies the settings; it raises
+    WorkerFailure for known causes (e.g. kind "no_gpu"). Returns the process exit code.
+    """
+    out = Output()
+    out.emit(
+        "hello",
+        protocol=PROTOCOL_VERSION,
+        worker=worker,
+        pid=os.getpid(),
+        python=platform.python_version(),
+    )
+    if np is None:
+        message = f"numpy cannot be imported by {sys.executable}: {_NUMPY_MISSING}"
+        out.emit("error", kind="missing_framework", message=one_line(message))
+        return 1
+    try:
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        config = parse_config(sys.argv, framework)
+        seed = resolve_seed(config["seed"])
+        backend = make_backend(config, seed)
+        train(out, backend, config, seed)
+        return 0
+    except WorkerFailure as exc:
+        out.emit("error", kind=exc.kind, message=one_line(str(exc)))
+        return 2 if exc.kind == "config" else 1
+    except KeyboardInterrupt:
+        out.emit("error", kind="cancelled", message="run cancelled")
+        return 130
+    except MemoryError:
+        out.emit("error", kind="out_of_memory", message="the worker ran out of memory")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - any failure must still end as a protocol line
+        traceback.print_exc(file=sys.stderr)
+        out.emit("error", kind="runtime", message=one_line(f"{type(exc).__name__}: {exc}"))
+        return 1
