@@ -78,3 +78,12 @@ def test_unknown_groups_sort_last():
     a = _snap({"zzz.other": 1, "host.hostname": "a"})
     b = _snap({"zzz.other": 2, "host.hostname": "b"})
     assert [d.key for d in diff_env(a, b)] == ["host.hostname", "zzz.other"]
+
+
+def test_volatile_readings_are_not_environment_differences():
+    a = Snapshot(facts={"cpu.ram_available": Fact(value=1), "gpu.0.memory_used": Fact(value=5),
+                        "cpu.ram_total": Fact(value=10)})
+    b = Snapshot(facts={"cpu.ram_available": Fact(value=2), "gpu.0.memory_used": Fact(value=6),
+                        "cpu.ram_total": Fact(value=12)})
+    assert [d.key for d in diff_env(a, b)] == ["cpu.ram_total"]
+    assert {d.key for d in diff_env(a, b, include_same=True)} == set(a.facts)

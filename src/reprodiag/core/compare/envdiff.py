@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from reprodiag.core.env.meta import describe
+from reprodiag.core.env.meta import describe, is_volatile
 from reprodiag.core.env.model import GROUPS, Fact, Snapshot, group_of
 
 ABSENT = Fact(unavailable="absent")
@@ -87,7 +87,7 @@ def diff_env(a: Snapshot, b: Snapshot, *, include_same: bool = False) -> list[En
     for key in set(a.facts) | set(b.facts):
         fa, fb = a.facts.get(key, ABSENT), b.facts.get(key, ABSENT)
         same = same_fact(fa, fb)
-        if same and not include_same:
+        if (same or is_volatile(key)) and not include_same:
             continue
         meta = describe(key)
         out.append(EnvDifference(key=key, group=group_of(key), a=fa, b=fb,

@@ -11,6 +11,16 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+# Facts that change from moment to moment on one machine: not a difference between
+# environments, so an environment diff leaves them out unless asked for everything.
+_VOLATILE = re.compile(r"^(cpu\.ram_available|gpu\.\d+\.memory_used)$")
+
+
+def is_volatile(key: str) -> bool:
+    """True for readings that differ between two snapshots of the same environment."""
+    return bool(_VOLATILE.match(key))
+
+
 # Severity levels.
 INFO, MAY_CHANGE, CHANGES_NUMERICS = 1, 2, 3
 

@@ -39,14 +39,16 @@ def record_runs(
     deep: bool = False,
     snapshot=None,
 ) -> SessionResult:
-    """Run each config in its own worker process; write a bundle to `out` when given."""
+    """Run each config in its own worker process; write a bundle to `out` when given.
+
+    `label` names the environment (the bundle), not the runs: each run keeps its config's name.
+    """
     from reprodiag.core.runs import launcher
 
     result = SessionResult()
     for config in configs:
         result.runs.append(
-            launcher.run(config, python=python, on_message=on_message, timeout=timeout,
-                         label=label)
+            launcher.run(config, python=python, on_message=on_message, timeout=timeout)
         )
     _refuse_if_no_gpu(result.runs)
     if with_snapshot and snapshot is None:
