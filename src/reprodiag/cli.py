@@ -19,6 +19,8 @@ from reprodiag.errors import UserError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 TABS = ("environment", "runs", "compare")
+# Subcommands in reprodiag/commands/<name>.py (see that package's docstring).
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -127,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tab", choices=TABS, default="environment")
     p.add_argument("--out", metavar="FILE.png", required=True)
     p.add_argument("--size", type=_size, default=(1280, 800), metavar="WxH")
+
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"reprodiag.commands.{name}").register(sub)
     return parser
 
 
@@ -153,6 +160,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     command = args.command or "gui"
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return handler(args)
     if command == "gui":
         return _cmd_gui(getattr(args, "bundles", []))
     return {"env": _cmd_env, "run": _cmd_run, "export": _cmd_export,
