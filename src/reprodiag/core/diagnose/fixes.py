@@ -1,0 +1,310 @@
+"""Fix snippets per cause and framework: code to paste, variables to export, canary flags.
+
+Every snippet is complete, working Python for the framework it names (a test runs them);
+"any" fixes are shell commands or variables. The APIs are the ones NUMERICS.md cites.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Optional
+
+from reprodiag.core.diagnose.evidence import version_tuple
+from reprodiag.core.diagnose.findings import Fix
+from reprodiag.core.runs.config import RunConfig
+
+TORCH, TF, ANY = "torch", "tensorflow", "any"
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+Snippets = dict[str, tuple[str, dict[str, str], str]]  # framework -> (code, env, note)
+
+
+def _for(frameworks: list[str], snippets: Snippets) -> list[Fix]:
+    """Fixes for the frameworks involved (in `frameworks` order), plus an "any" snippet."""
+    return [Fix(fw, *snippets[fw]) for fw in [*frameworks, ANY] if fw in snippets]
+
+
+def with_rerun(fixes: list[Fix], changes: dict[str, Any], sides: str) -> list[Fix]:
+    """The fixes carrying the canary config changes that apply them (see Fix)."""
+    return [replace(f, rerun_config_changes=dict(changes), rerun_sides=sides) for f in fixes]
+
+
+# ---------------------------------------------------------------- single causes
+
+def seed_fixes(frameworks: list[str], seed: int = 0) -> list[Fix]:
+    """Seed every generator the framework draws from; PYTHONHASHSEED before Python starts."""
+    env = {"PYTHONHASHSEED": str(seed)}
+    return _for(frameworks, {
+        TORCH: (f"import random\n\nimport numpy as np\nimport torch\n\nrandom.seed({seed})\n"
+                f"np.random.seed({seed})\ntorch.manual_seed({seed})  # CPU and every CUDA device\n",
+                env, "Seed before the model is built and before data loading starts."),
+        TF: (f"import tensorflow as tf\n\ntf.keras.utils.set_random_seed({seed})"
+             "  # Python, NumPy and TensorFlow\n",
+             env, "Seed before the model is built."),
+    })
+
+
+def rng_device_fixes(frameworks: list[str]) -> list[Fix]:
+    """Draw random tensors on the CPU, then move them: CPU and CUDA streams differ."""
+    return _for(frameworks, {
+        TORCH: ("import torch\n\ntorch.manual_seed(0)\nweights = torch.randn(256, 64)"
+                "  # drawn by the CPU generator\n"
+                "weights = weights.to(\"cuda\" if torch.cuda.is_available() else \"cpu\")\n",
+                {}, "Create the model on the CPU (model = Net(); model.to(device)) so its "
+                    "initial values come from the CPU generator on every machine."),
+        TF: ("import tensorflow as tf\n\ntf.keras.utils.set_random_seed(0)\n"
+             "with tf.device(\"/CPU:0\"):\n    init = tf.random.normal((256, 64))"
+             "  # drawn on the CPU\n",
+             {}, "Build the model under tf.device('/CPU:0'), then train on the GPU."),
+    })
+
+
+def data_order_fixes(frameworks: list[str], seed: int = 0) -> list[Fix]:
+    """Seed shuffling, augmentation and loader workers."""
+    return _for(frameworks, {
+        TORCH: ("import random\n\nimport numpy as np\nimport torch\n\n\n"
+                "def seed_worker(worker_id):\n    worker_seed = torch.initial_seed() % 2**32\n"
+                "    np.random.seed(worker_seed)\n    random.seed(worker_seed)\n\n\n"
+                f"g = torch.Generator()\ng.manual_seed({seed})\n"
+                "# DataLoader(dataset, shuffle=True, generator=g, worker_init_fn=seed_worker)\n",
+                {}, "Pass the generator and worker_init_fn to every DataLoader; seed the "
+                    "augmentation library too."),
+        TF: ("import tensorflow as tf\n\nds = tf.data.Dataset.range(100)\n"
+             f"ds = ds.shuffle(100, seed={seed}, reshuffle_each_iteration=True)\n",
+             {}, "Give every shuffle and random augmentation op a seed."),
+    })
+
+
+def dtype_fixes(frameworks: list[str], dtype: str) -> list[Fix]:
+    """Compute in the same floating-point type on both sides."""
+    return _for(frameworks, {
+        TORCH: (f"import torch\n\ntorch.set_default_dtype(torch.{dtype})\n",
+                {}, f"Create and cast the model and inputs in {dtype} (model.to(torch.{dtype}))."),
+        TF: (f"import tensorflow as tf\n\ntf.keras.backend.set_floatx(\"{dtype}\")\n"
+             f"tf.keras.mixed_precision.set_global_policy(\"{dtype}\")\n",
+             {}, "Compare like with like; float64 separates the algorithm from rounding."),
+    })
+
+
+def device_fixes(frameworks: list[str], device: str) -> list[Fix]:
+    """Run both sides on the same kind of device."""
+    if device == "cpu":
+        env = {"CUDA_VISIBLE_DEVICES": ""}
+        return _for(frameworks, {
+            TORCH: ("import torch\n\ndevice = torch.device(\"cpu\")\n", env,
+                    "Move the model and every batch to this device."),
+            TF: ("import tensorflow as tf\n\ntf.config.set_visible_devices([], \"GPU\")"
+                 "  # before any op runs\n", env, ""),
+        })
+    return _for(frameworks, {
+        TORCH: ("import torch\n\ndevice = torch.device(\"cuda\" if torch.cuda.is_available() "
+                "else \"cpu\")\nprint(device)  # must print cuda on both sides\n", {},
+                "Both sides need a GPU for a like-with-like comparison."),
+        TF: ("import tensorflow as tf\n\nprint(tf.config.list_physical_devices(\"GPU\"))"
+             "  # must list a GPU on both sides\n", {}, ""),
+    })
+
+
+def thread_fixes(frameworks: list[str], threads: int = 1) -> list[Fix]:
+    """The same CPU thread count on both sides (1 is the most portable)."""
+    env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    return _for(frameworks, {
+        TORCH: (f"import torch\n\ntorch.set_num_threads({threads})\n"
+                f"torch.set_num_interop_threads({threads})  # before any parallel work\n",
+                env, "Use the same count on both sides."),
+        TF: (f"import tensorflow as tf\n\ntf.config.threading.set_intra_op_parallelism_threads"
+             f"({threads})\ntf.config.threading.set_inter_op_parallelism_threads({threads})\n",
+             env, "Call before TensorFlow runs its first op; same count on both sides."),
+    })
+
+
+def tf_determinism(tf_version: Optional[str] = None) -> tuple[str, dict[str, str], str]:
+    """Op determinism for this TensorFlow version: the API from 2.8, variables before."""
+    v = version_tuple(tf_version)
+    if v is not None and v < (2, 1):
+        return ("", {"TF_CUDNN_DETERMINISTIC": "1"},
+                "TensorFlow 1.14-2.0: only cuDNN can be made deterministic, by this variable.")
+    if v is not None and v < (2, 8):
+        return ("", {"TF_DETERMINISTIC_OPS": "1"},
+                "TensorFlow 2.1-2.7: set before tensorflow is imported.")
+    return ("import tensorflow as tf\n\ntf.config.experimental.enable_op_determinism()\n", {},
+            "An op with no deterministic kernel raises UnimplementedError instead of "
+            "running nondeterministically.")
+
+
+TORCH_DETERMINISM_NOTE = (
+    "An op with no deterministic implementation raises RuntimeError naming it; "
+    "torch.use_deterministic_algorithms(True, warn_only=True) runs it with a warning "
+    "instead, and that op stays nondeterministic.")
+
+
+def determinism_fixes(frameworks: list[str], tf_version: Optional[str] = None) -> list[Fix]:
+    """Deterministic kernels: atomics-free GPU ops, no cuDNN autotuning, fixed cuBLAS workspace."""
+    return _for(frameworks, {
+        TORCH: ("import torch\n\ntorch.use_deterministic_algorithms(True)\n"
+                "torch.backends.cudnn.benchmark = False\n"
+                "torch.backends.cudnn.deterministic = True\n",
+                {"CUBLAS_WORKSPACE_CONFIG": CUBLAS_WORKSPACE}, TORCH_DETERMINISM_NOTE),
+        TF: tf_determinism(tf_version),
+    })
+
+
+def autotune_fixes(frameworks: list[str]) -> list[Fix]:
+    """No cuDNN autotuning: the same convolution algorithm every run."""
+    return _for(frameworks, {
+        TORCH: ("import torch\n\ntorch.backends.cudnn.benchmark = False\n"
+                "torch.backends.cudnn.deterministic = True\n", {}, ""),
+        TF: ("", {"TF_CUDNN_USE_AUTOTUNE": "0"},
+             "enable_op_determinism() also turns autotuning off."),
+    })
+
+
+def cublas_fixes(frameworks: list[str]) -> list[Fix]:
+    return _for(frameworks, {ANY: ("", {"CUBLAS_WORKSPACE_CONFIG": CUBLAS_WORKSPACE},
+                                   "Set before CUDA starts (before the framework is imported).")})
+
+
+def tf32_fixes(frameworks: list[str]) -> list[Fix]:
+    """TF32 off: float32 matmuls and convolutions keep their full mantissa."""
+    return _for(frameworks, {
+        TORCH: ("import torch\n\ntorch.backends.cuda.matmul.allow_tf32 = False\n"
+                "torch.backends.cudnn.allow_tf32 = False\n"
+                "torch.set_float32_matmul_precision(\"highest\")\n", {}, ""),
+        TF: ("import tensorflow as tf\n\n"
+             "tf.config.experimental.enable_tensor_float_32_execution(False)\n", {}, ""),
+        ANY: ("", {"NVIDIA_TF32_OVERRIDE": "0"},
+              "Forces TF32 off inside NVIDIA libraries, whatever the framework flags say."),
+    })
+
+
+def onednn_fixes(frameworks: list[str], enabled: bool = False) -> list[Fix]:
+    """The same oneDNN setting on both sides, chosen before TensorFlow is imported."""
+    value = "1" if enabled else "0"
+    return _for([TF] if TF not in frameworks else frameworks, {
+        TF: (f"import os\n\nos.environ[\"TF_ENABLE_ONEDNN_OPTS\"] = \"{value}\""
+             "  # before tensorflow is imported\nimport tensorflow as tf  # noqa: E402\n",
+             {"TF_ENABLE_ONEDNN_OPTS": value}, "Set it on both sides."),
+    })
+
+
+def isa_fixes(frameworks: list[str], isa: str) -> list[Fix]:
+    """Cap the CPU instruction set both sides dispatch to ('avx2', 'avx512' or 'default')."""
+    onednn = {"avx512": "AVX512_CORE", "avx2": "AVX2"}.get(isa, "SSE41")
+    return _for(frameworks, {
+        TORCH: ("import torch\n\nprint(torch.backends.cpu.get_cpu_capability())"
+                "  # must print the same on both sides\n",
+                {"ATEN_CPU_CAPABILITY": isa, "MKL_CBWR": "COMPATIBLE"},
+                "If the capabilities still differ, compare within a tolerance."),
+        TF: ("", {"ONEDNN_MAX_CPU_ISA": onednn, "TF_ENABLE_ONEDNN_OPTS": "0"},
+             "Eigen kernels still follow the CPU; compare within a tolerance."),
+    })
+
+
+def tolerance_fixes(note: str) -> list[Fix]:
+    """Where bit equality is not to be expected: a shell check plus what to compare instead."""
+    return [Fix(ANY, "nvidia-smi -L", {}, note)]
+
+
+def note_fix(note: str, code: str = "", env: Optional[dict[str, str]] = None) -> list[Fix]:
+    return [Fix(ANY, code, dict(env or {}), note)]
+
+
+# ---------------------------------------------------------------- canary reruns
+
+_FLAG_ORDER = ("device", "seed", "steps", "batch_size", "lr", "optimizer", "dtype",
+               "deterministic", "tf32", "threads", "shuffle", "augment", "onednn")
+
+
+def canary_command(config: RunConfig) -> str:
+    """The `reprodiag run` command line that reruns exactly this canary config."""
+    default = RunConfig()
+    parts = ["reprodiag", "run", "--framework", config.framework, "--model", config.model]
+    for name in _FLAG_ORDER:
+        value = getattr(config, name)
+        if value == getattr(default, name) and name != "device":
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(flag if value else f"--no-{name.replace('_', '-')}")
+        elif value is None:
+            parts += [flag, "none"] if name == "seed" else []
+        else:
+            parts += [flag, str(value)]
+    return " ".join(parts)
+
+
+def canary_fix(b_config: RunConfig, changes: dict[str, Any], sides: str) -> Fix:
+    """Rerun B's canary with `changes` applied (and A's too when `sides` is "both")."""
+    fixed = b_config.model_copy(update=changes)
+    where = "B's canary" if sides == "b" else "the canary on both sides"
+    return Fix(ANY, canary_command(fixed), {}, f"Rerun {where} with this setting.",
+               dict(changes), sides)
+
+
+def determinism_block(framework: str, *, seed: int = 0, threads: Optional[int] = 1,
+                      tf32: bool = False, onednn: Optional[bool] = False,
+                      tf_version: Optional[str] = None) -> str:
+    """One paste-able block making a script as reproducible as the framework allows."""
+    if framework == TORCH:
+        lines = ["import os", "",
+                 f"os.environ.setdefault(\"CUBLAS_WORKSPACE_CONFIG\", \"{CUBLAS_WORKSPACE}\")"
+                 "  # before CUDA starts",
+                 "import random  # noqa: E402", "", "import numpy as np  # noqa: E402",
+                 "import torch  # noqa: E402", "",
+                 f"random.seed({seed})", f"np.random.seed({seed})", f"torch.manual_seed({seed})",
+                 "torch.use_deterministic_algorithms(True)",
+                 "torch.backends.cudnn.benchmark = False",
+                 "torch.backends.cudnn.deterministic = True",
+                 f"torch.backends.cuda.matmul.allow_tf32 = {tf32}",
+                 f"torch.backends.cudnn.allow_tf32 = {tf32}"]
+        if not tf32:
+            lines.append("torch.set_float32_matmul_precision(\"highest\")")
+        if threads:
+            lines.append(f"torch.set_num_threads({threads})")
+        return "\n".join(lines) + "\n"
+    lines = []
+    if onednn is not None:
+        lines += ["import os", "",
+                  f"os.environ[\"TF_ENABLE_ONEDNN_OPTS\"] = \"{int(onednn)}\""
+                  "  # before tensorflow is imported"]
+    code, env, _ = tf_determinism(tf_version)
+    if env:
+        lines += ([] if lines else ["import os", ""]) + [
+            f"os.environ[\"{k}\"] = \"{v}\"" for k, v in env.items()]
+    lines += ["import tensorflow as tf" + ("  # noqa: E402" if lines else ""), "",
+              f"tf.keras.utils.set_random_seed({seed})  # Python, NumPy and TensorFlow"]
+    if code:
+        lines.append("tf.config.experimental.enable_op_determinism()")
+    lines.append(f"tf.config.experimental.enable_tensor_float_32_execution({tf32})")
+    if threads:
+        lines += [f"tf.config.threading.set_intra_op_parallelism_threads({threads})",
+                  f"tf.config.threading.set_inter_op_parallelism_threads({threads})"]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- pinned installs
+
+_TORCH_INDEX = "https://download.pytorch.org/whl/"
+_TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
+
+
+def pip_install_lines(pins: dict[str, str]) -> list[str]:
+    """`pip install` lines pinning each package to a version; PyTorch builds with a local tag
+    (+cpu, +cu121, +rocm6.0) come from PyTorch's own index, one line per tag."""
+    plain, by_tag = [], {}
+    for name, version in sorted(pins.items()):
+        public, _, tag = str(version).partition("+")
+        if name in _TORCH_FAMILY and tag:
+            by_tag.setdefault(tag, []).append(f'"{name}=={public}+{tag}"')
+        else:
+            plain.append(f'"{name}=={public}"')
+    lines = [f"pip install {' '.join(plain)}"] if plain else []
+    lines += [f"pip install {' '.join(specs)} --index-url {_TORCH_INDEX}{tag}"
+              for tag, specs in sorted(by_tag.items())]
+    return lines
+
+
+def version_fixes(name: str, version: str) -> list[Fix]:
+    return [Fix(ANY, "\n".join(pip_install_lines({name: version})), {},
+                f"Install A's {name} on B (bit equality needs the same version).")]

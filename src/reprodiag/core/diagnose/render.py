@@ -1,0 +1,88 @@
+"""Renderings of a diagnosis: plain text (terminal), Markdown (an issue or report), JSON.
+
+All three list the findings most likely first, each with its likelihood, evidence, why it
+changes numbers, the fixes per framework (code and variables) and the source.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from reprodiag.core.compare.render import _cell, _jsonable
+from reprodiag.core.diagnose.findings import Finding, Fix
+
+DIAGNOSIS_FORMAT = "reprodiag-diagnosis"
+DIAGNOSIS_VERSION = 1
+_NONE = "No probable cause found: the runs and environments show no difference that changes " \
+        "numbers."
+
+
+def _fix_heading(fix: Fix) -> str:
+    return "reprodiag canary" if fix.framework == "any" and fix.code.startswith(
+        "reprodiag ") else ("any framework" if fix.framework == "any" else fix.framework)
+
+
+def _heading(i: int, f: Finding) -> str:
+    return f"{i}. {f.title}  [{f.likelihood_word}, {f.likelihood:.2f}; id {f.id}]"
+
+
+def to_text(findings: list[Finding], labels: tuple[str, str] = ("A", "B"),
+            summary: Optional[str] = None) -> str:
+    """The findings for a terminal."""
+    a, b = labels
+    out = ["reprodiag diagnosis", f"  A: {a}", f"  B: {b}"]
+    if summary:
+        out.append(summary)
+    out.append("")
+    if not findings:
+        return "\n".join(out + [_NONE]) + "\n"
+    for i, f in enumerate(findings, 1):
+        out.append(_heading(i, f))
+        out.append("   evidence:")
+        out += [f"     - {line}" for line in f.evidence]
+        out.append(f"   why: {f.why}")
+        for fix in f.fixes:
+            out.append(f"   fix ({_fix_heading(fix)}):")
+            out += [f"       {line}" if line else "" for line in fix.code.splitlines()]
+            out += [f"       {line}" for line in fix.shell_exports.splitlines()]
+            if fix.note:
+                out.append(f"       # {fix.note}")
+        if f.source:
+            out.append(f"   source: {f.source}")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def to_markdown(findings: list[Finding], labels: tuple[str, str] = ("A", "B"),
+                summary: Optional[str] = None) -> str:
+    """The findings as Markdown, code in fenced blocks."""
+    a, b = labels
+    out = [f"### reprodiag diagnosis: {_cell(a)} (A) vs {_cell(b)} (B)", ""]
+    if summary:
+        out += [f"**{_cell(summary, 300)}**", ""]
+    if not findings:
+        return "\n".join(out + [_NONE]) + "\n"
+    for i, f in enumerate(findings, 1):
+        out += [f"#### {i}. {_cell(f.title, 200)} ({f.likelihood_word}, {f.likelihood:.2f})",
+                ""]
+        out += [f"- {_cell(line, 500)}" for line in f.evidence]
+        out += ["", f"*Why:* {_cell(f.why, 1000)}", ""]
+        for fix in f.fixes:
+            out.append(f"*Fix ({_fix_heading(fix)}):* {_cell(fix.note, 500)}".rstrip())
+            lang = "bash" if fix.framework == "any" else "python"
+            if fix.code:
+                out += ["", f"```{lang}", fix.code.rstrip(), "```"]
+            if fix.env:
+                out += ["", "```bash", fix.shell_exports, "```"]
+            out.append("")
+        if f.source:
+            out += [f"*Source:* {_cell(f.source, 300)}", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def to_json(findings: list[Finding], labels: tuple[str, str] = ("A", "B"),
+            summary: Optional[str] = None) -> dict:
+    """The findings as plain JSON types (see DIAGNOSIS_FORMAT)."""
+    return _jsonable({"format": DIAGNOSIS_FORMAT, "format_version": DIAGNOSIS_VERSION,
+                      "labels": list(labels), "summary": summary,
+                      "findings": [f.to_json() for f in findings]})
