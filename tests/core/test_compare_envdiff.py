@@ -87,3 +87,10 @@ def test_volatile_readings_are_not_environment_differences():
                         "cpu.ram_total": Fact(value=12)})
     assert [d.key for d in diff_env(a, b)] == ["cpu.ram_total"]
     assert {d.key for d in diff_env(a, b, include_same=True)} == set(a.facts)
+
+
+def test_report_provenance_is_not_an_environment_difference():
+    a = Snapshot(facts={"host.source": Fact(value="torch collect_env report"),
+                        "host.os": Fact(value="Ubuntu 20.04.6 LTS")})
+    b = Snapshot(facts={"host.os": Fact(value="Debian GNU/Linux 12 (bookworm)")})
+    assert [d.key for d in diff_env(a, b)] == ["host.os"]

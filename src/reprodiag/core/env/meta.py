@@ -11,9 +11,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-# Facts that change from moment to moment on one machine: not a difference between
-# environments, so an environment diff leaves them out unless asked for everything.
-_VOLATILE = re.compile(r"^(cpu\.ram_available|gpu\.\d+\.memory_used)$")
+# Facts that are not a difference between environments -- readings that change from moment
+# to moment on one machine, and notes on where an imported report came from -- so an
+# environment diff leaves them out unless asked for everything.
+_VOLATILE = re.compile(r"^(cpu\.ram_available|gpu\.\d+\.memory_used|host\.source(_notes)?)$")
 
 
 def is_volatile(key: str) -> bool:
