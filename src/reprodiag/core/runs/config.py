@@ -12,7 +12,8 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 Framework = Literal["torch", "tensorflow"]
-Model = Literal["mlp", "cnn", "segnet"]
+# "custom": a user's own training recorded by reprodiag.record (never run by a worker).
+Model = Literal["mlp", "cnn", "segnet", "custom"]
 Device = Literal["cpu", "gpu", "auto"]
 DType = Literal["float32", "float64"]
 Optimizer = Literal["sgd", "adam"]

@@ -1,0 +1,218 @@
+"""What the recorders share: the canonical array hash, the settings every run reports, and the
+recording itself (steps into a RunRecord, then a bundle).
+
+Framework-free: the torch and Keras recorders hand over plain numbers and numpy arrays.
+`hash_arrays` and `NUMERICS_VARIABLES` mirror workers/canary_common.py (workers can import
+nothing of reprodiag, and recorders nothing of workers); a test holds them equal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+import platform
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from reprodiag.core.runs.config import RunConfig
+from reprodiag.core.runs.protocol import PROTOCOL_VERSION, Done, EnvInfo, Hello, Step
+from reprodiag.core.runs.record import RunRecord
+from reprodiag.errors import UserError
+
+HASH_CHARS = 16
+NOT_HASHED = ""  # the hash column of a step skipped by hash_every (or a batch not given)
+
+# Variables that change numerics when set before the framework starts; reported as read.
+NUMERICS_VARIABLES = (
+    "PYTHONHASHSEED",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "CUDA_VISIBLE_DEVICES",
+    "CUBLAS_WORKSPACE_CONFIG",
+    "NVIDIA_TF32_OVERRIDE",
+    "TF_DETERMINISTIC_OPS",
+    "TF_CUDNN_DETERMINISTIC",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "ATEN_CPU_CAPABILITY",
+    "ONEDNN_MAX_CPU_ISA",
+    "MKL_CBWR",
+)
+
+
+def hash_arrays(arrays) -> str:
+    """A short sha256 over dtype, shape and exact bytes of each array, in the given order.
+
+    The canaries' hash: bytes little-endian and C-ordered, so equal arrays hash equally on any
+    host and any single-bit change changes the hash.
+    """
+    digest = hashlib.sha256()
+    for array in arrays:
+        a = np.asarray(array)
+        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+        digest.update(f"{a.dtype.str}{a.shape};".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()[:HASH_CHARS]
+
+
+def cpu_name() -> str:
+    """The CPU model name as the OS reports it."""
+    from reprodiag.core.env.system import cpuinfo_pairs
+
+    for key, value in cpuinfo_pairs():
+        if key.lower() == "model name" and value:
+            return value
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def process_settings() -> dict[str, Any]:
+    """Settings of this process every run reports: Python, numpy, host, numerics variables."""
+    settings: dict[str, Any] = {
+        "python_version": platform.python_version(),
+        "numpy_version": np.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+    for name in NUMERICS_VARIABLES:
+        settings[f"var.{name}"] = os.environ.get(name)
+    return settings
+
+
+def optimizer_kind(class_name: str) -> Optional[str]:
+    """RunConfig's optimizer for an optimizer class name ("sgd", "adam"), None for others."""
+    name = class_name.lower()
+    if name == "sgd":
+        return "sgd"
+    if name.startswith("adam") or name == "nadam":
+        return "adam"
+    return None
+
+
+class Recording:
+    """The steps of one user training, kept as a live RunRecord and saved as a bundle.
+
+    The recorders feed it the same messages a canary worker sends (hello, env, step), so a
+    recording reads, compares and diagnoses like a canary run.
+    """
+
+    def __init__(self, framework: str, recorder: str, *, label: str, seed: Optional[int],
+                 hash_every: int):
+        if not isinstance(label, str):
+            raise UserError(f"label must be a string, not {type(label).__name__}")
+        if isinstance(hash_every, bool) or not isinstance(hash_every, int) or hash_every < 1:
+            raise UserError(f"hash_every must be a whole number of steps >= 1, not {hash_every!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                                 or not 0 <= seed < 2**31):
+            raise UserError(f"seed must be an integer in 0..2147483647 or None, not {seed!r}")
+        self.framework = framework
+        self.recorder = recorder
+        self.label = label
+        self.seed = seed
+        self.hash_every = hash_every
+        self.facts: dict[str, Any] = {}  # what the recorder learnt for the RunConfig
+        self.overhead = 0.0  # seconds spent inside the recorder's per-step work
+        # `label` names the environment (the bundle), as in a canary session, not the run.
+        self.record = RunRecord(config=RunConfig(framework=framework, model="custom", steps=1),
+                                python=sys.executable, worker=recorder)
+        self.record.apply(Hello(worker=recorder, protocol=PROTOCOL_VERSION, pid=os.getpid(),
+                                python=platform.python_version()))
+        self.record.started_at = time.time()
+        self._settings_done = False
+
+    @property
+    def steps(self) -> int:
+        return len(self.record.steps)
+
+    def hash_due(self) -> bool:
+        """Whether the step about to be recorded gets its hashes (every `hash_every`-th)."""
+        return self.steps % self.hash_every == 0
+
+    def start(self, init_param_hash: str, n_params: int) -> None:
+        """The hash of the parameters before training, and their count."""
+        self.record.init_param_hash = init_param_hash
+        self.record.n_params = int(n_params)
+
+    def settings_read(self) -> bool:
+        return self._settings_done
+
+    def set_settings(self, framework_settings: dict[str, Any], notes: dict[str, Any]) -> None:
+        """The settings in force, read once when training runs (the env message)."""
+        settings = {**process_settings(), **framework_settings, **notes,
+                    "user_recording": True, "recorder": self.recorder,
+                    "hash_every": self.hash_every, "seed": self.seed}
+        self.record.apply(EnvInfo(settings=settings, dataset_hash="",
+                                  init_param_hash=self.record.init_param_hash,
+                                  n_params=self.record.n_params))
+        self._settings_done = True
+
+    def add_step(self, *, loss: float, grad_norm: float, param_hash: str, batch_hash: str,
+                 lr: float, step_time: float) -> None:
+        self.record.apply(Step(step=self.steps, loss=float(loss), grad_norm=float(grad_norm),
+                               param_hash=param_hash, batch_hash=batch_hash, lr=float(lr),
+                               step_time=float(step_time)))
+
+    def config(self) -> RunConfig:
+        """The RunConfig of this recording; fields it cannot know keep their defaults and are
+        listed in the `config_unknown` setting."""
+        facts, defaults = self.facts, RunConfig()
+        known: dict[str, Any] = {
+            "framework": self.framework, "model": "custom", "seed": self.seed,
+            "steps": self.steps, "device": facts.get("device", "cpu"),
+            "deterministic": bool(facts.get("deterministic", False)),
+            "tf32": bool(facts.get("tf32", False)), "threads": _positive(facts.get("threads")),
+        }
+        unknown = []
+        for name, ok in (("batch_size", lambda v: isinstance(v, int) and 1 <= v <= 65_536),
+                         ("lr", lambda v: isinstance(v, float) and 0 < v <= 100),
+                         ("optimizer", lambda v: v in ("sgd", "adam")),
+                         ("dtype", lambda v: v in ("float32", "float64"))):
+            value = facts.get(name)
+            if ok(value):
+                known[name] = value
+            else:
+                unknown.append(name)
+        unknown += ["shuffle", "augment"]  # a user pipeline's data handling is not visible
+        if self.framework == "tensorflow":
+            known["onednn"] = facts.get("onednn")
+        self.record.settings["config_unknown"] = ", ".join(unknown)
+        return defaults.model_copy(update=known)
+
+    def finished_record(self) -> RunRecord:
+        """A copy of the record as it stands, ended (finished, or diverged on a NaN loss)."""
+        if not self.steps:
+            raise UserError(f"{self.recorder}: nothing recorded yet; call step() after each "
+                            "optimizer step, then save()")
+        config = self.config()
+        steps = self.record.steps
+        wall = time.time() - (self.record.started_at or time.time())
+        summary = {"final_loss": steps.loss[-1], "steps": self.steps, "wall_time": wall,
+                   "diverged": any(not math.isfinite(v) for v in steps.loss),
+                   "record_overhead_s": self.overhead / self.steps}
+        record = dataclasses.replace(self.record, config=config,
+                                     settings=dict(self.record.settings), log=list(self.record.log))
+        record.apply(Done(summary=summary))
+        return record
+
+    def save(self, path: Any, *, deep: bool = False) -> Path:
+        """Write the recording and an environment snapshot of this Python as one bundle."""
+        from reprodiag.core.bundle import write_bundle
+        from reprodiag.core.env import capture
+
+        if path is None or not str(path):
+            raise UserError("save() needs a file name like mine.reprodiag.zip")
+        record = self.finished_record()
+        return write_bundle(Path(path).expanduser(), snapshot=capture(deep=deep), runs=[record],
+                            label=self.label or socket.gethostname())
+
+
+def _positive(value: Any) -> Optional[int]:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1024
+    return value if ok else None

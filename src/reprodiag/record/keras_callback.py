@@ -1,0 +1,246 @@
+"""Record your own Keras training batch by batch: a callback for `model.fit`.
+
+    rec = KerasCallback(label="local", path="mine.reprodiag.zip", seed=0)
+    model.fit(x, y, epochs=2, callbacks=[rec])   # writes the bundle when training ends
+
+Keras is imported when a callback is made, never at import of this module; the callback class
+derives from the Keras that is installed, so it is built on first use.
+
+What a plain callback can and cannot see, honestly:
+- loss: `logs["loss"]` as Keras reports it after each batch. Keras 3 reports the *running
+  mean over the epoch so far*, not the batch's own loss; it is deterministic, so two runs
+  still compare exactly, but its values differ from a torch loop's per-batch loss.
+- gradient norm: not visible to a callback, recorded as NaN (the `note.grad_norm` setting says so).
+- batch hash: the batch is not visible either, recorded as an empty hash (compares equal);
+  data-order differences then show up from the first loss or parameter hash that differs.
+- with `steps_per_execution=k` Keras calls the callback every k batches: one step per call.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from reprodiag.errors import UserError
+from reprodiag.record.common import NOT_HASHED, Recording, cpu_name, hash_arrays, optimizer_kind
+
+GRAD_NORM_NOTE = "unavailable in a Keras callback (recorded as NaN)"
+LOSS_NOTE = "Keras logs['loss']: the running mean over the epoch so far (Keras 3)"
+BATCH_NOTE = "unavailable in a Keras callback (recorded as an empty hash)"
+
+
+def KerasCallback(label: str = "", path: Any = None, *, seed: Optional[int] = None,  # noqa: N802
+                  hash_every: int = 1):
+    """A `keras.callbacks.Callback` that records each training batch of `model.fit`.
+
+    Per batch: the loss Keras reports, the weights hash (`model.get_weights()`, the canaries'
+    hash), the learning rate and the batch time; the initial-weights hash and the settings in
+    force (threads, op determinism, TF32, device, XLA) when training begins. With `path` the
+    bundle is written when training ends; `.save(path)` writes it at any time. `seed` is the
+    seed your script set, kept for the record; `hash_every=k` hashes only every k-th batch.
+    Works with Keras on the TensorFlow or PyTorch backend.
+    """
+    return _callback_class()(label=label, path=path, seed=seed, hash_every=hash_every)
+
+
+def _import_keras():
+    """The Keras the user's model comes from: tf_keras when TF asks for legacy Keras."""
+    if os.environ.get("TF_USE_LEGACY_KERAS", "").lower() in ("1", "true", "yes"):
+        try:
+            import tf_keras
+
+            return tf_keras
+        except ImportError:
+            pass
+    try:
+        import keras
+    except ImportError:
+        try:
+            from tensorflow import keras
+        except ImportError:
+            raise UserError("KerasCallback needs Keras: pip install tensorflow") from None
+    return keras
+
+
+@functools.lru_cache(maxsize=1)
+def _callback_class():
+    keras = _import_keras()
+
+    class ReprodiagCallback(keras.callbacks.Callback):
+        """Records each batch of `model.fit` (see reprodiag.record.KerasCallback)."""
+
+        def __init__(self, *, label: str, path: Any, seed: Optional[int], hash_every: int):
+            super().__init__()
+            self.path = path
+            self.saved_path: Optional[Path] = None
+            self._keras = keras
+            self._backend = _backend_name(keras)
+            if self._backend not in ("tensorflow", "torch"):
+                raise UserError(f"KerasCallback records Keras on the TensorFlow or PyTorch "
+                                f"backend, not {self._backend}")
+            framework = "torch" if self._backend == "torch" else "tensorflow"
+            self._rec = Recording(framework, "KerasCallback", label=label, seed=seed,
+                                  hash_every=hash_every)
+            self._t0 = time.perf_counter()
+
+        @property
+        def record(self):
+            """The live record (batches so far)."""
+            return self._rec.record
+
+        def on_train_begin(self, logs=None):
+            if self._rec.settings_read():  # a second fit() continues the same recording
+                return
+            weights = self.model.get_weights()
+            trainable = sum(int(np.prod(w.shape)) for w in self.model.trainable_weights)
+            self._rec.start(hash_arrays(weights), trainable)
+            settings = _settings(keras, self._backend, self.model, weights)
+            facts = self._rec.facts
+            facts.update(device=settings["device_type"], deterministic=settings["deterministic"],
+                         tf32=settings["tf32"], threads=settings["threads"],
+                         dtype=settings["param_dtype"], lr=self._learning_rate(),
+                         batch_size=(self.params or {}).get("batch_size"),
+                         onednn=_onednn_requested())
+            optimizer = getattr(self.model, "optimizer", None)
+            notes = {"optimizer_class": type(optimizer).__name__ if optimizer else None,
+                     "note.grad_norm": GRAD_NORM_NOTE, "note.loss": LOSS_NOTE,
+                     "note.batch_hash": BATCH_NOTE}
+            if optimizer is not None:
+                facts["optimizer"] = optimizer_kind(type(optimizer).__name__)
+            self._rec.set_settings(settings, notes)
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self._t0 = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            entered = time.perf_counter()
+            loss = (logs or {}).get("loss", float("nan"))
+            hashed = self._rec.hash_due()
+            self._rec.add_step(
+                loss=float(np.asarray(loss)),
+                grad_norm=float("nan"),
+                param_hash=hash_arrays(self.model.get_weights()) if hashed else NOT_HASHED,
+                batch_hash=NOT_HASHED,
+                lr=self._learning_rate(),
+                step_time=entered - self._t0,
+            )
+            self._rec.overhead += time.perf_counter() - entered
+
+        def on_train_end(self, logs=None):
+            if self.path is not None and self._rec.steps:
+                self.saved_path = self.save(self.path)
+                print(f"reprodiag: wrote {self.saved_path}")
+
+        def save(self, path: Any, *, deep: bool = False) -> Path:
+            """Write the recording plus an environment snapshot to `path` (.reprodiag.zip)."""
+            return self._rec.save(path, deep=deep)
+
+        def _learning_rate(self) -> float:
+            optimizer = getattr(self.model, "optimizer", None)
+            try:
+                return float(optimizer.learning_rate)  # a variable or tensor of the current rate
+            except Exception:  # noqa: BLE001 - no optimizer, a schedule object in old Keras
+                return float("nan")
+
+    return ReprodiagCallback
+
+
+def _backend_name(keras) -> str:
+    backend = getattr(keras.backend, "backend", None)
+    return backend() if callable(backend) else "tensorflow"
+
+
+def _onednn_requested() -> Optional[bool]:
+    value = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    if value is None:
+        return None
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _settings(keras, backend: str, model, weights: list) -> dict[str, Any]:
+    """Settings in force for the model's framework, under the canaries' keys."""
+    if backend == "torch":
+        import torch
+
+        from reprodiag.record.torch_recorder import torch_settings
+
+        device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+        settings = torch_settings(torch, device)
+    else:
+        settings = _tensorflow_settings()
+    settings.update(
+        keras_backend=backend,
+        keras_version=getattr(keras, "__version__", None),
+        xla_jit=_jsonable(getattr(model, "jit_compile", None)),
+        floatx=keras.backend.floatx(),
+        param_dtype=np.dtype(weights[0].dtype).name if weights else None,
+    )
+    return settings
+
+
+def _tensorflow_settings() -> dict[str, Any]:
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    intra = tf.config.threading.get_intra_op_parallelism_threads()
+    build = _call(lambda: dict(tf.sysconfig.get_build_info()), {})
+    deterministic = _op_determinism()
+    return {
+        "framework": "tensorflow",
+        "framework_version": tf.__version__,
+        "device": "/GPU:0" if gpus else "/CPU:0",
+        "device_type": "gpu" if gpus else "cpu",
+        "device_name": _gpu_name(tf) if gpus else cpu_name(),
+        "threads": intra,
+        "intra_op_threads": intra,
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+        "deterministic": deterministic,
+        "op_determinism": deterministic,
+        "tf32": bool(tf.config.experimental.tensor_float_32_execution_enabled()),
+        "onednn_enabled": _onednn_enabled(),
+        "built_with_cuda": bool(tf.test.is_built_with_cuda()),
+        "cuda_version": build.get("cuda_version"),
+        "cudnn_version": build.get("cudnn_version"),
+    }
+
+
+def _op_determinism() -> bool:
+    try:
+        from tensorflow.python.framework import config as tf_config
+
+        return bool(tf_config.is_op_determinism_enabled())
+    except (ImportError, AttributeError):  # TF < 2.8: only the variable exists
+        return os.environ.get("TF_DETERMINISTIC_OPS", "") in ("1", "true", "True")
+
+
+def _onednn_enabled() -> Optional[bool]:
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return None
+
+
+def _gpu_name(tf) -> str:
+    def details():
+        gpu = tf.config.list_physical_devices("GPU")[0]
+        return str(tf.config.experimental.get_device_details(gpu).get("device_name", "GPU"))
+
+    return _call(details, "GPU")
+
+
+def _call(fn, default):
+    try:
+        return fn()
+    except Exception:  # noqa: BLE001 - a fact that cannot be read keeps its default
+        return default
+
+
+def _jsonable(value: Any) -> Any:
+    return value if isinstance(value, (bool, int, float, str)) or value is None else str(value)

@@ -1,0 +1,212 @@
+"""Record your own PyTorch training step by step, as the canaries record theirs.
+
+    rec = TorchRecorder(model, label="local", optimizer=opt, seed=0)
+    for x, y in loader:
+        ...; loss.backward(); opt.step()
+        rec.step(loss, batch=(x, y))
+    rec.save("mine.reprodiag.zip")
+
+torch is imported when a recorder is made, never at import of this module.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from reprodiag.core.runs.record import RunRecord
+from reprodiag.errors import UserError
+from reprodiag.record.common import NOT_HASHED, Recording, cpu_name, hash_arrays, optimizer_kind
+
+
+class TorchRecorder:
+    """Records loss, gradient norm, parameter and batch hashes and step time of each step.
+
+    Call `step(loss, batch=...)` after each `optimizer.step()`: the loss is the batch's loss
+    (before the update), the gradient norm the global L2 norm of the parameters' `.grad`, the
+    parameter hash that of `model.state_dict()` after the update -- the same definitions and
+    the same hash as the canaries. The initial-parameter hash is taken here, at construction;
+    the settings in force (threads, determinism, TF32, device) at the first step. The step
+    time is the whole iteration since the previous call, the recorder's own work excluded.
+    `optimizer` (optional) supplies the learning rate and optimizer kind; `seed` is the seed
+    your script set, kept for the record. Hashing copies every parameter to the CPU, the
+    expensive part on big models: `hash_every=k` hashes only every k-th step (the others get
+    an empty hash, which compares as equal).
+    """
+
+    def __init__(self, model, label: str = "", *, optimizer=None, seed: Optional[int] = None,
+                 hash_every: int = 1):
+        import torch
+
+        if not isinstance(model, torch.nn.Module):
+            raise UserError(f"TorchRecorder needs a torch.nn.Module, not {type(model).__name__}")
+        if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+            raise UserError(f"optimizer must be a torch.optim.Optimizer, not "
+                            f"{type(optimizer).__name__}")
+        self._torch = torch
+        self.model = model
+        self.optimizer = optimizer
+        self._rec = Recording("torch", "TorchRecorder", label=label, seed=seed,
+                              hash_every=hash_every)
+        self._rec.start(hash_arrays(self._parameter_arrays()),
+                        sum(p.numel() for p in model.parameters()))
+        self._last = time.perf_counter()
+
+    @property
+    def record(self) -> RunRecord:
+        """The live record (steps so far)."""
+        return self._rec.record
+
+    def step(self, loss: Any, batch: Any = None) -> None:
+        """Record one optimizer step: `loss` a tensor or float, `batch` a tensor, an array or a
+        tuple/list/dict of them (what the model was fed, targets included), or None."""
+        entered = time.perf_counter()
+        step_time = entered - self._last
+        if not self._rec.settings_read():
+            self._read_settings(batch)
+        hashed = self._rec.hash_due()
+        self._rec.add_step(
+            loss=_loss_value(self._torch, loss),
+            grad_norm=self._grad_norm(),
+            param_hash=hash_arrays(self._parameter_arrays()) if hashed else NOT_HASHED,
+            batch_hash=(hash_arrays(self._batch_arrays(batch))
+                        if hashed and batch is not None else NOT_HASHED),
+            lr=self._learning_rate(),
+            step_time=step_time,
+        )
+        self._last = time.perf_counter()
+        self._rec.overhead += self._last - entered
+
+    def save(self, path: Any, *, deep: bool = False) -> Path:
+        """Write the recording plus an environment snapshot to `path` (a .reprodiag.zip)."""
+        return self._rec.save(path, deep=deep)
+
+    # -- reading the model ----------------------------------------------------------------
+
+    def _parameter_arrays(self) -> list[np.ndarray]:
+        return [tensor_to_numpy(self._torch, t) for t in self.model.state_dict().values()]
+
+    def _batch_arrays(self, batch: Any) -> list[np.ndarray]:
+        torch = self._torch
+        if isinstance(batch, torch.Tensor):
+            return [tensor_to_numpy(torch, batch)]
+        if isinstance(batch, np.ndarray) or isinstance(batch, (int, float)):
+            return [np.asarray(batch)]
+        if isinstance(batch, dict):
+            return [a for key in sorted(batch, key=str) for a in self._batch_arrays(batch[key])]
+        if isinstance(batch, (tuple, list)):
+            return [a for item in batch for a in self._batch_arrays(item)]
+        raise UserError("batch must be a tensor, an array, or a tuple/list/dict of them, not "
+                        f"{type(batch).__name__}")
+
+    def _grad_norm(self) -> float:
+        """Global L2 norm of the gradients, as the canaries compute it; NaN with no gradient."""
+        torch = self._torch
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if not grads:
+            return float("nan")
+        with torch.no_grad():
+            norms = [torch.linalg.vector_norm(g) for g in grads]
+            if len({(n.device, n.dtype) for n in norms}) > 1:
+                norms = [n.to("cpu", torch.float64) for n in norms]
+            return float(torch.linalg.vector_norm(torch.stack(norms)).item())
+
+    def _learning_rate(self) -> float:
+        if self.optimizer is None:
+            return float("nan")
+        lr = self.optimizer.param_groups[0].get("lr", float("nan"))
+        return float(lr.item() if hasattr(lr, "item") else lr)
+
+    def _read_settings(self, batch: Any) -> None:
+        """Settings in force when training runs, and what the RunConfig can know."""
+        torch = self._torch
+        first = next(iter(self.model.parameters()), None)
+        device = first.device if first is not None else torch.device("cpu")
+        settings = torch_settings(torch, device)
+        settings["param_dtype"] = _dtype_name(first.dtype) if first is not None else None
+        facts = self._rec.facts
+        facts.update(device=settings["device_type"], deterministic=settings["deterministic"],
+                     tf32=settings["tf32"], threads=settings["threads"],
+                     dtype=settings["param_dtype"], batch_size=_batch_size(batch))
+        notes: dict[str, Any] = {"optimizer_class": None}
+        if self.optimizer is not None:
+            notes["optimizer_class"] = type(self.optimizer).__name__
+            facts["optimizer"] = optimizer_kind(type(self.optimizer).__name__)
+            facts["lr"] = self._learning_rate()
+        self._rec.set_settings(settings, notes)
+
+
+def torch_settings(torch, device) -> dict[str, Any]:
+    """The numerics settings of torch in force in this process (the canaries' keys)."""
+    cuda = device.type == "cuda"
+    settings = {
+        "framework": "torch",
+        "framework_version": torch.__version__,
+        "device": str(device),
+        "device_type": "cpu" if device.type == "cpu" else "gpu",
+        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_name(),
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "deterministic_warn_only": _optional(
+            torch, "is_deterministic_algorithms_warn_only_enabled"),
+        "tf32": bool(torch.backends.cuda.matmul.allow_tf32),
+        "cuda_matmul_allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32),
+        "cudnn_allow_tf32": bool(torch.backends.cudnn.allow_tf32),
+        "float32_matmul_precision": _optional(torch, "get_float32_matmul_precision"),
+        "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+        "cuda_version": torch.version.cuda,
+        "cudnn_version": torch.backends.cudnn.version() if cuda else None,
+        "cpu_capability": _optional(getattr(torch.backends, "cpu", None), "get_cpu_capability"),
+        "mkldnn_available": bool(torch.backends.mkldnn.is_available()),
+        "default_dtype": _dtype_name(torch.get_default_dtype()),
+    }
+    if cuda:
+        major, minor = torch.cuda.get_device_capability(device)
+        settings["compute_capability"] = f"{major}.{minor}"
+    return settings
+
+
+def tensor_to_numpy(torch, tensor) -> np.ndarray:
+    """A CPU numpy copy of a tensor; dtypes numpy lacks (bfloat16, float8) as their raw bytes."""
+    t = tensor.detach().cpu()
+    try:
+        return t.numpy()
+    except TypeError:
+        return t.contiguous().view(torch.uint8).numpy()
+
+
+def _loss_value(torch, loss: Any) -> float:
+    if isinstance(loss, torch.Tensor):
+        if loss.numel() != 1:
+            raise UserError(f"loss must be a single number, not a tensor of shape "
+                            f"{tuple(loss.shape)}")
+        return float(loss.detach().item())
+    try:
+        return float(loss)
+    except (TypeError, ValueError):
+        raise UserError(f"loss must be a tensor or a number, not {type(loss).__name__}") from None
+
+
+def _batch_size(batch: Any) -> Optional[int]:
+    """The leading dimension of the batch's first tensor/array, when there is one."""
+    while isinstance(batch, (tuple, list)) and batch:
+        batch = batch[0]
+    if isinstance(batch, dict) and batch:
+        batch = batch[sorted(batch, key=str)[0]]
+    shape = getattr(batch, "shape", None)
+    return int(shape[0]) if shape is not None and len(shape) >= 1 else None
+
+
+def _dtype_name(dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def _optional(owner, name: str):
+    """owner.name() where this torch version has it, else None."""
+    fn = getattr(owner, name, None) if owner is not None else None
+    return fn() if fn is not None else None

@@ -1,0 +1,121 @@
+"""`pip install reprodiag` with no extras, for real: a fresh virtual environment holding only the
+core dependencies runs the headless commands, imports the Colab helpers without Qt, and -- with
+torch added and nothing else -- exports a valid bundle (the issue's "done when")."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reprodiag.core.bundle import read_bundle
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
+CORE_DEPS = ["numpy", "psutil", "nvidia-ml-py", "pydantic", "platformdirs"]
+TORCH = "torch==2.13.0"
+PIP_TIMEOUT_S = 900
+
+
+def run(argv, timeout=600, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([str(a) for a in argv], capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
+
+
+def package_copy(folder: Path) -> Path:
+    """What pip needs to build reprodiag, copied so the build leaves the repository alone."""
+    dest = folder / "reprodiag-src"
+    dest.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, dest / name)
+    shutil.copytree(REPO / "src", dest / "src",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc"))
+    return dest
+
+
+def make_venv(folder: Path, extra: list[str]) -> Path:
+    """A new venv with the core dependencies, `extra`, and reprodiag itself (--no-deps)."""
+    venv = folder / "venv"
+    created = run([sys.executable, "-m", "venv", venv], timeout=120)
+    assert created.returncode == 0, created.stderr
+    python = venv / "bin" / "python"
+    deps = run([python, "-m", "pip", "install", "-q", *CORE_DEPS, *extra], timeout=PIP_TIMEOUT_S)
+    if deps.returncode != 0:
+        pytest.skip(f"cannot install the dependencies here: {deps.stderr.strip()[-300:]}")
+    own = run([python, "-m", "pip", "install", "-q", "--no-deps", package_copy(folder)],
+              timeout=PIP_TIMEOUT_S)
+    assert own.returncode == 0, own.stderr[-2000:]
+    return venv
+
+
+@pytest.fixture(scope="module")
+def core_venv(tmp_path_factory) -> Path:
+    return make_venv(tmp_path_factory.mktemp("core"), [])
+
+
+@pytest.fixture(scope="module")
+def two_bundles(tmp_path_factory) -> tuple[Path, Path]:
+    """Two bundles of the same tiny canary, written by the development environment."""
+    d = tmp_path_factory.mktemp("bundles")
+    paths = []
+    for name in ("a", "b"):
+        out = d / f"{name}.reprodiag.zip"
+        proc = run([sys.executable, "-m", "reprodiag", "run", "--steps", "5", "--threads", "1",
+                    "--out", out])
+        assert proc.returncode == 0, proc.stderr
+        paths.append(out)
+    return paths[0], paths[1]
+
+
+def test_core_venv_has_neither_gui_nor_frameworks(core_venv):
+    code = ("import importlib.util as u, json; print(json.dumps({m: u.find_spec(m) is not None "
+            "for m in ('PySide6', 'pyqtgraph', 'torch', 'tensorflow', 'reprodiag')}))")
+    found = json.loads(run([core_venv / "bin" / "python", "-c", code]).stdout)
+    assert found == {"PySide6": False, "pyqtgraph": False, "torch": False, "tensorflow": False,
+                     "reprodiag": True}
+
+
+def test_env_json_runs(core_venv):
+    proc = run([core_venv / "bin" / "reprodiag", "env", "--json"])
+    assert proc.returncode == 0, proc.stderr
+    snapshot = json.loads(proc.stdout)
+    text = json.dumps(snapshot)
+    assert "host.python.version" in text and "cpu.model" in text
+
+
+def test_compare_runs(core_venv, two_bundles):
+    proc = run([core_venv / "bin" / "reprodiag", "compare", *two_bundles])
+    assert proc.returncode == 0, proc.stderr
+    assert "identical" in proc.stdout
+
+
+def test_colab_and_recorders_import_without_qt(core_venv):
+    code = ("import sys, reprodiag.colab as rd, reprodiag.record; "
+            "assert rd.colab_notebook_path().is_file(), rd.colab_notebook_path(); "
+            "assert not {'PySide6', 'torch'} & set(sys.modules); print(rd.colab_notebook_path())")
+    proc = run([core_venv / "bin" / "python", "-c", code])
+    assert proc.returncode == 0, proc.stderr
+    assert str(core_venv) in proc.stdout  # the installed copy, not the repository's
+
+
+def test_app_without_gui_extra_says_how_to_get_it(core_venv):
+    proc = run([core_venv / "bin" / "reprodiag"])
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and 'reprodiag[gui]' in proc.stderr
+
+
+def test_export_with_only_torch_writes_a_valid_bundle(tmp_path):
+    venv = make_venv(tmp_path, [TORCH])
+    out = tmp_path / "torch-only.reprodiag.zip"
+    proc = run([venv / "bin" / "reprodiag", "export", "--quick", "--out", out], timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    bundle = read_bundle(out)
+    assert {r.config.framework for r in bundle.runs} == {"torch"}
+    assert len(bundle.runs) == 4 and all(r.status == "finished" for r in bundle.runs)
+    assert bundle.snapshot.value("framework.torch.version", "").startswith("2.13")
+    assert not bundle.snapshot.value("framework.tensorflow.version")

@@ -1,0 +1,95 @@
+"""KerasCallback on a real `model.fit` (TensorFlow backend, CPU): what it records, and that
+recordings compare -- same seed twice identical, another seed parting at the initial weights."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+from reprodiag.core.bundle import read_bundle
+from reprodiag.core.compare import compare_bundles
+from reprodiag.core.compare.runs import DIVERGED, IDENTICAL, STAGE_INIT
+from reprodiag.errors import UserError
+from reprodiag.record import KerasCallback, hash_arrays
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+keras = pytest.importorskip("keras")
+
+N, BATCH, EPOCHS = 96, 16, 2
+BATCHES = EPOCHS * N // BATCH
+
+
+def data():
+    rng = np.random.default_rng(5)
+    return rng.standard_normal((N, 8)).astype("float32"), rng.integers(0, 3, N)
+
+
+def fit(seed: int, path):
+    """A plain seeded Keras training with the callback; returns it and the weight hashes."""
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(3)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    initial = hash_arrays(model.get_weights())
+    callback = KerasCallback(label=f"seed {seed}", path=path, seed=seed)
+    x, y = data()
+    history = model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=True, verbose=0,
+                        callbacks=[callback])
+    return {"callback": callback, "initial": initial, "final": hash_arrays(model.get_weights()),
+            "history": history.history, "bundle": read_bundle(callback.saved_path)}
+
+
+@pytest.fixture(scope="module")
+def fits(tmp_path_factory):
+    d = tmp_path_factory.mktemp("keras_recordings")
+    return {name: fit(seed, d / name) for name, seed in (("a", 0), ("b", 0), ("other", 1))}
+
+
+def test_same_seed_twice_compares_identical(fits):
+    comparison = compare_bundles(fits["a"]["bundle"], fits["b"]["bundle"])
+    assert [p.verdict for p in comparison.pairs] == [IDENTICAL]
+
+
+def test_another_seed_parts_at_the_initial_weights(fits):
+    (pair,) = compare_bundles(fits["a"]["bundle"], fits["other"]["bundle"]).pairs
+    assert pair.verdict == DIVERGED and pair.stage == STAGE_INIT
+
+
+def test_recorded_values_are_the_training_values(fits):
+    fit_a = fits["a"]
+    run = fit_a["bundle"].runs[0]
+    assert fit_a["callback"].saved_path.name == "a.reprodiag.zip"
+    assert run.init_param_hash == fit_a["initial"]
+    assert len(run.steps) == BATCHES and run.steps.step == list(range(BATCHES))
+    assert run.steps.param_hash[-1] == fit_a["final"]
+    assert len(set(run.steps.param_hash)) == BATCHES  # the weights change every batch
+    # the last batch of each epoch reports the epoch's loss, as History does
+    per_epoch = [run.steps.loss[(e + 1) * N // BATCH - 1] for e in range(EPOCHS)]
+    assert per_epoch == pytest.approx(fit_a["history"]["loss"], rel=1e-6)
+    assert all(math.isnan(g) for g in run.steps.grad_norm)
+    assert set(run.steps.batch_hash) == {""}
+    assert run.steps.lr == pytest.approx([0.1] * BATCHES)
+
+
+def test_bundle_says_what_a_callback_cannot_see(fits):
+    run = fits["a"]["bundle"].runs[0]
+    cfg, s = run.config, run.settings
+    assert (cfg.framework, cfg.model, cfg.device, cfg.seed, cfg.steps) == (
+        "tensorflow", "custom", "cpu", 0, BATCHES)
+    assert cfg.optimizer == "sgd" and cfg.dtype == "float32"
+    assert s["recorder"] == "KerasCallback" and s["keras_backend"] == "tensorflow"
+    assert "NaN" in s["note.grad_norm"] and "running mean" in s["note.loss"]
+    assert "batch_size" in s["config_unknown"]
+    assert isinstance(s["op_determinism"], bool) and isinstance(s["tf32"], bool)
+    assert run.status == "finished"
+
+
+def test_bad_arguments_are_one_clear_error():
+    with pytest.raises(UserError, match="hash_every"):
+        KerasCallback(hash_every=-1)
+    with pytest.raises(UserError, match="seed"):
+        KerasCallback(seed="zero")
