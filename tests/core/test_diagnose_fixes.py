@@ -106,3 +106,12 @@ def test_pip_lines_pin_versions_and_use_pytorchs_index_for_local_builds():
         "--index-url https://download.pytorch.org/whl/cu121",
     ]
     assert fx.pip_install_lines({}) == []
+
+
+def test_recorded_user_training_gets_no_canary_rerun_command():
+    from reprodiag.core.diagnose.fixes import canary_fixes
+    from reprodiag.core.runs.config import RunConfig
+
+    assert canary_fixes(RunConfig(model="custom"), {"threads": 1}, "b") == []
+    [fix] = canary_fixes(RunConfig(model="mlp"), {"threads": 1}, "b")
+    assert "--threads 1" in fix.code and fix.rerun_config_changes == {"threads": 1}

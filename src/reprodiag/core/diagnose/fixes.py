@@ -234,6 +234,11 @@ def canary_command(config: RunConfig) -> str:
     return " ".join(parts)
 
 
+def canary_fixes(b_config: RunConfig, changes: dict[str, Any], sides: str) -> list[Fix]:
+    """The canary rerun fix, or none for a user's own recorded training (it cannot be rerun)."""
+    return [] if b_config.model == "custom" else [canary_fix(b_config, changes, sides)]
+
+
 def canary_fix(b_config: RunConfig, changes: dict[str, Any], sides: str) -> Fix:
     """Rerun B's canary with `changes` applied (and A's too when `sides` is "both")."""
     fixed = b_config.model_copy(update=changes)

@@ -125,7 +125,7 @@ def evaluate(ev: Evidence, cause: Cause) -> Optional[Finding]:
         sides = _sides(a_config, changes)
         fixes = fx.with_rerun(fixes, changes, sides)
         if first is not None:
-            fixes.append(fx.canary_fix(first.other.config, changes, sides))
+            fixes.extend(fx.canary_fixes(first.other.config, changes, sides))
     return Finding(cause.id, cause.title, likelihood, lines + env_lines[:8], cause.why, fixes,
                    cause.source, pairs)
 
@@ -382,7 +382,7 @@ def seed_rule(ev: Evidence) -> list[Finding]:
         changes = {"seed": seed}
         sides = _sides(p.ref.config, changes)
         fixes = fx.with_rerun(fx.seed_fixes(ev.frameworks, seed), changes, sides)
-        fixes.append(fx.canary_fix(p.other.config, changes, sides))
+        fixes.extend(fx.canary_fixes(p.other.config, changes, sides))
         title = "Unseeded run" if unseeded else "Different random seeds"
         why = ("An unseeded run draws its initial parameters, shuffling and augmentation from "
                "a fresh random state every time." if unseeded else
@@ -423,7 +423,7 @@ def data_order_rule(ev: Evidence) -> list[Finding]:
         fixes = fx.data_order_fixes(ev.frameworks, p.ref.config.seed or 0)
         if changes:
             fixes = fx.with_rerun(fixes, changes, sides)
-            fixes.append(fx.canary_fix(p.other.config, changes, sides))
+            fixes.extend(fx.canary_fixes(p.other.config, changes, sides))
         out.append(Finding(
             "data_order", "Different batch order or augmentation",
             RUN_AT_STAGE if hits else 0.75, hits + [ev.stage_line(p)],
