@@ -1,0 +1,75 @@
+"""Start the desktop app: the QApplication, its icon and palette, the main window.
+
+`main(bundles)` is what `reprodiag` / `reprodiag gui BUNDLE...` call. Exceptions that escape
+a slot are shown in the window's message bar (and printed), never a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import pyqtgraph as pg
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+import reprodiag
+from reprodiag import paths
+from reprodiag.core.runs.library import RunLibrary
+from reprodiag.gui.settings import APPLICATION, ORGANIZATION, AppSettings
+
+APP_ID = "io.github.reprodiag.Reprodiag"  # one reverse-DNS id: desktop file, icon, metadata
+
+
+def icon() -> QIcon:
+    """The app icon: the SVG plus the rendered PNG sizes shipped beside it."""
+    folder = paths.package_dir() / "resources" / "icons"
+    result = QIcon(str(folder / f"{APP_ID}.svg"))
+    for png in sorted(folder.glob(f"{APP_ID}-*.png")):
+        result.addFile(str(png))
+    return result
+
+
+def create_application(offscreen: bool = False) -> QApplication:
+    """The QApplication (created once); offscreen=True renders without a display."""
+    app = QApplication.instance()
+    if app is None:
+        if offscreen:
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        app = QApplication([sys.argv[0] if sys.argv else "reprodiag"])
+    app.setApplicationName(APPLICATION)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationVersion(reprodiag.__version__)
+    app.setDesktopFileName(APP_ID)
+    app.setWindowIcon(icon())
+    pg.setConfigOptions(antialias=True)
+    return app
+
+
+def install_excepthook(window) -> None:
+    """Unexpected errors in slots become one line in the window; the traceback goes to stderr."""
+    previous = sys.excepthook
+
+    def hook(kind, value, tb):
+        traceback.print_exception(kind, value, tb)
+        try:
+            window.show_message(f"internal error: {kind.__name__}: {value}", "error")
+        except Exception:  # noqa: BLE001 - the window is gone: fall back to the default hook
+            previous(kind, value, tb)
+
+    sys.excepthook = hook
+
+
+def main(bundles: list[str] | None = None) -> int:
+    """Open the window (with bundles loaded) and run until it closes; returns the exit code."""
+    from reprodiag.gui.main_window import MainWindow
+
+    app = create_application()
+    window = MainWindow(AppSettings(), RunLibrary())
+    install_excepthook(window)
+    window.show()
+    window.start()
+    if bundles:
+        window.open_bundles(list(bundles))
+    return app.exec()

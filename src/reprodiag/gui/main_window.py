@@ -1,0 +1,265 @@
+"""The main window: three tabs, menus and shortcuts, drag and drop, status bar, persistence.
+
+The window wires the tabs to the shared AppState and to each other; it holds no diagnosis
+logic. Errors from anywhere end up in the message bar above the tabs.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import numpy
+import pyqtgraph
+import PySide6
+from PySide6.QtCore import qVersion
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+import reprodiag
+from reprodiag.core.bundle import Bundle
+from reprodiag.core.runs.library import RunLibrary
+from reprodiag.gui import compat, screenshot
+from reprodiag.gui.settings import AppSettings
+from reprodiag.gui.state import AppState
+from reprodiag.gui.tabs.compare_tab import CompareTab
+from reprodiag.gui.tabs.environment_tab import EnvironmentTab
+from reprodiag.gui.tabs.runs_tab import RunsTab
+from reprodiag.gui.widgets.dialogs import ask_open_paths, ask_save_path, report
+from reprodiag.gui.widgets.live_status import LiveStatus
+from reprodiag.gui.widgets.message_bar import MessageBar
+
+TAB_NAMES = ("environment", "runs", "compare")
+
+
+def about_text() -> str:
+    return (f"<h3>reprodiag {reprodiag.__version__}</h3>"
+            "<p>Find out why machine-learning results differ between machines.</p>"
+            f"<p>Python {platform.python_version()} · PySide6 {PySide6.__version__} "
+            f"(Qt {qVersion()}) · pyqtgraph {pyqtgraph.__version__} · NumPy {numpy.__version__}"
+            f"<br>{platform.platform()}</p>"
+            "<p>torch and TensorFlow are imported only in worker processes of the target "
+            "interpreter, never in this window.</p>"
+            + ("<p><i>This PySide6 loses references to None on this Python; reprodiag "
+               "compensates (see reprodiag/gui/compat.py).</i></p>" if compat.active else ""))
+
+
+class MainWindow(QMainWindow):
+    """reprodiag's window. `library=None` keeps nothing on disk (offscreen rendering)."""
+
+    def __init__(self, settings: AppSettings, library: RunLibrary | None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.settings = settings
+        self.state = AppState(library, self)
+        self.setWindowTitle("reprodiag")
+        self.setAcceptDrops(True)
+        self.setMinimumSize(720, 500)
+
+        if settings.last_interpreter and Path(settings.last_interpreter).exists():
+            self.state.target = settings.last_interpreter
+        self.env_tab = EnvironmentTab(self.state)
+        self.runs_tab = RunsTab(self.state)
+        self.compare_tab = CompareTab(self.state, lambda: list(self.runs_tab.records.values()))
+        self.compare_tab.on_bundle_loaded = self._bundle_loaded
+        self.env_tab.interpreter_chosen.connect(self._remember_interpreter)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        for tab, tip in ((self.env_tab, "The target interpreter's environment snapshot"),
+                         (self.runs_tab, "Run seeded canary trainings and watch them live"),
+                         (self.compare_tab, "Compare bundles from other machines, run by run")):
+            self.tabs.addTab(tab, tab.title)
+            self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
+        self.messages = MessageBar()
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.messages)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        self.live = LiveStatus()
+        self.busy = QLabel()
+        self.busy.setToolTip("Background work in progress (captures, bundle reading/writing)")
+        self.statusBar().addWidget(self.busy)
+        self.statusBar().addPermanentWidget(self.live)
+        self.state.tasks.busy_changed.connect(
+            lambda n: self.busy.setText(f"working… ({n})" if n else ""))
+        self._build_menus()
+        self._restore()
+
+    # ------------------------------------------------------------------ setup
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&Open bundle…", self._ask_open, "Ctrl+O",
+                     "Load .reprodiag.zip bundles into the Compare tab")
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.setToolTipsVisible(True)
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        file_menu.addSeparator()
+        self._action(file_menu, "Save &screenshot of window…", lambda: self._ask_screenshot(False),
+                     "Ctrl+Shift+S", "Save the whole window as a PNG image")
+        self._action(file_menu, "Save screenshot of current &tab…",
+                     lambda: self._ask_screenshot(True), None, "Save the current tab as a PNG")
+        self._action(file_menu, "&Copy screenshot", self.copy_screenshot, "Ctrl+Shift+C",
+                     "Copy an image of the window to the clipboard")
+        self._action(file_menu, "&Export report…", self._ask_report, "Ctrl+E",
+                     "Write a Markdown report (GitHub-issue ready) and an HTML version, with "
+                     "the plots as images beside it")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, "Ctrl+Q",
+                     "Close reprodiag (running canaries are stopped)")
+        view_menu = self.menuBar().addMenu("&View")
+        for i, name in enumerate(TAB_NAMES):
+            self._action(view_menu, f"&{name.capitalize()}", lambda i=i: self.tabs.setCurrentIndex(i),
+                         f"Ctrl+{i + 1}", f"Show the {name.capitalize()} tab")
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&About reprodiag", self._about, None,
+                     "Versions of reprodiag, Python, Qt and the plotting library")
+        for menu in (file_menu, view_menu, help_menu):
+            menu.setToolTipsVisible(True)
+
+    def _action(self, menu, text, slot, shortcut, tip) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+        action.triggered.connect(lambda _checked=False: slot())
+        menu.addAction(action)
+        return action
+
+    def _restore(self) -> None:
+        geometry = self.settings.geometry
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1280, 800)
+        if self.settings.last_tab in TAB_NAMES:
+            self.tabs.setCurrentIndex(TAB_NAMES.index(self.settings.last_tab))
+
+    def start(self) -> None:
+        """Begin the background work of an interactive session (not of offscreen renders)."""
+        self.env_tab.discover_interpreters()
+        self.env_tab.capture(deep=False)
+        self.runs_tab.load_library()
+        self.live.start()
+
+    # ------------------------------------------------------------------ messages
+    def show_message(self, text: str, level: str = "info") -> None:
+        self.messages.show_message(text, level)
+        if level == "info":
+            self.statusBar().showMessage(text, 5000)
+
+    # ------------------------------------------------------------------ bundles
+    def _ask_open(self) -> None:
+        self.open_bundles(ask_open_paths(self, "Open bundles"))
+
+    def open_bundles(self, paths: list[str], now: bool = False) -> None:
+        """Load bundles into the Compare tab (and their snapshots into the Environment tab)."""
+        if not paths:
+            return
+        self.tabs.setCurrentWidget(self.compare_tab)
+        if now:
+            self.compare_tab.load_bundles_now(paths)
+        else:
+            self.compare_tab.open_bundles(paths)
+
+    def _bundle_loaded(self, bundle: Bundle) -> None:
+        self.env_tab.add_bundle(bundle)
+        self.settings.add_recent(str(Path(bundle.path).resolve()))
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.recent_files
+        for path in recent:
+            action = self.recent_menu.addAction(Path(path).name,
+                                                lambda p=path: self._open_recent(p))
+            action.setToolTip(path)
+        if recent:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", self.settings.clear_recent)
+        else:
+            self.recent_menu.addAction("(no recent bundles)").setEnabled(False)
+
+    def _open_recent(self, path: str) -> None:
+        if not Path(path).exists():
+            self.settings.remove_recent(path)
+            report(self, f"{path}: no longer exists (removed from the recent list)")
+            return
+        self.open_bundles([path])
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        event.acceptProposedAction()
+        self.open_bundles(paths)
+
+    # ------------------------------------------------------------------ screenshots, report
+    def _ask_screenshot(self, tab_only: bool) -> None:
+        name = TAB_NAMES[self.tabs.currentIndex()] if tab_only else "reprodiag"
+        path = ask_save_path(self, "Save screenshot", f"{name}.png", "PNG image (*.png)")
+        if path:
+            self.save_screenshot(path, tab_only)
+
+    def save_screenshot(self, path: str, tab_only: bool = False) -> Path | None:
+        widget = self.tabs.currentWidget() if tab_only else self
+        try:
+            written = screenshot.save_png(widget, path)
+        except (OSError, ValueError) as exc:
+            report(self, str(exc))
+            return None
+        report(self, f"screenshot saved to {written}", "info")
+        return written
+
+    def copy_screenshot(self) -> None:
+        screenshot.copy_to_clipboard(self)
+        report(self, "screenshot copied to the clipboard", "info")
+
+    def _ask_report(self) -> None:
+        path = ask_save_path(self, "Export report", "reprodiag-report.md", "Markdown (*.md)")
+        if path:
+            self.export_report(path)
+
+    def export_report(self, path: str):
+        from reprodiag.gui.report import write_report
+
+        try:
+            md, html = write_report(self, path)
+        except (OSError, ValueError) as exc:
+            report(self, f"report not written: {exc}")
+            return None
+        report(self, f"report written: {md} and {html.name}", "info")
+        return md, html
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About reprodiag", about_text())
+
+    # ------------------------------------------------------------------ persistence
+    def _remember_interpreter(self, python: str) -> None:
+        self.settings.last_interpreter = python
+
+    def current_tab_name(self) -> str:
+        return TAB_NAMES[self.tabs.currentIndex()]
+
+    def set_tab(self, name: str) -> None:
+        self.tabs.setCurrentIndex(TAB_NAMES.index(name))
+
+    def closeEvent(self, event) -> None:
+        self.settings.geometry = self.saveGeometry()
+        self.settings.last_tab = self.current_tab_name()
+        self.settings.sync()
+        self.live.stop()
+        self.runs_tab.shutdown()
+        self.state.tasks.wait(10_000)
+        super().closeEvent(event)

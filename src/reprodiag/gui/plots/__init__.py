@@ -1,0 +1,1 @@
+"""pyqtgraph plots fed from numpy buffers and refreshed by one timer."""

@@ -1,0 +1,106 @@
+"""Export report: one Markdown file (GitHub-issue ready) with the plot images beside it, and HTML.
+
+The text comes from core renderers (compare.render.to_markdown, env.render_markdown) and the
+verdicts core computed; this module only arranges them and exports the plots as PNG.
+The HTML version is Qt's rendering of the same Markdown, so the two never disagree.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from pathlib import Path
+
+from PySide6.QtGui import QTextDocument
+
+import reprodiag
+from reprodiag.core.compare import render as compare_render
+from reprodiag.core.env import render_markdown
+from reprodiag.gui.plots.curves import CurvesView
+from reprodiag.gui.tabs.runs_tab import verdict_summary
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _images(view: CurvesView, folder: Path, prefix: str) -> list[str]:
+    """Export the view's plots that have curves; Markdown image lines, paths relative."""
+    if not view.curve_keys:
+        return []
+    lines = []
+    for name, panel in view.panels().items():
+        target = folder / f"{prefix}-{name}.png"
+        panel.export(target)
+        lines.append(f"![{panel.title}]({folder.name}/{target.name})")
+    return lines
+
+
+def _final_loss(record) -> str:
+    value = record.summary.get("final_loss")
+    if not isinstance(value, (int, float)) and record.steps.loss:
+        value = record.steps.loss[-1]
+    return f"{value:.6g}" if isinstance(value, (int, float)) and math.isfinite(value) else "—"
+
+
+def _runs_section(runs_tab, folder: Path) -> list[str]:
+    if not runs_tab.records:
+        return []
+    out = ["## Runs on this machine", "",
+           f"Target interpreter: `{runs_tab.state.target}`", "",
+           "| # | run | status | steps | final loss | verdict vs reference |", "|---|---|---|---|---|---|"]
+    for rid, record in runs_tab.records.items():
+        cmp = runs_tab.comparison(rid)
+        verdict = ("reference" if rid == runs_tab.reference_id
+                   else verdict_summary(cmp) if cmp is not None else "—")
+        out.append(f"| {runs_tab.numbers[rid]} | {_cell(record.display_name())} | "
+                   f"{record.status} | {len(record.steps)}/{record.config.steps} | "
+                   f"{_final_loss(record)} | {_cell(verdict)} |")
+    out.append("")
+    out += _images(runs_tab.view, folder, "runs")
+    return out + [""]
+
+
+def build_markdown(window, folder: Path) -> str:
+    """The report text; plot images are written into `folder` as it goes."""
+    out = ["# reprodiag report", "",
+           (f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} by reprodiag "
+           f"{reprodiag.__version__} (Python {platform.python_version()}, {platform.system()})."),
+           ""]
+    compare = window.compare_tab
+    if compare.comparisons:
+        out += ["## Comparison", ""]
+        for bc in compare.comparisons:
+            out += [compare_render.to_markdown(bc), ""]
+        if compare.findings.markdown:
+            out += [compare.findings.markdown, ""]
+        out += _images(compare.view, folder, "compare") + [""]
+    out += _runs_section(window.runs_tab, folder)
+    snapshot, label = window.env_tab.shown_snapshot()
+    if snapshot is not None:
+        out += [f"## Environment: {_cell(label)}", "", render_markdown(snapshot)]
+    if len(out) <= 4:
+        out.append("Nothing to report yet: load bundles or run a canary first.")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def markdown_to_html(markdown: str, title: str) -> str:
+    doc = QTextDocument()
+    doc.setMarkdown(markdown, QTextDocument.MarkdownFeature.MarkdownDialectGitHub)
+    doc.setMetaInformation(QTextDocument.MetaInformation.DocumentTitle, title)
+    return doc.toHtml()
+
+
+def write_report(window, path: str | Path) -> tuple[Path, Path]:
+    """Write NAME.md, NAME.html and NAME_files/*.png; returns the two document paths."""
+    md_path = Path(path)
+    if md_path.suffix.lower() != ".md":
+        md_path = md_path.with_suffix(".md")
+    folder = md_path.with_name(md_path.stem + "_files")
+    folder.mkdir(parents=True, exist_ok=True)
+    markdown = build_markdown(window, folder)
+    md_path.write_text(markdown, encoding="utf-8")
+    html_path = md_path.with_suffix(".html")
+    html_path.write_text(markdown_to_html(markdown, "reprodiag report"), encoding="utf-8")
+    return md_path, html_path

@@ -1,0 +1,88 @@
+"""Persistent GUI settings: window geometry, last tab, target interpreter, recent bundles.
+
+Backed by QSettings (the platform's usual place) or an INI file given by path (tests), or
+kept in memory only (offscreen screenshots must not touch the user's settings).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings
+
+ORGANIZATION = "reprodiag"
+APPLICATION = "reprodiag"
+MAX_RECENT = 10
+
+
+class AppSettings:
+    """Typed access to the few values the window remembers between sessions."""
+
+    def __init__(self, path: str | None = None, *, in_memory: bool = False):
+        self._memory: dict[str, Any] | None = {} if in_memory else None
+        if in_memory:
+            self._qs = None
+        elif path:
+            self._qs = QSettings(str(path), QSettings.Format.IniFormat)
+        else:
+            self._qs = QSettings(ORGANIZATION, APPLICATION)
+
+    def _get(self, key: str, default: Any) -> Any:
+        if self._qs is None:
+            return self._memory.get(key, default)
+        return self._qs.value(key, default)
+
+    def _set(self, key: str, value: Any) -> None:
+        if self._qs is None:
+            self._memory[key] = value
+        else:
+            self._qs.setValue(key, value)
+
+    # window
+    @property
+    def geometry(self) -> QByteArray | None:
+        value = self._get("window/geometry", None)
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    @geometry.setter
+    def geometry(self, value: QByteArray) -> None:
+        self._set("window/geometry", value)
+
+    @property
+    def last_tab(self) -> str:
+        return str(self._get("window/last_tab", "") or "")
+
+    @last_tab.setter
+    def last_tab(self, value: str) -> None:
+        self._set("window/last_tab", value)
+
+    # runs
+    @property
+    def last_interpreter(self) -> str:
+        return str(self._get("runs/last_interpreter", "") or "")
+
+    @last_interpreter.setter
+    def last_interpreter(self, value: str) -> None:
+        self._set("runs/last_interpreter", value)
+
+    # bundles
+    @property
+    def recent_files(self) -> list[str]:
+        value = self._get("bundles/recent", [])
+        if isinstance(value, str):  # INI files hand back a one-element list as a string
+            value = [value]
+        return [str(v) for v in (value or []) if v]
+
+    def add_recent(self, path: str) -> None:
+        files = [path] + [p for p in self.recent_files if p != path]
+        self._set("bundles/recent", files[:MAX_RECENT])
+
+    def remove_recent(self, path: str) -> None:
+        self._set("bundles/recent", [p for p in self.recent_files if p != path])
+
+    def clear_recent(self) -> None:
+        self._set("bundles/recent", [])
+
+    def sync(self) -> None:
+        if self._qs is not None:
+            self._qs.sync()

@@ -1,0 +1,1 @@
+"""The three tabs of the main window: Environment, Runs, Compare."""

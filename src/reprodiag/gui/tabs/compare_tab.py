@@ -1,0 +1,408 @@
+"""Compare tab: several environments (bundles, this machine's runs) against a reference.
+
+Pairs, verdicts and the environment diff all come from core.compare.compare_bundles, which
+takes anything with .label/.snapshot/.runs -- so the tab hands it each source narrowed to
+the ticked runs. A bundle that fails to load is listed with its error; the others stay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from reprodiag.core.bundle import Bundle, read_bundle
+from reprodiag.core.compare import BundleComparison, compare_bundles
+from reprodiag.core.compare.envdiff import diff_env
+from reprodiag.core.diagnose import comparable_sides, diagnose_comparison
+from reprodiag.core.env.model import Snapshot
+from reprodiag.core.runs.record import RunRecord
+from reprodiag.errors import UserError
+from reprodiag.gui import theme
+from reprodiag.gui.plots.curves import CurveSpec, CurvesView, DiffSpec
+from reprodiag.gui.state import AppState
+from reprodiag.gui.widgets.dialogs import ask_open_paths, report
+from reprodiag.gui.widgets.env_diff_table import EnvDiffTable
+from reprodiag.gui.widgets.findings_view import FindingsView
+from reprodiag.gui.widgets.source_tree import Source, SourceTree
+from reprodiag.gui.widgets.verdict_table import VerdictTable
+
+LOCAL = "__local__"
+# Line style per environment: the reference solid, the others dashed/dotted.
+STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
+          Qt.PenStyle.DashDotLine, Qt.PenStyle.DashDotDotLine)
+
+
+@dataclass
+class _Side:
+    """A source narrowed to its ticked runs: what compare_bundles reads."""
+
+    label: str
+    snapshot: Snapshot | None
+    runs: list[RunRecord]
+
+
+class CompareTab(QWidget):
+    """Sources and reference on the left; summary, plots, verdicts and env diff on the right."""
+
+    title = "Compare"
+
+    def __init__(self, state: AppState, local_runs: Callable[[], list[RunRecord]],
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.local_runs = local_runs
+        self.sources: list[Source] = []
+        self.comparisons: list[BundleComparison] = []
+        self.sides: dict[str, tuple] = {}  # other source key -> (ref Side, other Side)
+        self._numbers: dict[str, int] = {}
+        self._order: dict[str, int] = {}
+        self.on_bundle_loaded: Callable[[Bundle], None] | None = None
+
+        open_button = QPushButton("Open bundles…")
+        open_button.setToolTip("Load .reprodiag.zip bundles (from Colab, another machine, "
+                               "another venv); Ctrl+O")
+        open_button.clicked.connect(self._ask_open)
+        local_button = QPushButton("Add this machine")
+        local_button.setToolTip("Add the finished runs of the Runs tab (this session and the "
+                                "run library) with the target interpreter's snapshot")
+        local_button.clicked.connect(self.add_local)
+        remove_button = QPushButton("Remove")
+        remove_button.setToolTip("Remove the selected environment from the comparison")
+        remove_button.clicked.connect(self._remove_selected)
+        self.tree = SourceTree()
+        self.tree.changed.connect(self.recompare)
+        self.reference = QComboBox()
+        self.reference.setToolTip("The environment every other one is compared against")
+        self.reference.currentIndexChanged.connect(lambda _i: self.recompare())
+        self.reference.activated.connect(lambda _i: setattr(self, "_reference_chosen", True))
+        self._reference_chosen = False  # until the user picks one, the first source is it
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        buttons = QHBoxLayout()
+        for b in (open_button, local_button, remove_button):
+            buttons.addWidget(b)
+        left_layout.addLayout(buttons)
+        left_layout.addWidget(self.tree, 1)
+        ref_row = QHBoxLayout()
+        ref_label = QLabel("Reference:")
+        ref_label.setToolTip(self.reference.toolTip())
+        ref_row.addWidget(ref_label)
+        ref_row.addWidget(self.reference, 1)
+        left_layout.addLayout(ref_row)
+
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary.setToolTip("The comparison in one line per environment")
+        self.view = CurvesView(show_step_time=False,
+                               diff_hint="Load two bundles (or add this machine) to see where "
+                                         "their runs part.")
+        self.verdicts = VerdictTable()
+
+        self.env_other = QComboBox()
+        self.env_other.setToolTip("The environment whose facts are compared with the reference")
+        self.env_other.setMinimumContentsLength(16)
+        self.env_other.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.env_other.currentIndexChanged.connect(lambda _i: self._update_env_diff())
+        self.show_all = QCheckBox("Show all facts")
+        self.show_all.setToolTip("Also list facts that are the same on both sides")
+        self.show_all.toggled.connect(lambda _b: self._update_env_diff())
+        self.env_count = QLabel()
+        self.env_count.setToolTip("How many facts differ, and how many of them can change numbers")
+        self.env_diff = EnvDiffTable()
+        self.findings = FindingsView()
+        self.diagnosis_title = QLabel("<b>Diagnosis</b>")
+        self.diagnosis_title.setToolTip(self.findings.toolTip())
+        env_box = QWidget()
+        env_layout = QVBoxLayout(env_box)
+        env_layout.setContentsMargins(0, 0, 0, 0)
+        env_bar = QHBoxLayout()
+        env_title = QLabel("<b>Environment diff</b> vs")
+        env_title.setToolTip(self.env_other.toolTip())
+        env_bar.addWidget(env_title)
+        env_bar.addWidget(self.env_other)
+        env_bar.addWidget(self.show_all)
+        env_bar.addStretch(1)
+        env_layout.addLayout(env_bar)
+        env_layout.addWidget(self.env_diff, 1)
+        env_layout.addWidget(self.env_count)
+        diagnosis_box = QWidget()
+        diagnosis_layout = QVBoxLayout(diagnosis_box)
+        diagnosis_layout.setContentsMargins(0, 0, 0, 0)
+        diagnosis_layout.addWidget(self.diagnosis_title)
+        diagnosis_layout.addWidget(self.findings, 1)
+        details = QSplitter(Qt.Orientation.Horizontal)
+        details.addWidget(env_box)
+        details.addWidget(diagnosis_box)
+        details.setStretchFactor(0, 3)
+        details.setStretchFactor(1, 2)
+        details.setSizes([560, 400])
+        details.setChildrenCollapsible(False)
+
+        verdict_box = QWidget()
+        verdict_layout = QVBoxLayout(verdict_box)
+        verdict_layout.setContentsMargins(0, 0, 0, 0)
+        verdict_title = QLabel("<b>Run pairs</b>")
+        verdict_title.setToolTip(self.verdicts.toolTip())
+        verdict_layout.addWidget(verdict_title)
+        verdict_layout.addWidget(self.verdicts, 1)
+
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.view)
+        right.addWidget(verdict_box)
+        right.addWidget(details)
+        right.setStretchFactor(0, 5)
+        right.setStretchFactor(1, 2)
+        right.setStretchFactor(2, 3)
+        right.setSizes([380, 170, 230])
+        right.setChildrenCollapsible(False)
+        right_box = QWidget()
+        right_layout = QVBoxLayout(right_box)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.summary)
+        right_layout.addWidget(right, 1)
+
+        main = QSplitter(Qt.Orientation.Horizontal)
+        main.addWidget(left)
+        main.addWidget(right_box)
+        main.setStretchFactor(1, 1)
+        main.setChildrenCollapsible(False)
+        main.setSizes([345, 935])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(main)
+        self.recompare()
+
+    # ------------------------------------------------------------------ sources
+    def _ask_open(self) -> None:
+        self.open_bundles(ask_open_paths(self, "Open bundles"))
+
+    def open_bundles(self, paths: list[str]) -> None:
+        """Read bundles in the background; each one is added (or listed with its error)."""
+        for path in paths:
+            self._place(str(Path(path).resolve()))
+            self.state.tasks.submit(lambda p=path: read_bundle(p), self.add_bundle,
+                                    lambda msg, p=path: self.add_error(p, msg))
+
+    def load_bundles_now(self, paths: list[str]) -> None:
+        """Read bundles on this thread (offscreen rendering needs the data before grabbing)."""
+        for path in paths:
+            try:
+                self.add_bundle(read_bundle(path))
+            except UserError as exc:
+                self.add_error(path, str(exc))
+
+    def add_bundle(self, bundle: Bundle) -> None:
+        key = str(Path(bundle.path).resolve())
+        label = bundle.label or Path(bundle.path).name
+        self._put(Source(key=key, label=self._unique(label, key), snapshot=bundle.snapshot,
+                         runs=list(bundle.runs), path=Path(bundle.path)))
+        if self.on_bundle_loaded is not None:
+            self.on_bundle_loaded(bundle)
+
+    def add_error(self, path: str, message: str) -> None:
+        key = str(Path(path).resolve())
+        self._put(Source(key=key, label=Path(path).name, path=Path(path), error=message))
+        report(self, message)
+
+    def add_local(self) -> None:
+        """This machine: the Runs tab's ended runs with the target's snapshot."""
+        runs = [r for r in self.local_runs() if r.ended and len(r.steps)]
+        if not runs:
+            report(self, "no finished runs on this machine yet: run a canary in the Runs tab",
+                   "warning")
+            return
+        self._put(Source(key=LOCAL, label="this machine", snapshot=self.state.snapshot,
+                         runs=runs))
+
+    def _unique(self, label: str, key: str) -> str:
+        taken = {s.label for s in self.sources if s.key != key}
+        out, n = label, 2
+        while out in taken:
+            out, n = f"{label} ({n})", n + 1
+        return out
+
+    def _place(self, key: str) -> int:
+        """The list position of a source: the order it was asked for, not the order it loaded."""
+        return self._order.setdefault(key, len(self._order))
+
+    def _put(self, source: Source) -> None:
+        self._place(source.key)
+        self.sources = [s for s in self.sources if s.key != source.key] + [source]
+        self.sources.sort(key=lambda s: self._order[s.key])
+        self._sync_sources()
+
+    def _remove_selected(self) -> None:
+        item = self.tree.currentItem()
+        if item is None:
+            return
+        while item.parent() is not None:
+            item = item.parent()
+        key = item.data(0, Qt.ItemDataRole.UserRole)
+        self.sources = [s for s in self.sources if s.key != key]
+        self._sync_sources()
+
+    def _sync_sources(self) -> None:
+        self.tree.set_sources(self.sources)
+        current = self.reference.currentData()
+        self.reference.blockSignals(True)
+        self.reference.clear()
+        for s in self.sources:
+            if s.ok:
+                self.reference.addItem(s.label, s.key)
+        index = self.reference.findData(current) if self._reference_chosen else 0
+        self.reference.setCurrentIndex(max(index, 0))
+        self.reference.blockSignals(False)
+        self.recompare()
+
+    def source(self, key: str) -> Source | None:
+        return next((s for s in self.sources if s.key == key), None)
+
+    # ------------------------------------------------------------------ comparing
+    def _ticked(self) -> list[tuple[Source, _Side]]:
+        states = self.tree.check_states()
+        checked = Qt.CheckState.Checked
+        out = []
+        for s in self.sources:
+            if s.ok and states.get(s.key) == checked:
+                runs = [r for r in s.runs if states.get(f"{s.key}\n{r.run_id}") == checked]
+                out.append((s, _Side(s.label, s.snapshot, runs)))
+        return out
+
+    def recompare(self) -> None:
+        """Compare every ticked environment with the reference; refresh all views."""
+        ticked = self._ticked()
+        ref_key = self.reference.currentData()
+        ref = next((pair for pair in ticked if pair[0].key == ref_key), None)
+        others = [pair for pair in ticked if pair[0].key != ref_key]
+        # comparable_sides narrows a full snapshot to what an imported report can tell
+        self.sides = {src.key: comparable_sides(ref[1], side) for src, side in others} \
+            if ref is not None else {}
+        self.comparisons = [compare_bundles(*self.sides[src.key]) for src, _ in others]
+        self._number_runs(ref, others)
+        self.verdicts.set_comparisons(self.comparisons, self.run_number, self.run_color)
+        self._update_plots(ref, others)
+        self._fill_env_other(others)
+        self._update_summary(ref, others)
+
+    def run_number(self, run: RunRecord) -> int:
+        """1, 2, ... per reference run; a paired run shares its partner's number and colour."""
+        if run.run_id not in self._numbers:
+            self._numbers[run.run_id] = len(set(self._numbers.values())) + 1
+        return self._numbers[run.run_id]
+
+    def run_color(self, run: RunRecord):
+        return theme.run_color(self.run_number(run) - 1)
+
+    def _number_runs(self, ref, others) -> None:
+        self._numbers = {}
+        if ref is not None:
+            for run in ref[1].runs:
+                self.run_number(run)
+        for bc in self.comparisons:
+            for p in bc.pairs:
+                self._numbers[p.other.run_id] = self.run_number(p.ref)
+        for _src, side in others:
+            for run in side.runs:
+                self.run_number(run)
+
+    def _update_plots(self, ref, others) -> None:
+        """Colour and number = pair; line style = environment (the reference solid)."""
+        ordered = ([ref] if ref is not None else []) + others
+        curves = []
+        for i, (src, side) in enumerate(ordered):
+            for run in side.runs:
+                curves.append(CurveSpec(f"{src.key}\n{run.run_id}",
+                                        f"{self.run_number(run)} {src.label}", run,
+                                        self.run_color(run), STYLES[i % len(STYLES)]))
+        diffs = []
+        for i, bc in enumerate(self.comparisons):
+            style = STYLES[(i + 1) % len(STYLES)]
+            for p in bc.pairs:
+                diffs.append(DiffSpec(f"{bc.labels[1]}\n{p.other.run_id}",
+                                      f"{self.run_number(p.ref)} {bc.labels[1]}",
+                                      p.ref, p.other, self.run_color(p.ref), style))
+        self.view.set_curves(curves)
+        self.view.set_diffs(diffs)
+
+    def _fill_env_other(self, others) -> None:
+        current = self.env_other.currentData()
+        self.env_other.blockSignals(True)
+        self.env_other.clear()
+        for src, _side in others:
+            self.env_other.addItem(src.label, src.key)
+        index = self.env_other.findData(current)
+        self.env_other.setCurrentIndex(max(index, 0))
+        self.env_other.blockSignals(False)
+        self._update_env_diff()
+
+    def _update_env_diff(self) -> None:
+        """Environment diff and diagnosis of the reference against the chosen environment."""
+        ref = self.source(self.reference.currentData())
+        other = self.source(self.env_other.currentData())
+        sides = self.sides.get(other.key) if other is not None else None
+        if ref is None or sides is None:
+            self.env_diff.set_diffs([], ("A", "B"))
+            self.env_count.setText("Load a second environment to see how they differ.")
+            self.findings.clear_findings("The diagnosis appears when two environments are "
+                                         "compared.")
+            return
+        a, b = sides
+        index = list(self.sides).index(other.key)
+        self.findings.set_findings(
+            diagnose_comparison(self.comparisons[index], snapshots=(a.snapshot, b.snapshot),
+                                runs=(a.runs, b.runs)), (ref.label, other.label))
+        self.diagnosis_title.setText(f"<b>Diagnosis</b> — {len(self.findings.findings)} "
+                                     "probable causes")
+        if a.snapshot is None or b.snapshot is None:
+            missing = ref.label if a.snapshot is None else other.label
+            self.env_diff.set_diffs([], (ref.label, other.label))
+            self.env_count.setText(f"{missing} has no environment snapshot.")
+            return
+        diffs = diff_env(a.snapshot, b.snapshot, include_same=self.show_all.isChecked())
+        self.env_diff.set_diffs(diffs, (ref.label, other.label))
+        differing = [d for d in diffs if not d.same]
+        numerics = sum(1 for d in differing if d.numerics)
+        self.env_count.setText(f"{len(differing)} differences, {numerics} numerics-relevant")
+
+    def _update_summary(self, ref, others) -> None:
+        if not self.sources:
+            self.summary.setText("Open bundles (File ▸ Open bundle, or drop them on the window) "
+                                 "to compare environments and runs.")
+            return
+        if ref is None:
+            self.summary.setText("Tick the reference environment to compare.")
+            return
+        if not others:
+            self.summary.setText(f"Reference <b>{ref[0].label}</b>: {len(ref[1].runs)} runs. "
+                                 "Load or tick another environment to compare with it.")
+            return
+        lines = []
+        for bc in self.comparisons:
+            counts = {}
+            for p in bc.pairs:
+                counts[p.verdict] = counts.get(p.verdict, 0) + 1
+            parts = [f"<span style='color:{theme.verdict_color(v).name()}'><b>{n} {v}</b>"
+                     "</span>" for v, n in counts.items()]
+            env = (f", {len(bc.numerics_env_differences)} numerics-relevant environment "
+                   "differences" if bc.env_compared else "")
+            overall = bc.overall_verdict or "no pairs"
+            lines.append(f"<b>{bc.labels[1]}</b> vs <b>{bc.labels[0]}</b>: {overall} — "
+                         f"{len(bc.pairs)} pairs ({', '.join(parts) or 'none'}){env}")
+        self.summary.setText("<br>".join(lines))

@@ -1,0 +1,550 @@
+"""Runs tab: configure a canary, run it (twice, or on CPU and GPU), watch it live, compare.
+
+Runs are worker processes (gui.process.RunProcess) queued one at a time -- canaries measure
+numerics, and parallel runs would disturb each other's threads and step times. One ~30 Hz
+timer pulls new steps into the plots and the run list. Verdicts come from
+core.compare.compare_runs against the chosen reference run; finished runs go to the run
+library and come back at the next start.
+"""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from reprodiag.core.bundle import Bundle, read_bundle, write_bundle
+from reprodiag.core.compare import compare_runs
+from reprodiag.core.runs.config import RunConfig
+from reprodiag.core.runs.record import CANCELLED, DIVERGED, FAILED, FINISHED, PENDING, RunRecord
+from reprodiag.core.runs.session import available_devices
+from reprodiag.errors import UserError
+from reprodiag.gui import theme
+from reprodiag.gui.plots.curves import CurveSpec, CurvesView, DiffSpec, first_difference_step
+from reprodiag.gui.process import RunProcess
+from reprodiag.gui.state import AppState
+from reprodiag.gui.widgets.config_form import ConfigForm
+from reprodiag.gui.widgets.dialogs import BUNDLE_FILTER, ask_open_paths, ask_save_path, report
+from reprodiag.gui.widgets.run_table import RunTable
+
+REFRESH_MS = 33  # one timer, ~30 Hz, for every live curve and row
+MAX_PARALLEL = 1
+SESSION, LIBRARY = "this session", "run library"
+
+
+def verdict_summary(cmp) -> str:
+    """'identical', 'equivalent (first diff 12)', 'diverged at 37: accumulated numerics'."""
+    step = first_difference_step(cmp)
+    if cmp.verdict == "identical":
+        return "identical"
+    if cmp.verdict == "equivalent":
+        return "equivalent" + (f" (first diff at step {step})" if step is not None else "")
+    where = f" at step {step}" if step is not None else ""
+    return f"diverged{where}" + (f": {cmp.stage}" if cmp.stage else "")
+
+
+class RunsTab(QWidget):
+    """Config form and actions, the run list, and the live plots."""
+
+    title = "Runs"
+    run_ended = Signal(object)  # RunRecord
+
+    def __init__(self, state: AppState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.records: dict[str, RunRecord] = {}
+        self.numbers: dict[str, int] = {}
+        self.processes: dict[str, RunProcess] = {}
+        self.queue: list[RunRecord] = []
+        self.pythons: dict[str, str] = {}
+        self.reference_id: str | None = None
+        self._dirty: set[str] = set()
+        self._comparisons: dict[tuple[str, str], object] = {}
+        self._next_number = 1
+
+        self.target_label = QLabel()
+        self.target_label.setToolTip("Runs use the target interpreter chosen in the "
+                                     "Environment tab")
+        self.target_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.form = ConfigForm()
+        self.repeats = QSpinBox()
+        self.repeats.setRange(1, 20)
+        self.repeats.setToolTip("How many runs of this config 'Run' starts")
+        self.run_button = QPushButton("Run")
+        self.run_button.setToolTip("Run the canary with this config (Ctrl+R)")
+        self.run_button.setShortcut("Ctrl+R")
+        self.cpu_gpu_button = QPushButton("Run on CPU and GPU")
+        self.twice_button = QPushButton("Run twice")
+        self.twice_button.setToolTip("Run the same config twice to check run-to-run "
+                                     "determinism; the first run becomes the reference")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the selected running/pending runs, or all of them "
+                                      "when none is selected (Esc)")
+        self.cancel_button.setShortcut("Esc")
+        self.run_button.clicked.connect(self._on_run)
+        self.cpu_gpu_button.clicked.connect(self._on_cpu_gpu)
+        self.twice_button.clicked.connect(self._on_twice)
+        self.cancel_button.clicked.connect(self.cancel)
+
+        form_box = QGroupBox("Canary configuration")
+        form_layout = QVBoxLayout(form_box)
+        form_layout.addWidget(self.form)
+        rep = QHBoxLayout()
+        rep_label = QLabel("Repeats:")
+        rep_label.setToolTip(self.repeats.toolTip())
+        rep.addWidget(rep_label)
+        rep.addWidget(self.repeats)
+        rep.addStretch(1)
+        form_layout.addLayout(rep)
+        buttons = QVBoxLayout()
+        row1 = QHBoxLayout()
+        row1.addWidget(self.run_button)
+        row1.addWidget(self.twice_button)
+        row2 = QHBoxLayout()
+        row2.addWidget(self.cpu_gpu_button)
+        row2.addWidget(self.cancel_button)
+        buttons.addLayout(row1)
+        buttons.addLayout(row2)
+        form_layout.addLayout(buttons)
+        form_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(form_box)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setMinimumWidth(300)
+
+        self.table = RunTable()
+        self.table.shown_changed.connect(self._update_plots)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.reference = QComboBox()
+        self.reference.setToolTip("The run every other run is compared against")
+        self.reference.setMinimumContentsLength(24)
+        self.reference.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.reference.currentIndexChanged.connect(self._reference_picked)
+        self.save_button = QPushButton("Save selected as bundle…")
+        self.save_button.setToolTip("Write the selected finished runs and the target's "
+                                    "environment snapshot into a .reprodiag.zip bundle")
+        self.save_button.clicked.connect(self._ask_save_bundle)
+        self.import_button = QPushButton("Import runs from bundle…")
+        self.import_button.setToolTip("Add the runs of a bundle (e.g. from Colab) to this list, "
+                                      "to use one as the reference")
+        self.import_button.clicked.connect(self._ask_import)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Remove the selected ended runs from this list "
+                                      "(they stay in the run library)")
+        self.remove_button.clicked.connect(lambda: self.remove_runs(self.table.selected_ids()))
+
+        list_bar = QHBoxLayout()
+        ref_label = QLabel("Reference:")
+        ref_label.setToolTip(self.reference.toolTip())
+        list_bar.addWidget(ref_label)
+        list_bar.addWidget(self.reference, 1)
+        list_bar.addWidget(self.save_button)
+        list_bar.addWidget(self.import_button)
+        list_bar.addWidget(self.remove_button)
+        list_box = QWidget()
+        list_layout = QVBoxLayout(list_box)
+        list_layout.setContentsMargins(0, 0, 0, 0)
+        list_layout.addLayout(list_bar)
+        list_layout.addWidget(self.table, 1)
+
+        self.view = CurvesView(show_step_time=True,
+                               diff_hint="Run twice, or pick a reference run, to see how other "
+                                         "runs differ from it step by step.")
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(list_box)
+        right.addWidget(self.view)
+        right.setStretchFactor(0, 2)
+        right.setStretchFactor(1, 5)
+        right.setSizes([220, 540])
+        right.setChildrenCollapsible(False)
+        main = QSplitter(Qt.Orientation.Horizontal)
+        main.addWidget(scroll)
+        main.addWidget(right)
+        main.setStretchFactor(0, 0)
+        main.setStretchFactor(1, 1)
+        main.setChildrenCollapsible(False)
+        main.setSizes([330, 950])
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.target_label)
+        layout.addWidget(main, 1)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self._tick)
+        state.target_changed.connect(lambda _p: self._update_target())
+        state.snapshot_changed.connect(lambda _s: self._update_gpu_button())
+        self._update_target()
+        self._update_gpu_button()
+        self._update_buttons()
+        self._fill_reference()
+
+    # ------------------------------------------------------------------ starting runs
+    def start_runs(self, configs: list[RunConfig], reference_first: bool = False
+                   ) -> list[RunRecord]:
+        """Queue runs of these configs on the target interpreter; returns their records."""
+        records = []
+        for cfg in configs:
+            record = RunRecord(config=cfg)
+            self.pythons[record.run_id] = self.state.target
+            self._add(record, SESSION, shown=True)
+            self.queue.append(record)
+            records.append(record)
+        if records and (reference_first or self.reference_id is None):
+            self.set_reference(records[0].run_id)
+        self._start_next()
+        self._update_verdicts()
+        self._update_buttons()
+        return records
+
+    def _form_config(self, **overrides) -> RunConfig | None:
+        try:
+            return self.form.config(**overrides)
+        except UserError as exc:
+            report(self, str(exc))
+            return None
+
+    def _on_run(self) -> None:
+        cfg = self._form_config()
+        if cfg is not None:
+            self.start_runs([cfg] * self.repeats.value())
+
+    def _on_twice(self) -> None:
+        cfg = self._form_config()
+        if cfg is not None:
+            self.start_runs([cfg, cfg], reference_first=True)
+
+    def _on_cpu_gpu(self) -> None:
+        cpu, gpu = self._form_config(device="cpu"), self._form_config(device="gpu")
+        if cpu is not None and gpu is not None:
+            self.start_runs([cpu, gpu], reference_first=True)
+
+    def _start_next(self) -> None:
+        while self.queue and len(self.processes) < MAX_PARALLEL:
+            record = self.queue.pop(0)
+            proc = RunProcess(record, self.pythons.get(record.run_id, self.state.target), self)
+            proc.updated.connect(self._on_updated)
+            proc.ended.connect(self._on_ended)
+            proc.exited.connect(lambda rid=record.run_id: self._on_exited(rid))
+            self.processes[record.run_id] = proc
+            try:
+                proc.start()
+            except UserError as exc:  # no worker script for this framework
+                record.finish(FAILED, str(exc))
+                self._on_ended(record)
+                self._on_exited(record.run_id)
+                continue
+            self._dirty.add(record.run_id)
+        self._timer.start()
+
+    def cancel(self) -> None:
+        """Cancel the selected active runs, or every active run when none is selected."""
+        active = [rid for rid, r in self.records.items() if not r.ended]
+        chosen = [rid for rid in self.table.selected_ids() if rid in active] or active
+        for rid in chosen:
+            record = self.records[rid]
+            if record in self.queue:
+                self.queue.remove(record)
+                record.finish(CANCELLED, "cancelled before it started")
+                self._on_ended(record)
+            elif rid in self.processes:
+                self.processes[rid].cancel()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.queue or self.processes)
+
+    # ------------------------------------------------------------------ process events
+    def _on_updated(self, record: RunRecord) -> None:
+        self._dirty.add(record.run_id)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _on_ended(self, record: RunRecord) -> None:
+        self._dirty.add(record.run_id)
+        self._timer.start()
+        if record.status == FAILED:
+            report(self, f"{self.numbered_name(record.run_id)} failed: {record.reason}")
+        self._update_verdicts()
+        self.run_ended.emit(record)
+        self.state.runs_changed.emit()
+
+    def _on_exited(self, run_id: str) -> None:
+        proc = self.processes.pop(run_id, None)
+        if proc is not None:
+            proc.deleteLater()
+        record = self.records.get(run_id)
+        # saved once the worker is gone: no late stderr line can change the record any more
+        library = self.state.library
+        if record is not None and record.status in (FINISHED, DIVERGED) and library is not None:
+            self.state.tasks.submit(lambda: library.save(record), None,
+                                    lambda msg: report(self, f"run not saved: {msg}"))
+        self._start_next()
+        self._update_buttons()
+
+    def _tick(self) -> None:
+        """The one refresh timer: curves, then rows of runs that changed or are running."""
+        self.view.refresh()
+        running = {rid for rid, r in self.records.items() if not r.ended and r.status != PENDING}
+        for rid in self._dirty | running:
+            if rid in self.records:
+                self.table.update_run(self.records[rid])
+        self._dirty.clear()
+        if not self.active and not running:
+            self.view.refresh(force=True)
+            self._timer.stop()
+
+    # ------------------------------------------------------------------ list and plots
+    def numbered_name(self, run_id: str) -> str:
+        """'#3 torch mlp cpu seed=0', with the run's label in front when it has one."""
+        record = self.records[run_id]
+        name = record.config.short_label()
+        if record.label and record.label != name:
+            name = f"{record.label} · {name}"
+        return f"#{self.numbers[run_id]} {name}"
+
+    def comparable(self, run_id: str) -> bool:
+        """Runs pair with the reference when their configs agree on all but placement."""
+        ref = self.records.get(self.reference_id) if self.reference_id else None
+        return (ref is not None and run_id != self.reference_id
+                and self.records[run_id].config.pairing_key() == ref.config.pairing_key())
+
+    def _add(self, record: RunRecord, source: str, shown: bool) -> None:
+        self.records[record.run_id] = record
+        self.numbers[record.run_id] = self._next_number
+        self._next_number += 1
+        self.table.add(record, self.numbered_name(record.run_id), source,
+                       self.color(record.run_id), shown)
+        self._fill_reference()
+        self._update_plots()
+
+    def add_records(self, records: list[RunRecord], source: str, shown: bool) -> int:
+        """Add ended runs (library, bundle); runs already listed are skipped. Returns the count."""
+        added = 0
+        for record in records:
+            if record.run_id not in self.records:
+                self._add(record, source, shown)
+                added += 1
+        if added:
+            self._update_verdicts()
+            self.state.runs_changed.emit()
+        return added
+
+    def remove_runs(self, run_ids: list[str]) -> None:
+        for rid in run_ids:
+            record = self.records.get(rid)
+            if record is None or not record.ended:
+                continue
+            self.table.remove(rid)
+            del self.records[rid]
+            if rid == self.reference_id:
+                self.reference_id = None
+        self._fill_reference()
+        self._update_plots()
+        self._update_verdicts()
+        self.state.runs_changed.emit()
+
+    def color(self, run_id: str):
+        return theme.run_color(self.numbers[run_id] - 1)
+
+    def _update_plots(self) -> None:
+        shown = [rid for rid in self.table.ids() if self.table.is_shown(rid)]
+        # Legends name runs by number only; the run list beside them is the full legend.
+        self.view.set_curves([CurveSpec(rid, f"#{self.numbers[rid]}", self.records[rid],
+                                        self.color(rid)) for rid in shown])
+        ref = self.records.get(self.reference_id) if self.reference_id else None
+        diffs = []
+        if ref is not None:
+            for rid in shown:
+                if self.comparable(rid):
+                    diffs.append(DiffSpec(rid, f"#{self.numbers[rid]} vs "
+                                               f"#{self.numbers[self.reference_id]}",
+                                          ref, self.records[rid], self.color(rid)))
+        self.view.set_diffs(diffs)
+        if self.records and not shown:
+            self.view.loss_panel.set_hint("Tick runs in the list to plot them.")
+
+    def _fill_reference(self) -> None:
+        self.reference.blockSignals(True)
+        self.reference.clear()
+        self.reference.addItem("(none)", None)
+        for rid in self.table.ids():
+            self.reference.addItem(self.numbered_name(rid), rid)
+        index = self.reference.findData(self.reference_id) if self.reference_id else 0
+        self.reference.setCurrentIndex(max(0, index))
+        self.reference.blockSignals(False)
+
+    def _reference_picked(self, index: int) -> None:
+        self.set_reference(self.reference.itemData(index))
+
+    def set_reference(self, run_id: str | None) -> None:
+        self.reference_id = run_id if run_id in self.records else None
+        self._fill_reference()
+        self._update_plots()
+        self._update_verdicts()
+
+    def comparison(self, run_id: str):
+        """The core comparison of a run against the reference, once both have ended."""
+        ref_id = self.reference_id
+        if not self.comparable(run_id):
+            return None
+        ref, other = self.records[ref_id], self.records[run_id]
+        if not (ref.ended and other.ended and len(ref.steps) and len(other.steps)):
+            return None
+        key = (ref_id, run_id)
+        if key not in self._comparisons:
+            self._comparisons[key] = compare_runs(ref, other)
+        return self._comparisons[key]
+
+    def _update_verdicts(self) -> None:
+        for rid, record in self.records.items():
+            if rid == self.reference_id:
+                self.table.set_verdict(rid, "reference", "The run the others are compared with")
+                continue
+            cmp = self.comparison(rid)
+            if cmp is not None:
+                self.table.set_verdict(rid, verdict_summary(cmp), cmp.explanation, cmp.verdict)
+            elif self.reference_id is None:
+                self.table.set_verdict(rid, "", "Choose a reference run to get a verdict")
+            elif not self.comparable(rid):
+                self.table.set_verdict(rid, "other config",
+                                       "Only runs whose config matches the reference's (apart "
+                                       "from device and threads) are compared with it")
+            elif not record.ended or not self.records[self.reference_id].ended:
+                self.table.set_verdict(rid, "…", "The verdict comes when both runs have ended")
+            else:
+                self.table.set_verdict(rid, "—", "No steps to compare")
+
+    # ------------------------------------------------------------------ bundles
+    def _ask_save_bundle(self) -> None:
+        ids = self.table.selected_ids()
+        if not ids:
+            report(self, "select the runs to save first (click rows in the run list)", "warning")
+            return
+        path = ask_save_path(self, "Save runs as bundle", "runs.reprodiag.zip", BUNDLE_FILTER)
+        if path:
+            self.save_bundle(path, ids)
+
+    def save_bundle(self, path: str, run_ids: list[str], on_done=None) -> None:
+        """Write the given ended runs with the target's snapshot into a bundle (background)."""
+        records = [self.records[r] for r in run_ids if r in self.records]
+        if any(not r.ended for r in records):
+            report(self, "a selected run is still running; wait for it or cancel it")
+            return
+        snapshot, python = self.state.snapshot, self.state.target
+        label = os.path.basename(path).split(".")[0]
+
+        def work():
+            from reprodiag.core.env import capture
+
+            snap = snapshot if snapshot is not None else capture(python=python)
+            return write_bundle(path, snapshot=snap, runs=records, label=label)
+
+        def done(written):
+            report(self, f"saved {len(records)} runs to {written}", "info")
+            if on_done is not None:
+                on_done(written)
+
+        self.state.tasks.submit(work, done, lambda msg: report(self, msg))
+
+    def _ask_import(self) -> None:
+        for path in ask_open_paths(self, "Import runs from bundle"):
+            self.state.tasks.submit(lambda p=path: read_bundle(p), self.import_bundle,
+                                    lambda msg: report(self, msg))
+
+    def import_bundle(self, bundle: Bundle) -> None:
+        label = bundle.label or bundle.path.name
+        added = self.add_records(bundle.runs, f"bundle: {label}", shown=True)
+        if added and self.reference_id is None:
+            self.set_reference(bundle.runs[0].run_id)
+        report(self, f"imported {added} runs from {bundle.path.name}", "info")
+
+    def load_library(self) -> None:
+        """List the run library's runs (in the background; unticked, so plots stay clear)."""
+        library = self.state.library
+        if library is None:
+            return
+
+        def done(records):
+            self.add_records(records, LIBRARY, shown=False)
+            if library.problems:
+                report(self, f"{len(library.problems)} library runs could not be read: "
+                             f"{library.problems[0]}", "warning")
+
+        self.state.tasks.submit(library.list, done, lambda msg: report(self, msg))
+
+    # ------------------------------------------------------------------ context menu
+    def _context_menu(self, pos) -> None:
+        row = self.table.rowAt(pos.y())
+        if row < 0:
+            return
+        rid = self.table.ids()[row]
+        menu = QMenu(self)
+        menu.addAction("Use as reference", lambda: self.set_reference(rid))
+        menu.addAction("Show log", lambda: self._show_log(rid))
+        menu.addAction("Remove from list", lambda: self.remove_runs([rid]))
+        if self.state.library is not None and self.records[rid].ended:
+            menu.addAction("Delete from run library", lambda: self._delete_from_library(rid))
+        menu.exec(self.table.viewport().mapToGlobal(pos))
+
+    def _show_log(self, rid: str) -> None:
+        record = self.records[rid]
+        lines = record.log[-8:] or ["(no log lines)"]
+        report(self, f"{self.numbered_name(rid)}: " + " | ".join(lines), "info")
+
+    def _delete_from_library(self, rid: str) -> None:
+        library = self.state.library
+        self.state.tasks.submit(lambda: library.delete(rid),
+                                lambda _r: self.remove_runs([rid]),
+                                lambda msg: report(self, msg))
+
+    # ------------------------------------------------------------------ buttons
+    def _update_target(self) -> None:
+        self.target_label.setText(f"Target interpreter: <b>{self.state.target}</b>")
+
+    def gpu_unavailable_reason(self) -> str:
+        """Why 'Run on CPU and GPU' is off, or '' when the target's snapshot shows a GPU."""
+        snap = self.state.snapshot
+        if snap is None:
+            return "Waiting for the environment capture of the target interpreter"
+        if "gpu" not in available_devices(snap):
+            return "No GPU: the environment snapshot of the target reports no NVIDIA GPU"
+        return ""
+
+    def _update_gpu_button(self) -> None:
+        reason = self.gpu_unavailable_reason()
+        self.cpu_gpu_button.setEnabled(not reason)
+        self.cpu_gpu_button.setToolTip(
+            reason or "Run this config once on the CPU and once on the GPU; the CPU run "
+                      "becomes the reference")
+
+    def _update_buttons(self) -> None:
+        self.cancel_button.setEnabled(self.active)
+
+    def shutdown(self) -> None:
+        """Stop every worker (window closing): no orphan processes."""
+        self.queue.clear()
+        for proc in list(self.processes.values()):
+            proc.cancel()
+        for proc in list(self.processes.values()):
+            if not proc.wait(2000):
+                proc.kill()
+                proc.wait(2000)

@@ -1,0 +1,1 @@
+"""Reusable widgets of the desktop app (forms, tables, trees, message bar, status)."""

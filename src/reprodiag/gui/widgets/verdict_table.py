@@ -1,0 +1,98 @@
+"""Per-pair results of a comparison: verdict, first differing step, stage, size of the gap."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
+
+from reprodiag.gui import theme
+from reprodiag.gui.widgets.run_table import swatch
+
+COLUMNS = ("#", "Run", "Compared with", "Verdict", "1st param diff", "1st loss diff",
+           "Stage", "Max |Δ loss|")
+VERDICT = COLUMNS.index("Verdict")
+TIPS = (
+    "The config's number: its colour and label in the plots",
+    "The canary config of the pair",
+    "The environment compared with the reference",
+    "identical: bitwise equal; equivalent: within tolerance; diverged: the runs part",
+    "The first step after which the parameters differ (bitwise)",
+    "The first step whose loss differs (bitwise); the marker in the difference plot",
+    ("Where in the pipeline the runs part: dataset, initial parameters, batches, first "
+    "forward pass, or accumulated numerics"),
+    "Largest absolute loss difference over the common steps",
+)
+
+
+def _step(value) -> str:
+    return "—" if value is None else str(value)
+
+
+def _num(value: float) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value:.3g}"
+
+
+class VerdictTable(QTableWidget):
+    """Rows from core BundleComparison objects (pairs, then unpaired runs)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(0, len(COLUMNS), parent)
+        self.setHorizontalHeaderLabels(COLUMNS)
+        for i, tip in enumerate(TIPS):
+            self.horizontalHeaderItem(i).setToolTip(tip)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.verticalHeader().setVisible(False)
+        self.verticalHeader().setDefaultSectionSize(22)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setToolTip("One row per pair of runs with the same config; hover a verdict for "
+                        "the explanation")
+        self.rows: list[tuple] = []
+
+    def set_comparisons(self, comparisons: list, number_of, color_of) -> None:
+        """Rows for every pair and unpaired run; number_of/color_of give a run's plot key."""
+        self.rows = []
+        for bc in comparisons:
+            for p in bc.pairs:
+                self.rows.append((p.ref, p.title, bc.labels[1], p.verdict,
+                                  _step(p.first_param_diff_step),
+                                  _step(p.first_bitwise_loss_diff_step), p.stage or "—",
+                                  _num(p.max_abs_diff), p.explanation, p.problems))
+            for run in bc.unpaired_a:
+                self.rows.append((run, run.config.short_label(), bc.labels[1], "unpaired",
+                                  "—", "—", "—", "—",
+                                  f"Only in {bc.labels[0]}: no run with this config in "
+                                  f"{bc.labels[1]}", []))
+            for run in bc.unpaired_b:
+                self.rows.append((run, run.config.short_label(), bc.labels[1], "unpaired",
+                                  "—", "—", "—", "—",
+                                  f"Only in {bc.labels[1]}: no run with this config in "
+                                  f"{bc.labels[0]}", []))
+        self.setRowCount(len(self.rows))
+        bold = QFont(self.font())
+        bold.setBold(True)
+        for r, (run, *cells, explanation, problems) in enumerate(self.rows):
+            tip = explanation + ("\n" + "\n".join(problems) if problems else "")
+            number = QTableWidgetItem(swatch(color_of(run)), str(number_of(run)))
+            number.setToolTip(tip)
+            self.setItem(r, 0, number)
+            for c, text in enumerate(cells, start=1):
+                item = QTableWidgetItem(text)
+                item.setToolTip(tip)
+                if c == VERDICT:
+                    item.setForeground(theme.verdict_color(text))
+                    item.setFont(bold)
+                self.setItem(r, c, item)
+
+    def verdict(self, row: int) -> str:
+        return self.item(row, VERDICT).text()

@@ -1,0 +1,86 @@
+"""The Compare tab with real bundles: pairs, verdicts, plots, environment diff, bad bundles."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from reprodiag.core.compare.runs import VERDICTS
+
+
+def _load(qtbot, window, paths):
+    window.open_bundles([str(p) for p in paths])
+    qtbot.waitUntil(lambda: len(window.compare_tab.sources) == len(paths), timeout=30_000)
+    return window.compare_tab
+
+
+def test_two_bundles_populate_every_view(qtbot, window, bundles):
+    tab = _load(qtbot, window, [bundles["laptop"], bundles["server"]])
+    assert window.current_tab_name() == "compare"
+    assert [s.label for s in tab.sources] == ["laptop", "server"]
+    assert tab.reference.currentText() == "laptop"
+
+    # one comparison (server vs laptop) with both configs paired, verdicts from core
+    assert len(tab.comparisons) == 1 and len(tab.comparisons[0].pairs) == 2
+    assert tab.verdicts.rowCount() == 2
+    verdicts = [tab.verdicts.verdict(r) for r in range(2)]
+    assert set(verdicts) <= set(VERDICTS)
+    assert "identical" in verdicts  # seed=1, one thread on both sides: bitwise equal
+    # plots: four loss curves with every step drawn, two difference curves
+    assert len(tab.view.curve_keys) == 4
+    assert all(tab.view.point_count(k) == 30 for k in tab.view.curve_keys)
+    assert "server" in tab.summary.text() and "laptop" in tab.summary.text()
+
+    # the environments really differ: the server was recorded with OMP_NUM_THREADS=2
+    keys = [d.key for d in tab.env_diff.diffs]
+    assert "var.OMP_NUM_THREADS" in keys
+    assert tab.env_diff.diffs[0].numerics  # numerics-relevant facts come first
+    differing = tab.env_diff.rowCount()
+    tab.show_all.setChecked(True)
+    assert tab.env_diff.rowCount() > differing  # the same facts too
+    tab.show_all.setChecked(False)
+    assert tab.env_diff.rowCount() == differing
+
+    # the diagnosis names the cause (core.diagnose), and the report-ready Markdown is kept
+    assert tab.findings.findings
+    assert "thread" in tab.findings.markdown.lower()
+
+    # the bundles' snapshots are offered in the Environment tab
+    env = window.env_tab
+    assert env.source.count() == 3
+    env.show_source(str(bundles["server"]))
+    assert env.tree.fact_count() > 50
+    assert env.tree.apply_filter("OMP_NUM_THREADS") >= 1
+
+
+def test_unticking_the_other_side_leaves_nothing_to_compare(qtbot, window, bundles):
+    tab = _load(qtbot, window, [bundles["laptop"], bundles["server"]])
+    server = tab.sources[1]
+    tab.tree.set_checked(server.key, None, False)
+    assert tab.comparisons == [] and tab.verdicts.rowCount() == 0
+    tab.tree.set_checked(server.key, None, True)
+    run = server.runs[0]
+    tab.tree.set_checked(server.key, run.run_id, False)
+    assert len(tab.comparisons[0].pairs) == 1
+    assert len(tab.comparisons[0].unpaired_a) == 1
+    assert tab.verdicts.rowCount() == 2  # one pair + one unpaired run
+
+
+def test_switching_the_reference_swaps_the_sides(qtbot, window, bundles):
+    tab = _load(qtbot, window, [bundles["laptop"], bundles["server"]])
+    tab.reference.setCurrentIndex(tab.reference.findText("server"))
+    tab.reference.activated.emit(tab.reference.currentIndex())  # as a user's pick does
+    assert tab.comparisons[0].labels == ("server", "laptop")
+    assert tab.env_diff.horizontalHeaderItem(1).text() == "server"
+
+
+def test_a_bad_bundle_shows_its_error_and_keeps_the_others(qtbot, window, bundles):
+    tab = _load(qtbot, window, [bundles["laptop"], bundles["broken"], bundles["server"]])
+    broken = [s for s in tab.sources if not s.ok]
+    assert len(broken) == 1 and "broken.reprodiag.zip" in broken[0].error
+    assert window.messages.level == "error"
+    assert "broken.reprodiag.zip" in window.messages.text()
+    # the good ones are loaded and compared as if the bad one were not there
+    assert [s.label for s in tab.sources if s.ok] == ["laptop", "server"]
+    assert len(tab.comparisons) == 1 and tab.verdicts.rowCount() == 2
+    top = tab.tree.topLevelItem([s.key for s in tab.sources].index(broken[0].key))
+    assert top.text(0).startswith("✖") and not (top.flags() & Qt.ItemFlag.ItemIsUserCheckable)

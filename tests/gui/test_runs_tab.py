@@ -1,0 +1,128 @@
+"""The Runs tab with real PyTorch CPU workers: live streaming, verdicts, cancel, the library."""
+
+from __future__ import annotations
+
+import psutil
+from PySide6.QtCore import Qt, QTimer
+
+from reprodiag.core.runs.config import RunConfig
+from reprodiag.core.runs.library import RunLibrary
+
+LONG_STEPS = 1500  # long enough that the plot is seen growing while the worker trains
+
+
+def test_run_twice_streams_into_the_plot_and_ends_identical(qtbot, window, tmp_path):
+    tab = window.runs_tab
+    window.set_tab("runs")
+    tab.form.set_config(RunConfig(steps=LONG_STEPS, threads=1))
+    seen: list[tuple[int, bool]] = []
+    probe = QTimer()
+    probe.timeout.connect(lambda: seen.append(
+        (tab.view.point_count(first.run_id), first.ended) if tab.records else (0, False)))
+    qtbot.mouseClick(tab.twice_button, Qt.MouseButton.LeftButton)
+    first, second = list(tab.records.values())
+    probe.start(20)
+    assert tab.reference_id == first.run_id
+    qtbot.waitUntil(lambda: first.ended and second.ended, timeout=120_000)
+    qtbot.waitUntil(lambda: not tab.active, timeout=10_000)
+    probe.stop()
+
+    assert (first.status, second.status) == ("finished", "finished"), (first.reason, second.reason)
+    # the plot held part of the run while the worker was still training
+    assert any(0 < n < LONG_STEPS and not ended for n, ended in seen), seen[-5:]
+    tab.view.refresh(force=True)
+    assert tab.view.point_count(first.run_id) == LONG_STEPS
+    assert tab.table.verdict_text(first.run_id) == "reference"
+    assert tab.table.verdict_text(second.run_id) == "identical"  # one thread: bitwise repeatable
+    # finished runs are in the library, and a new window lists them again
+    qtbot.waitUntil(lambda: len(RunLibrary(tmp_path / "runs").list()) == 2, timeout=10_000)
+
+
+def test_library_runs_are_listed_at_the_next_start(qtbot, make_window, tmp_path):
+    window = make_window()
+    tab = window.runs_tab
+    record = tab.start_runs([RunConfig(steps=20, threads=1)])[0]
+    qtbot.waitUntil(lambda: not tab.active, timeout=60_000)
+    assert record.status == "finished", record.reason
+    qtbot.waitUntil(lambda: window.state.tasks.busy == 0, timeout=10_000)
+    window.close()
+
+    again = make_window()
+    again.runs_tab.load_library()
+    qtbot.waitUntil(lambda: record.run_id in again.runs_tab.records, timeout=10_000)
+    restored = again.runs_tab.records[record.run_id]
+    assert len(restored.steps) == 20 and restored.steps.loss == record.steps.loss
+    assert not again.runs_tab.table.is_shown(record.run_id)  # listed, not plotted
+
+
+def test_cancel_stops_the_worker_and_the_window_stays_responsive(qtbot, window):
+    tab = window.runs_tab
+    record = tab.start_runs([RunConfig(steps=1_000_000, threads=1)])[0]
+    qtbot.waitUntil(lambda: len(record.steps) > 0, timeout=60_000)
+    pid = tab.processes[record.run_id].pid
+    assert psutil.pid_exists(pid)
+    assert tab.cancel_button.isEnabled()
+    qtbot.mouseClick(tab.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: record.ended, timeout=15_000)
+    assert record.status == "cancelled"
+    qtbot.waitUntil(lambda: not tab.active, timeout=15_000)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not tab.cancel_button.isEnabled()
+    # the event loop still turns: a zero-delay timer fires and the tab switches
+    fired = []
+    QTimer.singleShot(0, lambda: fired.append(True))
+    qtbot.waitUntil(lambda: fired == [True], timeout=2_000)
+    window.set_tab("environment")
+    assert window.current_tab_name() == "environment"
+    assert tab.table.item(tab.table.row_of(record.run_id), 2).text() == "cancelled"
+
+
+def test_a_missing_interpreter_fails_the_run_with_its_reason(qtbot, window, tmp_path):
+    window.state.target = str(tmp_path / "no-such-python")
+    record = window.runs_tab.start_runs([RunConfig(steps=5)])[0]
+    qtbot.waitUntil(lambda: record.ended, timeout=10_000)
+    assert record.status == "failed" and "no-such-python" in record.reason
+    assert window.messages.level == "error"
+
+
+def test_gpu_button_is_off_with_the_reason_when_the_snapshot_has_no_gpu(qtbot, window):
+    from reprodiag.core.env import capture
+
+    tab = window.runs_tab
+    assert not tab.cpu_gpu_button.isEnabled()  # no snapshot yet
+    snapshot = capture()
+    window.state.set_snapshot(snapshot)
+    has_gpu = isinstance(snapshot.value("gpu.count", 0), int) and snapshot.value("gpu.count") > 0
+    assert tab.cpu_gpu_button.isEnabled() == has_gpu
+    if not has_gpu:
+        assert "No GPU" in tab.cpu_gpu_button.toolTip()
+
+
+def test_imported_runs_get_verdicts_only_against_matching_configs(qtbot, window, bundles):
+    from reprodiag.core.bundle import read_bundle
+
+    tab = window.runs_tab
+    tab.import_bundle(read_bundle(bundles["laptop"]))
+    tab.import_bundle(read_bundle(bundles["server"]))
+    ids = tab.table.ids()
+    assert len(ids) == 4 and tab.reference_id == ids[0]
+    texts = [tab.table.verdict_text(i) for i in ids]
+    assert texts[0] == "reference" and texts[1] == "other config"  # seed=1 vs seed=0
+    assert texts[2].split()[0] in ("identical", "equivalent", "diverged")  # threads=2 vs 1
+    tab.set_reference(ids[1])
+    assert tab.table.verdict_text(ids[3]) == "identical"
+
+
+def test_selected_runs_are_saved_as_a_bundle(qtbot, window, bundles, tmp_path):
+    from reprodiag.core.bundle import read_bundle
+
+    tab = window.runs_tab
+    tab.import_bundle(read_bundle(bundles["laptop"]))
+    ids = tab.table.ids()
+    written = []
+    tab.save_bundle(str(tmp_path / "picked.reprodiag.zip"), ids[:1], on_done=written.append)
+    qtbot.waitUntil(lambda: bool(written), timeout=120_000)  # captures the target's snapshot first
+    saved = read_bundle(written[0])
+    assert [r.run_id for r in saved.runs] == ids[:1]
+    assert saved.runs[0].steps.loss == tab.records[ids[0]].steps.loss
+    assert saved.snapshot is not None and saved.snapshot.facts

@@ -1,0 +1,66 @@
+"""Screenshots and reports from real bundles: files are written and hold real content."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import image_spread
+from PySide6.QtGui import QGuiApplication, QImage
+
+from reprodiag.errors import UserError
+from reprodiag.gui.screenshot import render
+
+
+@pytest.mark.parametrize("tab", ["environment", "runs", "compare"])
+def test_offscreen_render_of_each_tab_is_not_blank(qtbot, tmp_path, bundles, tab):
+    out = render([str(bundles["laptop"]), str(bundles["server"])], tab,
+                 str(tmp_path / f"{tab}.png"), (1280, 800))
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1280, 800)
+    assert image_spread(out) > 20  # text, tables and curves, not a flat fill
+
+
+def test_render_refuses_bad_input_with_one_line(tmp_path, bundles):
+    with pytest.raises(UserError, match="broken.reprodiag.zip"):
+        render([str(bundles["broken"])], "compare", str(tmp_path / "x.png"))
+    with pytest.raises(UserError, match="unknown tab"):
+        render([], "plots", str(tmp_path / "x.png"))
+    with pytest.raises(UserError, match="does not exist"):
+        render([], "runs", str(tmp_path / "missing" / "x.png"))
+
+
+def test_window_screenshot_clipboard_and_plot_exports(qtbot, window, tmp_path, bundles):
+    window.open_bundles([str(bundles["laptop"]), str(bundles["server"])], now=True)
+    shot = window.save_screenshot(str(tmp_path / "window.png"))
+    assert image_spread(shot) > 20
+    tab_shot = window.save_screenshot(str(tmp_path / "tab.png"), tab_only=True)
+    assert QImage(str(tab_shot)).height() < QImage(str(shot)).height()
+    window.copy_screenshot()
+    assert not QGuiApplication.clipboard().image().isNull()
+
+    panel = window.compare_tab.view.loss_panel
+    png = panel.export(tmp_path / "loss.png")
+    assert QImage(str(png)).width() >= 1000 and image_spread(png) > 5
+    svg = panel.export(tmp_path / "loss.svg")
+    text = svg.read_text()
+    assert "<svg" in text and ("<polyline" in text or "<path" in text)
+    with pytest.raises(UserError):
+        panel.export(tmp_path / "loss.gif")
+
+
+def test_report_is_markdown_with_images_and_html(qtbot, window, tmp_path, bundles):
+    window.open_bundles([str(bundles["laptop"]), str(bundles["server"])], now=True)
+    window.env_tab.show_source(str(bundles["laptop"].resolve()))
+    md, html = window.export_report(str(tmp_path / "issue.md"))
+    text = md.read_text()
+    assert text.startswith("# reprodiag report")
+    assert "### reprodiag comparison: laptop (A) vs server (B)" in text  # core's renderer
+    assert "var.OMP_NUM_THREADS" in text  # the environment diff
+    assert "## Environment: laptop" in text
+    images = sorted(p.name for p in (tmp_path / "issue_files").iterdir())
+    assert images == ["compare-difference.png", "compare-loss.png"]
+    for name in images:
+        assert f"](issue_files/{name})" in text
+        assert image_spread(tmp_path / "issue_files" / name) > 5
+    page = html.read_text()
+    assert "<html" in page.lower() and 'src="issue_files/compare-loss.png"' in page
+    assert "identical" in page

@@ -1,0 +1,184 @@
+"""The main window: settings persistence, recent bundles, drag and drop, tooltips, startup."""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QAbstractSpinBox,
+    QComboBox,
+    QLineEdit,
+    QTabBar,
+    QWidget,
+)
+
+from reprodiag.gui.main_window import about_text
+from reprodiag.gui.settings import AppSettings
+
+
+def test_geometry_tab_interpreter_and_recent_files_persist(qtbot, make_window, tmp_path, bundles):
+    path = tmp_path / "persist.ini"
+    window = make_window(path)
+    window.resize(760, 640)  # within the offscreen screen (800x800): restore keeps it
+    window.open_bundles([str(bundles["laptop"])])
+    qtbot.waitUntil(lambda: len(window.compare_tab.sources) == 1, timeout=30_000)
+    window.env_tab.set_target(sys.executable)  # already the target: no capture is started
+    window.settings.last_interpreter = sys.executable
+    window.set_tab("runs")
+    window.close()
+
+    settings = AppSettings(str(path))
+    assert settings.last_tab == "runs"
+    assert settings.geometry is not None
+    assert settings.last_interpreter == sys.executable
+    assert settings.recent_files == [str(bundles["laptop"].resolve())]
+
+    again = make_window(path)
+    assert again.current_tab_name() == "runs"
+    assert (again.width(), again.height()) == (760, 640)
+    assert again.state.target == sys.executable
+
+
+def test_recent_menu_lists_bundles_and_forgets_missing_ones(qtbot, window, tmp_path, bundles):
+    window.settings.add_recent(str(bundles["server"]))
+    window.settings.add_recent(str(tmp_path / "gone.reprodiag.zip"))
+    window._fill_recent()
+    names = [a.text() for a in window.recent_menu.actions()]
+    assert names[:2] == ["gone.reprodiag.zip", "server.reprodiag.zip"]
+    window._open_recent(str(tmp_path / "gone.reprodiag.zip"))
+    assert window.messages.level == "error"
+    assert window.settings.recent_files == [str(bundles["server"])]
+
+
+def test_dropping_bundle_files_opens_them(qtbot, window, bundles):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(bundles["laptop"])),
+                  QUrl.fromLocalFile(str(bundles["server"]))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    qtbot.waitUntil(lambda: len(window.compare_tab.sources) == 2, timeout=30_000)
+    assert window.current_tab_name() == "compare"
+
+
+def _own_controls(window):
+    """Buttons, combos, edits and spin boxes the app made (not Qt's internal sub-widgets)."""
+    kinds = (QAbstractButton, QComboBox, QLineEdit, QAbstractSpinBox)
+    internal = (QComboBox, QAbstractSpinBox, QTabBar, QAbstractItemView, QLineEdit)
+    for widget in window.findChildren(QWidget):
+        if not isinstance(widget, kinds) or widget.objectName().startswith("qt_"):
+            continue
+        if isinstance(widget.parent(), internal):  # scroll arrows, clear buttons, editors
+            continue
+        yield widget
+
+
+def test_every_control_has_a_tooltip(window):
+    controls = list(_own_controls(window))
+    assert len(controls) > 30
+    missing = [f"{type(w).__name__} {getattr(w, 'text', lambda: '')()!r} in "
+               f"{type(w.parent()).__name__}" for w in controls if not w.toolTip()]
+    assert not missing, missing
+
+
+def test_menus_have_the_expected_shortcuts(window):
+    shortcuts = {a.text().replace("&", ""): a.shortcut().toString()
+                 for menu in window.menuBar().findChildren(type(window.recent_menu))
+                 for a in menu.actions()}
+    assert shortcuts["Open bundle…"] == "Ctrl+O"
+    assert shortcuts["Quit"] == "Ctrl+Q"
+    assert shortcuts["Export report…"] == "Ctrl+E"
+    assert shortcuts["Save screenshot of window…"] == "Ctrl+Shift+S"
+
+
+def test_about_names_the_versions():
+    import PySide6
+
+    import reprodiag
+
+    text = about_text()
+    assert reprodiag.__version__ in text and PySide6.__version__ in text
+
+
+def test_startup_captures_the_environment_in_the_background(qtbot, window):
+    window.start()
+    assert window.env_tab.capturing  # the window is up before the capture is done
+    qtbot.waitUntil(lambda: window.state.snapshot is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: window.state.tasks.busy == 0, timeout=60_000)
+    assert window.env_tab.tree.fact_count() > 50
+    assert window.env_tab.interpreter.count() >= 1
+    assert "CPU" in window.live.text()
+
+
+def test_an_exception_in_a_slot_becomes_a_message(qtbot, window, capsys):
+    from reprodiag.gui.app import install_excepthook
+
+    previous = sys.excepthook
+    install_excepthook(window)
+    try:
+        sys.excepthook(ValueError, ValueError("boom"), None)
+    finally:
+        sys.excepthook = previous
+    assert window.messages.level == "error" and "boom" in window.messages.text()
+
+
+def test_plots_follow_a_dark_palette(qtbot, window):
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    panel = window.runs_tab.view.loss_panel
+    light = panel.widget.backgroundBrush().color()
+    original = QApplication.palette()
+    dark = QPalette(original)
+    for role, color in ((QPalette.ColorRole.Window, "#202124"), (QPalette.ColorRole.Base, "#17181a"),
+                        (QPalette.ColorRole.Text, "#e8eaed"),
+                        (QPalette.ColorRole.WindowText, "#e8eaed")):
+        dark.setColor(role, QColor(color))
+    try:
+        QApplication.setPalette(dark)
+        qtbot.waitUntil(lambda: panel.widget.backgroundBrush().color().lightness() < 64,
+                        timeout=5_000)
+        axis_pen = panel.plot.getAxis("left").pen().color()
+        assert axis_pen.lightness() > 160
+    finally:
+        QApplication.setPalette(original)
+    qtbot.waitUntil(lambda: panel.widget.backgroundBrush().color() == light, timeout=5_000)
+
+
+def test_gui_main_opens_the_window_with_bundles_and_returns_its_exit_code(tmp_path, bundles):
+    import json
+    import os
+    import subprocess
+
+    code = (
+        "import json, sys\n"
+        "from PySide6.QtCore import QTimer\n"
+        "from reprodiag.gui.app import create_application, main\n"
+        "from reprodiag.gui.main_window import MainWindow\n"
+        "app = create_application()\n"
+        "seen = {}\n"
+        "def check():\n"
+        "    w = next(w for w in app.topLevelWidgets() if isinstance(w, MainWindow))\n"
+        "    if len(w.compare_tab.sources) < 1:\n"
+        "        QTimer.singleShot(200, check); return\n"
+        "    seen.update(title=w.windowTitle(), tab=w.current_tab_name(),\n"
+        "                labels=[s.label for s in w.compare_tab.sources])\n"
+        "    w.close()\n"
+        "QTimer.singleShot(200, check)\n"
+        "rc = main(sys.argv[1:])\n"
+        "print(json.dumps(dict(seen, rc=rc)))\n"
+    )
+    home = tmp_path / "home"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(home),
+               XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local/share"))
+    out = subprocess.run([sys.executable, "-c", code, str(bundles["laptop"])],
+                         capture_output=True, text=True, timeout=180, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"title": "reprodiag", "tab": "compare", "labels": ["laptop"], "rc": 0}
+    # settings and the run library went to the (temporary) user folders, nowhere else
+    assert (home / ".config" / "reprodiag" / "reprodiag.conf").exists()
