@@ -19,8 +19,9 @@ from reprodiag.errors import UserError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 TABS = ("environment", "runs", "compare")
+_ANONYMISE_HELP = "hide user name, host name and home folder in what is written"
 # Subcommands in reprodiag/commands/<name>.py (see that package's docstring).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("explain", "stats", "import_env", "diagnose", "align")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--python", metavar="PATH", help="snapshot another interpreter (venv, conda env)")
     p.add_argument("--deep", action="store_true",
                    help="also import the frameworks (in worker processes) for runtime facts")
+    p.add_argument("--anonymise", action="store_true", help=_ANONYMISE_HELP)
 
     p = sub.add_parser("run", help="run a seeded canary training and record every step")
     _add_run_options(p)
@@ -103,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", default="", help="label stored in the bundle")
     p.add_argument("--timeout", type=float, default=None, help="seconds before a run is stopped")
     p.add_argument("--json", action="store_true", help="print run summaries as JSON")
+    p.add_argument("--anonymise", action="store_true", help=_ANONYMISE_HELP)
 
     p = sub.add_parser("export", help="run the standard canary set + snapshot into one bundle")
     p.add_argument("--out", metavar="FILE", required=True)
@@ -114,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: cpu, plus gpu when one is present")
     p.add_argument("--python", metavar="PATH", help="target interpreter (default: this one)")
     p.add_argument("--no-deep", action="store_true", help="skip importing frameworks for the snapshot")
+    p.add_argument("--anonymise", action="store_true", help=_ANONYMISE_HELP)
 
     p = sub.add_parser("compare", help="compare two bundles run by run, and their environments")
     p.add_argument("a", metavar="A.reprodiag.zip")
@@ -123,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--markdown", action="store_true")
     p.add_argument("--run", nargs=2, metavar=("RUN_A", "RUN_B"), help="compare these two run ids")
     p.add_argument("--rtol", type=float, default=1e-5, help="relative loss tolerance")
+    _bool_flag(p, "anonymise", None, "hide user, host and home folder names "
+               "(default: on for --markdown, which is made for public bug trackers)")
 
     p = sub.add_parser("screenshot", help="render the app offscreen to a PNG")
     p.add_argument("bundles", nargs="*", metavar="BUNDLE")
@@ -198,6 +204,10 @@ def _cmd_env(args) -> int:
 
     python = _interpreter(args.python)
     snapshot = capture(python=python, deep=args.deep)
+    if args.anonymise:
+        from reprodiag.core.anonymise import anonymise_snapshot
+
+        snapshot = anonymise_snapshot(snapshot)
     print(snapshot.dumps() if args.json else render_text(snapshot))
     return EXIT_OK
 
@@ -264,7 +274,7 @@ def _cmd_run(args) -> int:
     progress = ConsoleProgress(sys.stderr)
     result = record_runs(configs, python=python, out=out, label=args.label,
                          timeout=args.timeout, on_message=progress.on_message,
-                         with_snapshot=out is not None)
+                         with_snapshot=out is not None, anonymise=args.anonymise)
     for record in result.runs:
         progress.finished(record)
     if args.json:
@@ -290,7 +300,7 @@ def _cmd_export(args) -> int:
     result = export_standard_set(out, python=python, label=args.label, quick=args.quick,
                                  frameworks=args.frameworks, devices=args.devices,
                                  deep=not args.no_deep, on_message=progress.on_message,
-                                 on_note=progress.note)
+                                 on_note=progress.note, anonymise=args.anonymise)
     for record in result.runs:
         progress.finished(record)
     print(f"wrote {result.path} ({len(result.runs)} runs)")
@@ -298,6 +308,7 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_compare(args) -> int:
+    from reprodiag.core.anonymise import anonymise_report
     from reprodiag.core.bundle import read_bundle
     from reprodiag.core.compare import compare_bundles
     from reprodiag.core.compare import render
@@ -307,11 +318,12 @@ def _cmd_compare(args) -> int:
         a, b = _select_runs(a, args.run[0]), _select_runs(b, args.run[1])
     comparison = compare_bundles(a, b, rtol=args.rtol)
     if args.json:
-        print(json.dumps(render.to_json(comparison), indent=1, allow_nan=False))
-    elif args.markdown:
-        print(render.to_markdown(comparison))
+        report = render.to_json(comparison)
     else:
-        print(render.to_text(comparison))
+        report = (render.to_markdown if args.markdown else render.to_text)(comparison)
+    if args.anonymise or (args.anonymise is None and args.markdown):
+        report = anonymise_report(report, a.snapshot, b.snapshot)
+    print(json.dumps(report, indent=1, allow_nan=False) if args.json else report)
     return EXIT_OK
 
 

@@ -9,6 +9,7 @@ problem in one line; no other exception escapes `read_bundle`.
 from __future__ import annotations
 
 import io
+import os
 import re
 import stat
 import struct
@@ -34,6 +35,7 @@ MAX_ENTRIES = 10_000
 MAX_TOTAL_BYTES = 1024 * 2**20
 MAX_RATIO = 200  # inflated/compressed, checked for entries above RATIO_FLOOR bytes
 RATIO_FLOOR = 2**20
+READ_CHUNK = 2**20
 MAX_LABEL_CHARS = 500
 # Inflated-size caps per kind of entry.
 ENTRY_CAPS = {
@@ -125,7 +127,9 @@ def _read_file(path: Path) -> bytes:
         raise BundleError(path, "not a file")
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
+            # read(n) allocates n bytes up front: ask for no more than the file holds
+            size = os.fstat(f.fileno()).st_size
+            data = f.read(min(size, MAX_FILE_BYTES) + 1)
     except OSError as exc:
         raise BundleError(path, f"cannot be read ({exc.strerror or exc})") from None
     if len(data) > MAX_FILE_BYTES:
@@ -186,12 +190,18 @@ class _Archive:
         if info is None:
             self.fail(f"missing entry {name!r}")
         cap = min(ENTRY_CAPS[name.rsplit("/", 1)[-1]], MAX_TOTAL_BYTES - self.inflated)
+        # In chunks: ZipExtFile.read(n) inflates up to n bytes at once before it trims the
+        # result to the declared size, so one big read would let a lying header inflate.
+        chunks: list[bytes] = []
+        size = 0
         with self.zf.open(info) as f:
-            data = f.read(cap + 1)
-        if len(data) > cap:
-            self.fail(f"entry {name!r} inflates beyond its limit")
-        self.inflated += len(data)
-        return data
+            while chunk := f.read(min(READ_CHUNK, cap + 1 - size)):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > cap:
+                    self.fail(f"entry {name!r} inflates beyond its limit")
+        self.inflated += size
+        return b"".join(chunks)
 
     def text(self, name: str) -> str:
         try:
@@ -308,7 +318,7 @@ def _v1_producer(manifest: dict[str, Any], archive: _Archive) -> dict[str, str]:
 def _v1_manifest_runs(manifest: dict[str, Any], archive: _Archive) -> list[dict[str, Any]]:
     runs = manifest.get("runs")
     if not isinstance(runs, list) or len(runs) > MAX_ENTRIES:
-        archive.fail("manifest.json: 'runs' must be a list")
+        archive.fail(f"manifest.json: 'runs' must be a list of at most {MAX_ENTRIES} runs")
     seen: set[str] = set()
     for entry in runs:
         if not isinstance(entry, dict) or not all(

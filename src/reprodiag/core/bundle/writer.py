@@ -15,6 +15,7 @@ from typing import Any
 
 import reprodiag
 from reprodiag.core import atomic
+from reprodiag.core.anonymise import anonymise_bundle_parts
 from reprodiag.core.bundle import serialize
 from reprodiag.core.bundle.reader import ENVIRONMENT, FORMAT, MANIFEST, load_bytes
 from reprodiag.core.env.model import Snapshot
@@ -37,10 +38,21 @@ def bundle_path(path: Any) -> Path:
 
 
 def write_bundle(
-    path: Any, *, snapshot: Snapshot | None, runs: list[RunRecord], label: str = ""
+    path: Any,
+    *,
+    snapshot: Snapshot | None,
+    runs: list[RunRecord],
+    label: str = "",
+    anonymise: bool = False,
 ) -> Path:
-    """Write a bundle atomically; returns the path written (with the bundle suffix)."""
+    """Write a bundle atomically; returns the path written (with the bundle suffix).
+
+    `anonymise` replaces user name, host name and home folder everywhere in it (see
+    core/anonymise.py).
+    """
     target = bundle_path(path)
+    if anonymise:
+        snapshot, runs, label = anonymise_bundle_parts(snapshot, runs, label)
     ids = [run.run_id for run in runs]
     if len(set(ids)) != len(ids):
         raise UserError(f"cannot write {target}: the same run is included twice")

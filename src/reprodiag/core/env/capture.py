@@ -45,7 +45,7 @@ from typing import Any
 
 from reprodiag.core.env import gpu, system
 from reprodiag.core.env.model import GROUPS, Fact, Snapshot, group_of, unavailable
-from reprodiag.core.env.variables import variable_facts
+from reprodiag.core.env.variables import redact_facts, variable_facts
 from reprodiag.errors import UserError
 from reprodiag.paths import worker_script
 
@@ -177,4 +177,4 @@ def capture(python: str | None = None, deep: bool = False, timeout: float = 180.
         facts.update(interpreter.result())
         for future in probes.values():
             facts.update(future.result())
-    return Snapshot(facts=facts, captured_at=started, deep=deep, python=executable)
+    return Snapshot(facts=redact_facts(facts), captured_at=started, deep=deep, python=executable)

@@ -3,14 +3,19 @@
 Only allowlisted names leave the machine, as ``var.<NAME>``. Values that look like
 credentials are replaced by ``<redacted>`` even inside allowlisted names; GPU UUIDs are
 replaced by the same short hash ``gpu.<i>.uuid`` uses. The variables every diagnosis reads
-are always reported, with value ``None`` when unset.
+are always reported, with value ``None`` when unset. `redact_text` does the same for free text
+that may quote the environment (worker logs, stderr, command lines): only the secret part of
+the text is replaced, so the rest stays readable.
 """
 
 from __future__ import annotations
 
+import collections
+import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from reprodiag.core.env.gpu import anonymize_uuid
 from reprodiag.core.env.model import Fact
@@ -39,16 +44,28 @@ EXCLUDED_PREFIXES = ("TF_VAR_", "TF_TOKEN_", "TF_CLI_", "TF_LOG", "TF_WORKSPACE"
 
 SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|PRIVATE", re.IGNORECASE)
 SECRET_VALUE = re.compile(
-    r"gh[pousr]_[A-Za-z0-9]{16,}|github_pat_\w{20,}|hf_[A-Za-z0-9]{16,}|sk-[\w-]{16,}"
-    r"|sk_(live|test)_\w{16,}|xox[abprs]-[\w-]{10,}|glpat-[\w-]{16,}|AIza[\w-]{30,}"
-    r"|(AKIA|ASIA)[A-Z0-9]{16}|eyJ[\w-]{10,}\.[\w-]{10,}"
-    r"|-----BEGIN|://[^/\s:@]+:[^/\s@]+@"  # PEM blocks, passwords in URLs
+    r"(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{16,}|github_pat_\w{20,}|hf_[A-Za-z0-9]{16,}"
+    r"|sk-[\w-]{16,}|sk_(?:live|test)_\w{16,}|xox[abeprs]-[\w-]{10,}|glpat-[\w-]{16,}"
+    r"|AIza[\w-]{30,}|(?:AKIA|ASIA)[A-Z0-9]{16}|eyJ[\w-]{10,}\.[\w-]{10,}(?:\.[\w-]+)?"
+    r"|pypi-[\w-]{16,}|npm_[A-Za-z0-9]{20,}|ya29\.[\w.-]{16,}|Bearer\s+[\w.~+/-]{8,}=*)"
+    r"|-----BEGIN[^\n]*|://[^/\s:@]+:[^/\s@]+@"  # PEM blocks, passwords in URLs
+)
+# NAME=value, "name": "value", --name value where NAME is a credential's name (HF_TOKEN,
+# api-key, AWS_SECRET_ACCESS_KEY, password): the value part is redacted in free text.
+_SECRET_WORD = (r"(?:tokens?|api[_-]?keys?|keys?|secrets?|passw(?:or)?ds?|pwd|credentials?"
+                r"|auth(?:orization)?|private[_-]?keys?)")
+_SECRET_NAME = rf"(?:[A-Za-z0-9]+[_.-])*{_SECRET_WORD}(?:[_.-][A-Za-z0-9]+)*"
+SECRET_ASSIGNMENT = re.compile(
+    rf"(?<![A-Za-z0-9])(?P<keep>{_SECRET_NAME}[\"']?\s*[=:]\s*[\"']?|--{_SECRET_NAME}[ \t]+)"
+    r"(?P<value>[^\s\"',;]+)",
+    re.IGNORECASE,
 )
 UUID = re.compile(
     r"(GPU-|MIG-)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
 HEX_BLOB = re.compile(r"[0-9a-fA-F]{32,}")
 WORD_BLOB = re.compile(r"[A-Za-z0-9+_=-]{32,}")
+TEXT_BLOB = re.compile(r"[A-Za-z0-9+/_=-]{32,}")  # base64 keys may hold "/" (AWS secret keys)
 
 
 def is_allowed(name: str) -> bool:
@@ -63,6 +80,19 @@ def _looks_random(word: str) -> bool:
             and any(c.islower() for c in word))
 
 
+def _looks_like_key(word: str) -> bool:
+    """Stricter than _looks_random, for free text where CamelCase names and paths are common:
+    random keys have high entropy and change character class every other character."""
+    if not _looks_random(word):
+        return False
+    counts = collections.Counter(word).values()
+    entropy = -sum(n / len(word) * math.log2(n / len(word)) for n in counts)
+    kinds = ["d" if c.isdigit() else "u" if c.isupper() else "l" if c.islower() else "o"
+             for c in word]
+    switches = sum(a != b for a, b in zip(kinds, kinds[1:])) / len(word)
+    return entropy >= 4.5 and switches >= 0.4
+
+
 def redact(name: str, value: str) -> str:
     """The value as it may leave the machine."""
     if SECRET_NAME.search(name) or SECRET_VALUE.search(value):
@@ -70,6 +100,66 @@ def redact(name: str, value: str) -> str:
     value = UUID.sub(lambda m: anonymize_uuid(m.group(0)), value)
     if HEX_BLOB.search(value) or any(_looks_random(w) for w in WORD_BLOB.findall(value)):
         return REDACTED
+    return value
+
+
+def redact_text(text: str, *, blobs: bool = True) -> str:
+    """Free text with every credential-looking part replaced by ``<redacted>``.
+
+    `blobs` also redacts long hex and random-looking words (API keys without a known prefix);
+    leave it off for text that legitimately holds hashes (framework build ids).
+    """
+    text = SECRET_VALUE.sub(
+        lambda m: "://" + REDACTED + "@" if m.group(0).startswith("://") else REDACTED, text
+    )
+    text = SECRET_ASSIGNMENT.sub(lambda m: m.group("keep") + REDACTED, text)
+    text = UUID.sub(lambda m: anonymize_uuid(m.group(0)), text)
+    if blobs:
+        text = HEX_BLOB.sub(REDACTED, text)
+        text = TEXT_BLOB.sub(lambda m: REDACTED if _looks_like_key(m.group(0)) else m.group(0),
+                             text)
+    return text
+
+
+def redact_facts(facts: dict[str, Fact]) -> dict[str, Fact]:
+    """Facts as they may leave the machine: credential-shaped parts of every string redacted,
+    also in facts derived from variables (a backend name, a path) and in failure reasons.
+    Hashes and build ids are kept; ``var.*`` facts were redacted as a whole already."""
+
+    def clean(text: str) -> str:
+        return redact_text(text, blobs=False)
+
+    out: dict[str, Fact] = {}
+    for key, fact in facts.items():
+        if key.startswith("var."):
+            out[key] = fact
+        elif fact.ok:
+            out[key] = Fact(value=map_strings(fact.value, clean))
+        else:
+            out[key] = Fact(unavailable=clean(fact.unavailable or ""))
+    return out
+
+
+def redact_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings a worker reported, as they may be stored: ``var.<NAME>`` values as in a
+    snapshot, credential-looking parts of every other string redacted."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(key, str) and key.startswith("var.") and isinstance(value, str):
+            out[key] = redact(key[len("var."):], value)
+        else:
+            out[key] = map_strings(value, lambda text: redact_text(text, blobs=False))
+    return out
+
+
+def map_strings(value: Any, change: Callable[[str], str]) -> Any:
+    """A copy of a JSON-like value with `change` applied to every string in it (not to keys)."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, dict):
+        return {k: map_strings(v, change) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [map_strings(v, change) for v in value]
     return value
 
 

@@ -4,7 +4,8 @@ The worker gets its numerics environment variables before it starts (they only w
 before the framework is imported) and runs in its own process group, so cancel, timeout
 and exit end the whole tree: no orphans. A reader thread feeds each stdout line through
 `protocol.parse_line` into the handle's RunRecord; stderr is kept (last lines) so a crash
-can be explained in one line.
+can be explained in one line. An optional memory limit (POSIX) caps the worker's address
+space, so a run that eats all memory fails with a reason instead of taking the machine down.
 """
 
 from __future__ import annotations
@@ -44,6 +45,16 @@ STDERR_LINES = 100
 EXIT_GRACE_S = 10.0  # after `done`/`error`, how long a worker may take to exit before it is killed
 READER_JOIN_S = 5.0
 _POSIX = os.name == "posix"
+# Run with the target python before the worker: sets RLIMIT_AS, then execs the worker in the
+# same process (same pid, argv and environment). Not a preexec_fn: that is unsafe in a
+# process with threads (the GUI, the launcher's own reader threads).
+_LIMIT_MEMORY = (
+    "import os, resource, sys\n"
+    "n = int(sys.argv[1]); hard = resource.getrlimit(resource.RLIMIT_AS)[1]\n"
+    "n = n if hard == resource.RLIM_INFINITY else min(n, hard)\n"
+    "resource.setrlimit(resource.RLIMIT_AS, (n, hard))\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
 
 
 def worker_for(framework: str) -> Path:
@@ -62,8 +73,13 @@ def start_run(
     timeout: float | None = None,
     label: str = "",
     script: Path | None = None,
+    memory_limit_mb: int | None = None,
 ) -> RunHandle:
-    """Start a worker for `config` with the target interpreter; returns at once."""
+    """Start a worker for `config` with the target interpreter; returns at once.
+
+    `memory_limit_mb` caps the worker's address space (POSIX only); note that importing a
+    framework alone maps a few GiB of address space.
+    """
     exe = _resolve_python(python or sys.executable)
     script = Path(script) if script is not None else worker_for(config.framework)
     if not script.is_file():
@@ -72,6 +88,8 @@ def start_run(
     env.update(config.worker_environment())
     env["PYTHONUNBUFFERED"] = "1"  # lines arrive as they are written
     argv = [exe, str(script), config.to_worker_json(data_dir=str(paths.data_file("")))]
+    if memory_limit_mb is not None:
+        argv = _with_memory_limit(argv, memory_limit_mb)
     record = RunRecord(config=config, label=label, python=exe)
     try:
         proc = subprocess.Popen(
@@ -85,7 +103,9 @@ def start_run(
     except OSError as exc:
         raise UserError(f"cannot start {exe}: {exc.strerror or exc}") from None
     record.start()
-    return RunHandle(record, proc, on_message=on_message, timeout=timeout)
+    return RunHandle(
+        record, proc, on_message=on_message, timeout=timeout, memory_limit_mb=memory_limit_mb
+    )
 
 
 def run(
@@ -96,6 +116,7 @@ def run(
     timeout: float | None = None,
     label: str = "",
     script: Path | None = None,
+    memory_limit_mb: int | None = None,
 ) -> RunRecord:
     """Start a run and wait for its end.
 
@@ -103,7 +124,13 @@ def run(
     KeyboardInterrupt go on (so a caller running a series of configs stops too).
     """
     handle = start_run(
-        config, python, on_message=on_message, timeout=timeout, label=label, script=script
+        config,
+        python,
+        on_message=on_message,
+        timeout=timeout,
+        label=label,
+        script=script,
+        memory_limit_mb=memory_limit_mb,
     )
     try:
         return handle.wait()
@@ -118,6 +145,14 @@ def _resolve_python(python: str) -> str:
     if not found or not os.path.isfile(found) or not os.access(found, os.X_OK):
         raise UserError(f"not an executable Python interpreter: {python}")
     return os.path.abspath(found)
+
+
+def _with_memory_limit(argv: list[str], limit_mb: int) -> list[str]:
+    if not _POSIX:
+        raise UserError("a memory limit for runs needs Linux or macOS")
+    if isinstance(limit_mb, bool) or not isinstance(limit_mb, int) or limit_mb < 1:
+        raise UserError(f"memory limit must be a positive number of MiB, not {limit_mb!r}")
+    return [argv[0], "-S", "-c", _LIMIT_MEMORY, str(limit_mb * 2**20), *argv]
 
 
 def _new_group_kwargs() -> dict:
@@ -136,8 +171,10 @@ class RunHandle:
         *,
         on_message: OnMessage | None = None,
         timeout: float | None = None,
+        memory_limit_mb: int | None = None,
     ):
         self.record = record
+        self._memory_limit_mb = memory_limit_mb
         self._proc = proc
         self._on_message = on_message
         self._lock = threading.RLock()  # guards the record and the process state
@@ -245,6 +282,10 @@ class RunHandle:
                 self.record.finish(FAILED, reason)
                 for text in list(self._stderr)[-20:]:
                     self.record.add_log(f"stderr: {text}")
+            if self._memory_limit_mb is not None and self.record.status == FAILED:
+                # whatever failed (a MemoryError, a library that could not be mapped) may be
+                # the limit: say so in the one line the user reads
+                self.record.reason += f" (under a {self._memory_limit_mb} MiB memory limit)"
         _LIVE.discard(self)
         self._done.set()
 

@@ -123,8 +123,8 @@ def parse_line(line: Union[str, bytes]) -> Message:
         if not isinstance(obj, dict):
             return raw_log(text)
         return _message(obj)
-    except (ValueError, TypeError, KeyError, RecursionError):
-        return raw_log(text)
+    except (ValueError, TypeError, KeyError, RecursionError, OverflowError):
+        return raw_log(text)  # OverflowError: an integer too large for a float
 
 
 def _message(obj: dict) -> Message:

@@ -2,7 +2,9 @@
 
 A record is built by `apply()`-ing the messages of `protocol.parse_line` in order, or read
 back from a bundle. Step series are kept as columns (plain Python lists, exact floats), so
-plots and comparisons can take them as numpy arrays without copying row objects.
+plots and comparisons can take them as numpy arrays without copying row objects. Text that
+comes from the worker (settings, log lines, stderr, error messages) is redacted as it enters
+(core/env/variables.py), so no credential reaches a view, the run library or a bundle.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from reprodiag.core.env.variables import redact_settings, redact_text
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.protocol import (
     Done,
@@ -123,7 +126,7 @@ class RunRecord:
                 return
             self.steps.append(msg)
         elif isinstance(msg, EnvInfo):
-            self.settings = dict(msg.settings)
+            self.settings = redact_settings(msg.settings)
             self.dataset_hash = msg.dataset_hash
             self.init_param_hash = msg.init_param_hash
             self.n_params = msg.n_params
@@ -141,7 +144,7 @@ class RunRecord:
 
     def add_log(self, text: str) -> None:
         if text and len(self.log) < MAX_LOG_LINES:
-            self.log.append(text)
+            self.log.append(redact_text(text))
 
     def start(self) -> None:
         self.status = RUNNING
@@ -152,7 +155,7 @@ class RunRecord:
         if self.ended:
             return
         self.status = status
-        self.reason = reason or self.reason
+        self.reason = redact_text(reason) if reason else self.reason
         if status == DIVERGED and not self.reason:
             self.reason = f"loss became non-finite at step {self.first_nonfinite_step()}"
         self.ended_at = time.time()

@@ -38,6 +38,7 @@ def record_runs(
     with_snapshot: bool = True,
     deep: bool = False,
     snapshot=None,
+    anonymise: bool = False,
 ) -> SessionResult:
     """Run each config in its own worker process; write a bundle to `out` when given.
 
@@ -60,7 +61,7 @@ def record_runs(
         from reprodiag.core.bundle import write_bundle
 
         result.path = write_bundle(out, snapshot=snapshot, runs=result.runs,
-                                   label=label or socket.gethostname())
+                                   label=label or socket.gethostname(), anonymise=anonymise)
     return result
 
 
@@ -95,6 +96,7 @@ def export_standard_set(
     timeout: Optional[float] = 1800.0,
     on_message: Optional[OnMessage] = None,
     on_note: Optional[Callable[[str], None]] = None,
+    anonymise: bool = False,
 ) -> SessionResult:
     """Snapshot the environment, run the standard canary set on it, write one bundle."""
     from reprodiag.core.env import capture
@@ -111,4 +113,4 @@ def export_standard_set(
     configs = standard_configs(frameworks, devices, quick=quick)
     note(f"running {len(configs)} canaries: {', '.join(frameworks)} on {', '.join(devices)}")
     return record_runs(configs, python=python, out=out, label=label, timeout=timeout,
-                       on_message=on_message, snapshot=snapshot)
+                       on_message=on_message, snapshot=snapshot, anonymise=anonymise)
