@@ -55,3 +55,17 @@ def test_pyenv_versions_are_listed_newest_first_and_too_old_ones_skipped(tmp_pat
     labels = [i.label for i in find_interpreters(cwd=tmp_path, home=tmp_path)
               if i.label.startswith("pyenv")]
     assert labels == ["pyenv 3.12.0", "pyenv 3.9.2"]
+
+
+def test_default_target_is_this_python_unless_frozen(monkeypatch, tmp_path):
+    import sys
+
+    from reprodiag.core.env import interpreters
+
+    assert interpreters.default_target() == sys.executable
+    # The packaged app: its executable is not a Python, so another interpreter is chosen.
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "reprodiag"))
+    chosen = interpreters.default_target()
+    assert chosen != str(tmp_path / "reprodiag")
+    assert "python" in chosen.lower()

@@ -6,12 +6,12 @@ into another.
 
 from __future__ import annotations
 
-import sys
-
 from PySide6.QtCore import QObject, Signal
 
+from reprodiag.core.env.interpreters import default_target
 from reprodiag.core.env.model import Snapshot
 from reprodiag.core.runs.library import RunLibrary
+from reprodiag.errors import UserError
 from reprodiag.gui.tasks import BackgroundTasks
 
 
@@ -26,7 +26,7 @@ class AppState(QObject):
         super().__init__(parent)
         self.library = library
         self.tasks = BackgroundTasks(self)
-        self.target: str = sys.executable
+        self.target: str = _initial_target()
         self.snapshot: Snapshot | None = None
 
     def set_target(self, python: str) -> None:
@@ -39,3 +39,11 @@ class AppState(QObject):
     def set_snapshot(self, snapshot: Snapshot | None) -> None:
         self.snapshot = snapshot
         self.snapshot_changed.emit(snapshot)
+
+
+def _initial_target() -> str:
+    """This Python, or in the packaged app the first Python found ("" when there is none)."""
+    try:
+        return default_target()
+    except UserError:
+        return ""

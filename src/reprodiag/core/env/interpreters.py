@@ -172,3 +172,21 @@ def find_interpreters(cwd: Path | None = None, home: Path | None = None) -> list
             add(path, label, "system")
     order = {kind: i for i, kind in enumerate(KINDS)}
     return sorted(found, key=lambda i: order[i.kind])
+
+
+def default_target() -> str:
+    """The interpreter to run canaries with when none is named.
+
+    Normally this Python. The packaged (frozen) app's own executable is not a Python, so
+    there it is the first interpreter found on the machine (a venv or conda env first).
+    """
+    if not getattr(sys, "frozen", False):
+        return sys.executable
+    frozen = os.path.normcase(os.path.abspath(sys.executable))
+    for interp in find_interpreters():
+        if os.path.normcase(os.path.abspath(interp.path)) != frozen:
+            return interp.path
+    from reprodiag.errors import UserError
+
+    raise UserError("the packaged app has no Python of its own and found none on this machine: "
+                    "name one with --python PATH (a Python with torch or tensorflow)")

@@ -17,13 +17,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
 from reprodiag import paths
+from reprodiag.core.env.interpreters import default_target
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.protocol import (
     MAX_LINE_CHARS,
@@ -80,7 +80,7 @@ def start_run(
     `memory_limit_mb` caps the worker's address space (POSIX only); note that importing a
     framework alone maps a few GiB of address space.
     """
-    exe = _resolve_python(python or sys.executable)
+    exe = _resolve_python(python or default_target())
     script = Path(script) if script is not None else worker_for(config.framework)
     if not script.is_file():
         raise UserError(f"worker script not found: {script}")
