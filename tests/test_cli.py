@@ -146,3 +146,17 @@ def test_env_text_is_grouped():
     text = reprodiag("env").stdout
     for title in ("Host", "CPU", "GPU", "Frameworks"):
         assert title in text
+
+
+def test_compare_adds_seed_statistics_when_sides_have_several_seeds(tmp_path):
+    outs = []
+    for threads in ("1", "2"):
+        out = tmp_path / f"t{threads}.reprodiag.zip"
+        reprodiag("run", "--seeds", "0", "1", "--steps", "6", "--threads", threads, "--out", out)
+        outs.append(out)
+    text = reprodiag("compare", *outs).stdout
+    assert "seed statistics" in text and "Welch" in text
+    result = compare_json(*outs)
+    [group] = result["seed_stats"]["groups"]
+    assert len(result["pairs"]) == 2
+    assert "seed" in json.dumps(group)

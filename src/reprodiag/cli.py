@@ -311,16 +311,24 @@ def _cmd_compare(args) -> int:
     from reprodiag.core.anonymise import anonymise_report
     from reprodiag.core.bundle import read_bundle
     from reprodiag.core.compare import compare_bundles
-    from reprodiag.core.compare import render
+    from reprodiag.core.compare import render, stats
 
     a, b = read_bundle(args.a), read_bundle(args.b)
     if args.run:
         a, b = _select_runs(a, args.run[0]), _select_runs(b, args.run[1])
     comparison = compare_bundles(a, b, rtol=args.rtol)
+    groups = [g for g in stats.seed_groups(a, b) if g.a and g.b and min(g.a.n, g.b.n) >= 2]
+    labels = (a.label or "A", b.label or "B")
     if args.json:
         report = render.to_json(comparison)
+        if groups:
+            report["seed_stats"] = stats.to_json(groups, labels)
     else:
-        report = (render.to_markdown if args.markdown else render.to_text)(comparison)
+        fmt, fmt_stats = ((render.to_markdown, stats.render_markdown) if args.markdown
+                          else (render.to_text, stats.render_text))
+        report = fmt(comparison)
+        if groups:  # several seeds per side: is the gap larger than seed-to-seed noise?
+            report = report.rstrip("\n") + "\n\n" + fmt_stats(groups, labels)
     if args.anonymise or (args.anonymise is None and args.markdown):
         report = anonymise_report(report, a.snapshot, b.snapshot)
     print(json.dumps(report, indent=1, allow_nan=False) if args.json else report)
