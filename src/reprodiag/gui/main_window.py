@@ -7,6 +7,7 @@ logic. Errors from anywhere end up in the message bar above the tabs.
 from __future__ import annotations
 
 import platform
+import shutil
 from pathlib import Path
 
 import numpy
@@ -32,11 +33,20 @@ from reprodiag.gui.state import AppState
 from reprodiag.gui.tabs.compare_tab import CompareTab
 from reprodiag.gui.tabs.environment_tab import EnvironmentTab
 from reprodiag.gui.tabs.runs_tab import RunsTab
-from reprodiag.gui.widgets.dialogs import ask_open_paths, ask_save_path, report
+from reprodiag.gui.widgets.dialogs import (
+    OPEN_FILTER,
+    ask_open_paths,
+    ask_report_path,
+    ask_save_path,
+    report,
+)
+from reprodiag.gui.widgets.explain_dialog import ExplainDialog
 from reprodiag.gui.widgets.live_status import LiveStatus
 from reprodiag.gui.widgets.message_bar import MessageBar
 
 TAB_NAMES = ("environment", "runs", "compare")
+COLAB_HINT = ("Open it in Google Colab (File > Upload notebook), run all cells, then open the "
+              "downloaded bundle here in the Compare tab.")
 
 
 def about_text() -> str:
@@ -69,6 +79,9 @@ class MainWindow(QMainWindow):
         self.runs_tab = RunsTab(self.state)
         self.compare_tab = CompareTab(self.state, lambda: list(self.runs_tab.records.values()))
         self.compare_tab.on_bundle_loaded = self._bundle_loaded
+        self.compare_tab.on_report_added = self.env_tab.add_snapshot
+        self.compare_tab.on_rerun = self.rerun
+        self.explanations: list = []  # attribution results of this session, for the report
         self.env_tab.interpreter_chosen.connect(self._remember_interpreter)
 
         self.tabs = QTabWidget()
@@ -101,7 +114,11 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "&Open bundle…", self._ask_open, "Ctrl+O",
-                     "Load .reprodiag.zip bundles into the Compare tab")
+                     "Load .reprodiag.zip bundles (or environment report files) into the "
+                     "Compare tab")
+        self._action(file_menu, "&Paste environment report…", self.paste_report,
+                     "Ctrl+Shift+V", "Add an environment from pasted collect_env output, "
+                     "tf_env.txt or pip freeze, to compare with bundles or this machine")
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.setToolTipsVisible(True)
         self.recent_menu.aboutToShow.connect(self._fill_recent)
@@ -123,6 +140,9 @@ class MainWindow(QMainWindow):
             self._action(view_menu, f"&{name.capitalize()}", lambda i=i: self.tabs.setCurrentIndex(i),
                          f"Ctrl+{i + 1}", f"Show the {name.capitalize()} tab")
         help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "Get the &Colab notebook…", self._ask_colab_notebook, None,
+                     "Save reprodiag's Colab notebook: it records Colab's environment and "
+                     "canaries into a bundle to compare here")
         self._action(help_menu, "&About reprodiag", self._about, None,
                      "Versions of reprodiag, Python, Qt and the plotting library")
         for menu in (file_menu, view_menu, help_menu):
@@ -160,7 +180,47 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ bundles
     def _ask_open(self) -> None:
-        self.open_bundles(ask_open_paths(self, "Open bundles"))
+        self.open_bundles(ask_open_paths(self, "Open bundles or reports", OPEN_FILTER))
+
+    def paste_report(self):
+        """The paste-report dialog, on the Compare tab."""
+        self.tabs.setCurrentWidget(self.compare_tab)
+        return self.compare_tab.paste_report_dialog()
+
+    def rerun(self, configs: list, reference_first: bool = False) -> list:
+        """Start canary runs in the Runs tab and show it (the first as its reference)."""
+        records = self.runs_tab.start_runs(configs, reference_first=reference_first)
+        self.tabs.setCurrentWidget(self.runs_tab)
+        names = ", ".join(c.short_label() for c in configs)
+        report(self, f"started {len(records)} runs with the fix: {names}", "info")
+        return records
+
+    def add_explanation(self, result) -> None:
+        self.explanations.append(result)
+
+    # ------------------------------------------------------------------ Colab
+    def _ask_colab_notebook(self) -> None:
+        from reprodiag.colab import NOTEBOOK
+
+        path = ask_save_path(self, "Save the Colab notebook", NOTEBOOK,
+                             "Jupyter notebook (*.ipynb)")
+        if path:
+            self.save_colab_notebook(path)
+
+    def save_colab_notebook(self, path: str) -> Path | None:
+        """Copy the shipped Colab notebook to `path` and say what to do with it."""
+        from reprodiag.colab import colab_notebook_path
+
+        target = Path(path)
+        if target.suffix.lower() != ".ipynb":
+            target = target.with_name(target.name + ".ipynb")
+        try:
+            shutil.copyfile(colab_notebook_path(), target)
+        except OSError as exc:
+            report(self, f"notebook not saved: {exc.strerror or exc}: {target}")
+            return None
+        report(self, COLAB_HINT, "info")
+        return target
 
     def open_bundles(self, paths: list[str], now: bool = False) -> None:
         """Load bundles into the Compare tab (and their snapshots into the Environment tab)."""
@@ -227,15 +287,15 @@ class MainWindow(QMainWindow):
         report(self, "screenshot copied to the clipboard", "info")
 
     def _ask_report(self) -> None:
-        path = ask_save_path(self, "Export report", "reprodiag-report.md", "Markdown (*.md)")
-        if path:
-            self.export_report(path)
+        chosen = ask_report_path(self, "reprodiag-report.md")
+        if chosen:
+            self.export_report(*chosen)
 
-    def export_report(self, path: str):
+    def export_report(self, path: str, anonymise: bool = True):
         from reprodiag.gui.report import write_report
 
         try:
-            md, html = write_report(self, path)
+            md, html = write_report(self, path, anonymise=anonymise)
         except (OSError, ValueError) as exc:
             report(self, f"report not written: {exc}")
             return None
@@ -260,6 +320,8 @@ class MainWindow(QMainWindow):
         self.settings.last_tab = self.current_tab_name()
         self.settings.sync()
         self.live.stop()
+        for dialog in self.findChildren(ExplainDialog):
+            dialog.cancel()
         self.runs_tab.shutdown()
         self.state.tasks.wait(10_000)
         super().closeEvent(event)

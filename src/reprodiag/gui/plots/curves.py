@@ -59,6 +59,20 @@ class DiffSpec:
     style: Qt.PenStyle = Qt.PenStyle.SolidLine
 
 
+@dataclass(eq=False)
+class BandSpec:
+    """One side's loss over seeds: mean and +- one std per step (core.compare.stats)."""
+
+    name: str
+    steps: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    color: QColor
+
+
+BAND_ALPHA = 55
+
+
 def first_difference_step(cmp) -> int | None:
     """Where the loss curves first differ bitwise (else where parameters first differ)."""
     if cmp.first_bitwise_loss_diff_step is not None:
@@ -255,6 +269,14 @@ class CurvesView(QWidget):
         label.setToolTip(self.smoothing.toolTip())
         controls.addWidget(label)
         controls.addWidget(self.smoothing)
+        self.bands_box = QCheckBox("Seed bands")
+        self.bands_box.setToolTip("Shade each side's mean loss ± one standard deviation across "
+                                  "its seeds under the run curves")
+        self.bands_box.setChecked(True)
+        self.bands_box.toggled.connect(self._show_bands)
+        self.bands_box.hide()
+        controls.addSpacing(12)
+        controls.addWidget(self.bands_box)
         controls.addStretch(1)
 
         grid = QGridLayout()
@@ -272,6 +294,7 @@ class CurvesView(QWidget):
 
         self._curves: dict[str, _RunCurve] = {}
         self._diffs: dict[str, _DiffCurve] = {}
+        self._bands: list[tuple[BandSpec, list]] = []  # spec, its plot items
         self._last_diff = 0.0
         self._update_hints()
 
@@ -315,6 +338,40 @@ class CurvesView(QWidget):
             if key not in self._diffs:
                 self._diffs[key] = _DiffCurve(spec, self.diff_panel.plot, len(self._diffs))
         self.refresh(force=True)
+
+    def set_bands(self, specs: list[BandSpec]) -> None:
+        """Seed bands on the loss plot (replacing any); the check box shows when there are any."""
+        plot = self.loss_panel.plot
+        for _spec, items in self._bands:
+            for item in items:
+                plot.removeItem(item)
+        self._bands = []
+        for spec in specs:
+            x = spec.steps.astype(float)
+            edge = pg.mkPen(QColor(0, 0, 0, 0))  # invisible, but a curve the fill can follow
+            low = pg.PlotDataItem(x, spec.mean - spec.std, pen=edge, connect="finite")
+            high = pg.PlotDataItem(x, spec.mean + spec.std, pen=edge, connect="finite")
+            fill_color = QColor(spec.color)
+            fill_color.setAlpha(BAND_ALPHA)
+            fill = pg.FillBetweenItem(low, high, brush=pg.mkBrush(fill_color))
+            mean = pg.PlotDataItem(x, spec.mean, name=spec.name, connect="finite",
+                                   pen=_pen(spec.color, Qt.PenStyle.DashLine, 2.4))
+            for item in (low, high, fill, mean):
+                item.setZValue(-10)
+                plot.addItem(item, ignoreBounds=item is fill)
+                item.setVisible(self.bands_box.isChecked())
+            self._bands.append((spec, [low, high, fill, mean]))
+        self.bands_box.setVisible(bool(specs))
+        self.loss_panel.update_legend()
+
+    @property
+    def band_names(self) -> list[str]:
+        return [spec.name for spec, _items in self._bands]
+
+    def _show_bands(self, on: bool) -> None:
+        for _spec, items in self._bands:
+            for item in items:
+                item.setVisible(on)
 
     def refresh(self, force: bool = False) -> bool:
         """Draw what arrived since the last call; True when anything changed."""

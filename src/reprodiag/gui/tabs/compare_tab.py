@@ -1,12 +1,17 @@
-"""Compare tab: several environments (bundles, this machine's runs) against a reference.
+"""Compare tab: several environments (bundles, this machine's runs, pasted environment
+reports) against a reference.
 
 Pairs, verdicts and the environment diff all come from core.compare.compare_bundles, which
 takes anything with .label/.snapshot/.runs -- so the tab hands it each source narrowed to
 the ticked runs. A bundle that fails to load is listed with its error; the others stay.
+For the environment chosen above the details, they show core.diagnose's findings (with
+fixes to copy or rerun), the environment diff, the align plan and, with several seeds per
+side, the seed statistics; "Explain this difference" reruns a selected canary pair one factor at a time.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +20,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -26,16 +33,23 @@ from PySide6.QtWidgets import (
 from reprodiag.core.bundle import Bundle, read_bundle
 from reprodiag.core.compare import BundleComparison, compare_bundles
 from reprodiag.core.compare.envdiff import diff_env
-from reprodiag.core.diagnose import comparable_sides, diagnose_comparison
+from reprodiag.core.compare.runs import IDENTICAL
+from reprodiag.core.diagnose import align, comparable_sides, diagnose_comparison
+from reprodiag.core.env.foreign import import_report_file, report_kind
 from reprodiag.core.env.model import Snapshot
+from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.record import RunRecord
 from reprodiag.errors import UserError
 from reprodiag.gui import theme
 from reprodiag.gui.plots.curves import CurveSpec, CurvesView, DiffSpec
 from reprodiag.gui.state import AppState
-from reprodiag.gui.widgets.dialogs import ask_open_paths, report
+from reprodiag.gui.widgets.align_view import AlignView
+from reprodiag.gui.widgets.dialogs import OPEN_FILTER, ask_open_paths, report
 from reprodiag.gui.widgets.env_diff_table import EnvDiffTable
+from reprodiag.gui.widgets.explain_dialog import ExplainDialog, explainable, open_explain
 from reprodiag.gui.widgets.findings_view import FindingsView
+from reprodiag.gui.widgets.paste_report_dialog import PasteReportDialog
+from reprodiag.gui.widgets.seed_stats_view import SeedStatsView
 from reprodiag.gui.widgets.source_tree import Source, SourceTree
 from reprodiag.gui.widgets.verdict_table import VerdictTable
 
@@ -43,6 +57,23 @@ LOCAL = "__local__"
 # Line style per environment: the reference solid, the others dashed/dotted.
 STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
           Qt.PenStyle.DashDotLine, Qt.PenStyle.DashDotDotLine)
+DIAGNOSIS, ENVIRONMENT, MATCH, SEEDS = range(4)  # the details' tabs
+
+
+def looks_like_bundle(path: str) -> bool:
+    """A .zip name or zip magic: read as a bundle; anything else as an environment report."""
+    if path.lower().endswith(".zip"):
+        return True
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return True  # let the bundle reader name the problem
+
+
+def read_source(path: str) -> Bundle | Snapshot:
+    """A bundle, or the snapshot of an environment report file; UserError (one line) else."""
+    return read_bundle(path) if looks_like_bundle(path) else import_report_file(path)
 
 
 @dataclass
@@ -70,11 +101,19 @@ class CompareTab(QWidget):
         self._numbers: dict[str, int] = {}
         self._order: dict[str, int] = {}
         self.on_bundle_loaded: Callable[[Bundle], None] | None = None
+        self.on_report_added: Callable[[str, str, Snapshot], None] | None = None
+        self.on_rerun: Callable[[list[RunConfig], bool], None] | None = None
+        self._reports = 0
 
         open_button = QPushButton("Open bundles…")
         open_button.setToolTip("Load .reprodiag.zip bundles (from Colab, another machine, "
-                               "another venv); Ctrl+O")
+                               "another venv) or environment report files; Ctrl+O")
         open_button.clicked.connect(self._ask_open)
+        paste_button = QPushButton("Paste report…")
+        paste_button.setToolTip("Add an environment from a pasted report: torch collect_env "
+                                "output, tf_env.txt, pip freeze (File ▸ Paste environment "
+                                "report)")
+        paste_button.clicked.connect(self.paste_report_dialog)
         local_button = QPushButton("Add this machine")
         local_button.setToolTip("Add the finished runs of the Runs tab (this session and the "
                                 "run library) with the target interpreter's snapshot")
@@ -93,9 +132,9 @@ class CompareTab(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        buttons = QHBoxLayout()
-        for b in (open_button, local_button, remove_button):
-            buttons.addWidget(b)
+        buttons = QGridLayout()
+        for i, b in enumerate((open_button, local_button, paste_button, remove_button)):
+            buttons.addWidget(b, i // 2, i % 2)
         left_layout.addLayout(buttons)
         left_layout.addWidget(self.tree, 1)
         ref_row = QHBoxLayout()
@@ -127,40 +166,54 @@ class CompareTab(QWidget):
         self.env_count.setToolTip("How many facts differ, and how many of them can change numbers")
         self.env_diff = EnvDiffTable()
         self.findings = FindingsView()
-        self.diagnosis_title = QLabel("<b>Diagnosis</b>")
-        self.diagnosis_title.setToolTip(self.findings.toolTip())
-        env_box = QWidget()
-        env_layout = QVBoxLayout(env_box)
-        env_layout.setContentsMargins(0, 0, 0, 0)
+        self.findings.rerun_requested.connect(self._rerun)
+        self.align_view = AlignView()
+        self.seed_view = SeedStatsView()
+        self.side_tabs = QTabWidget()
+        self.side_tabs.setDocumentMode(True)
+        env_page = QWidget()
+        env_page.setToolTip(self.env_diff.toolTip())
+        env_layout = QVBoxLayout(env_page)
+        env_layout.setContentsMargins(0, 2, 0, 0)
+        env_layout.setSpacing(2)
         env_bar = QHBoxLayout()
-        env_title = QLabel("<b>Environment diff</b> vs")
-        env_title.setToolTip(self.env_other.toolTip())
-        env_bar.addWidget(env_title)
-        env_bar.addWidget(self.env_other)
+        env_bar.addWidget(self.env_count, 1)
         env_bar.addWidget(self.show_all)
-        env_bar.addStretch(1)
         env_layout.addLayout(env_bar)
         env_layout.addWidget(self.env_diff, 1)
-        env_layout.addWidget(self.env_count)
-        diagnosis_box = QWidget()
-        diagnosis_layout = QVBoxLayout(diagnosis_box)
-        diagnosis_layout.setContentsMargins(0, 0, 0, 0)
-        diagnosis_layout.addWidget(self.diagnosis_title)
-        diagnosis_layout.addWidget(self.findings, 1)
-        details = QSplitter(Qt.Orientation.Horizontal)
-        details.addWidget(env_box)
-        details.addWidget(diagnosis_box)
-        details.setStretchFactor(0, 3)
-        details.setStretchFactor(1, 2)
-        details.setSizes([560, 400])
-        details.setChildrenCollapsible(False)
+        for widget, title in ((self.findings, "Diagnosis"), (env_page, "Environment diff"),
+                              (self.align_view, "Make it match"),
+                              (self.seed_view, "Seed statistics")):
+            self.side_tabs.addTab(widget, title)
+            self.side_tabs.setTabToolTip(self.side_tabs.count() - 1, widget.toolTip()
+                                         + " (the reference vs the environment chosen above)")
+        self.side_tabs.setTabVisible(SEEDS, False)
+        details = QWidget()
+        details_layout = QVBoxLayout(details)
+        details_layout.setContentsMargins(0, 0, 0, 0)
+        details_layout.setSpacing(2)
+        details_bar = QHBoxLayout()
+        self.details_title = QLabel()
+        self.details_title.setToolTip(self.env_other.toolTip())
+        details_bar.addWidget(self.details_title)
+        details_bar.addWidget(self.env_other)
+        details_bar.addStretch(1)
+        details_layout.addLayout(details_bar)
+        details_layout.addWidget(self.side_tabs, 1)
 
         verdict_box = QWidget()
         verdict_layout = QVBoxLayout(verdict_box)
         verdict_layout.setContentsMargins(0, 0, 0, 0)
         verdict_title = QLabel("<b>Run pairs</b>")
         verdict_title.setToolTip(self.verdicts.toolTip())
-        verdict_layout.addWidget(verdict_title)
+        self.explain_button = QPushButton("Explain this difference…")
+        self.explain_button.clicked.connect(lambda: self.explain())
+        self.verdicts.itemSelectionChanged.connect(self._update_explain_button)
+        verdict_bar = QHBoxLayout()
+        verdict_bar.addWidget(verdict_title)
+        verdict_bar.addStretch(1)
+        verdict_bar.addWidget(self.explain_button)
+        verdict_layout.addLayout(verdict_bar)
         verdict_layout.addWidget(self.verdicts, 1)
 
         right = QSplitter(Qt.Orientation.Vertical)
@@ -169,8 +222,8 @@ class CompareTab(QWidget):
         right.addWidget(details)
         right.setStretchFactor(0, 5)
         right.setStretchFactor(1, 2)
-        right.setStretchFactor(2, 3)
-        right.setSizes([380, 170, 230])
+        right.setStretchFactor(2, 4)
+        right.setSizes([320, 130, 330])
         right.setChildrenCollapsible(False)
         right_box = QWidget()
         right_layout = QVBoxLayout(right_box)
@@ -191,22 +244,54 @@ class CompareTab(QWidget):
 
     # ------------------------------------------------------------------ sources
     def _ask_open(self) -> None:
-        self.open_bundles(ask_open_paths(self, "Open bundles"))
+        self.open_bundles(ask_open_paths(self, "Open bundles or reports", OPEN_FILTER))
 
     def open_bundles(self, paths: list[str]) -> None:
-        """Read bundles in the background; each one is added (or listed with its error)."""
+        """Read bundles (or report files) in the background; each one is added, or listed
+        with its error."""
         for path in paths:
             self._place(str(Path(path).resolve()))
-            self.state.tasks.submit(lambda p=path: read_bundle(p), self.add_bundle,
+            self.state.tasks.submit(lambda p=str(path): read_source(p),
+                                    lambda obj, p=str(path): self._loaded(p, obj),
                                     lambda msg, p=path: self.add_error(p, msg))
 
     def load_bundles_now(self, paths: list[str]) -> None:
         """Read bundles on this thread (offscreen rendering needs the data before grabbing)."""
         for path in paths:
             try:
-                self.add_bundle(read_bundle(path))
+                self._loaded(str(path), read_source(str(path)))
             except UserError as exc:
                 self.add_error(path, str(exc))
+
+    def _loaded(self, path: str, obj: Bundle | Snapshot) -> None:
+        if isinstance(obj, Snapshot):
+            self.add_report(obj, Path(path).name, key=str(Path(path).resolve()),
+                            origin=f"{report_kind(obj) or 'environment report'} {path}")
+        else:
+            self.add_bundle(obj)
+
+    def paste_report_dialog(self) -> PasteReportDialog:
+        """Open the paste dialog (window-modal, not blocking); Add puts the report here."""
+        dialog = PasteReportDialog(self.window())
+        dialog.accepted.connect(lambda: self.add_report(
+            dialog.snapshot, dialog.label,
+            origin=f"pasted {report_kind(dialog.snapshot) or 'environment report'}"))
+        dialog.finished.connect(lambda _r: dialog.deleteLater())
+        dialog.open()
+        return dialog
+
+    def add_report(self, snapshot: Snapshot, label: str, key: str | None = None,
+                   origin: str = "environment report") -> Source:
+        """An environment known only from a report: a snapshot, no runs."""
+        if key is None:
+            self._reports += 1
+            key = f"report:{self._reports}"
+        source = Source(key=key, label=self._unique(label, key), snapshot=snapshot, runs=[],
+                        origin=origin)
+        self._put(source)
+        if self.on_report_added is not None:
+            self.on_report_added(key, source.label, snapshot)
+        return source
 
     def add_bundle(self, bundle: Bundle) -> None:
         key = str(Path(bundle.path).resolve())
@@ -300,6 +385,7 @@ class CompareTab(QWidget):
         self._update_plots(ref, others)
         self._fill_env_other(others)
         self._update_summary(ref, others)
+        self._update_explain_button()
 
     def run_number(self, run: RunRecord) -> int:
         """1, 2, ... per reference run; a paired run shares its partner's number and colour."""
@@ -357,29 +443,104 @@ class CompareTab(QWidget):
         ref = self.source(self.reference.currentData())
         other = self.source(self.env_other.currentData())
         sides = self.sides.get(other.key) if other is not None else None
+        self.details_title.setText(f"<b>{html.escape(ref.label)}</b> (reference) vs"
+                                   if ref is not None else "<b>Details</b> vs")
+        self.side_tabs.setTabText(ENVIRONMENT, "Environment diff")
         if ref is None or sides is None:
             self.env_diff.set_diffs([], ("A", "B"))
             self.env_count.setText("Load a second environment to see how they differ.")
             self.findings.clear_findings("The diagnosis appears when two environments are "
                                          "compared.")
+            self.side_tabs.setTabText(DIAGNOSIS, "Diagnosis")
+            self.align_view.clear_plan("Compare two environments to see how to make one "
+                                       "match the other.")
+            self._update_seed_stats(None)
             return
         a, b = sides
         index = list(self.sides).index(other.key)
+        runs = {r.run_id: r for r in a.runs + b.runs}
         self.findings.set_findings(
             diagnose_comparison(self.comparisons[index], snapshots=(a.snapshot, b.snapshot),
-                                runs=(a.runs, b.runs)), (ref.label, other.label))
-        self.diagnosis_title.setText(f"<b>Diagnosis</b> — {len(self.findings.findings)} "
-                                     "probable causes")
+                                runs=(a.runs, b.runs)), (ref.label, other.label), runs)
+        self.side_tabs.setTabText(DIAGNOSIS, f"Diagnosis ({len(self.findings.findings)})")
+        self._update_seed_stats((a, b))
         if a.snapshot is None or b.snapshot is None:
             missing = ref.label if a.snapshot is None else other.label
             self.env_diff.set_diffs([], (ref.label, other.label))
             self.env_count.setText(f"{missing} has no environment snapshot.")
+            self.align_view.clear_plan(f"{missing} has no environment snapshot: nothing to "
+                                       "align.")
             return
+        self.align_view.set_plan(align(a.snapshot, b.snapshot, labels=(ref.label, other.label)))
         diffs = diff_env(a.snapshot, b.snapshot, include_same=self.show_all.isChecked())
         self.env_diff.set_diffs(diffs, (ref.label, other.label))
         differing = [d for d in diffs if not d.same]
         numerics = sum(1 for d in differing if d.numerics)
+        self.side_tabs.setTabText(ENVIRONMENT, f"Environment diff ({len(differing)})")
         self.env_count.setText(f"{len(differing)} differences, {numerics} numerics-relevant")
+
+    def _update_seed_stats(self, sides) -> None:
+        """The seed statistics tab, and the seed bands on the loss plot, are there only when
+        both sides ran 2+ seeds of a config."""
+        shown = sides is not None and self.seed_view.set_sides(*sides)
+        if sides is None:
+            self.seed_view.clear_stats()
+        self.view.set_bands(self.seed_view.band_specs() if shown else [])
+        if not shown and self.side_tabs.currentIndex() == SEEDS:
+            self.side_tabs.setCurrentIndex(DIAGNOSIS)
+        self.side_tabs.setTabVisible(SEEDS, bool(shown))
+
+    def show_panel(self, index: int) -> None:
+        """Bring one of the details' tabs (DIAGNOSIS, ENVIRONMENT, MATCH, SEEDS) to the front."""
+        self.side_tabs.setCurrentIndex(index)
+
+    # ------------------------------------------------------------------ fixes and explain
+    def _rerun(self, configs: list[RunConfig], reference_first: bool) -> None:
+        if self.on_rerun is None:
+            report(self, "reruns start in the Runs tab of the main window", "warning")
+            return
+        self.on_rerun(configs, reference_first)
+
+    def explain_pair(self) -> tuple[RunRecord, RunRecord, tuple[str, str]] | None:
+        """The selected pair of runs, else the first pair that differs, else the first pair."""
+        rows = self.verdicts.row_runs
+        selected = self.verdicts.selected_row()
+        candidates = [selected] if selected is not None else (
+            [i for i, (a, b) in enumerate(rows) if a is not None and b is not None
+             and self.verdicts.verdict(i) != IDENTICAL]
+            + [i for i, (a, b) in enumerate(rows) if a is not None and b is not None])
+        for i in candidates:
+            a, b = rows[i]
+            if a is not None and b is not None:
+                return a, b, (self.reference.currentText(), self.verdicts.rows[i][2])
+        return None
+
+    def _explain_target(self) -> tuple[tuple | None, str]:
+        """(explain_pair(), why it cannot be explained or '')."""
+        pair = self.explain_pair()
+        return pair, explainable(pair[0].config if pair else None,
+                                 pair[1].config if pair else None)
+
+    def _update_explain_button(self) -> None:
+        pair, why = self._explain_target()
+        self.explain_button.setEnabled(not why)
+        if why:
+            self.explain_button.setToolTip(f"Explain a difference by rerunning it: {why}")
+        else:
+            a, b, _labels = pair
+            self.explain_button.setToolTip(
+                "Rerun this pair here, changing one factor at a time (threads, determinism, "
+                f"float64, ...), to find the one that removes the difference:\n"
+                f"A {a.config.short_label()}\nB {b.config.short_label()}")
+
+    def explain(self, factors: list[str] | None = None) -> ExplainDialog | None:
+        """Open the explain dialog for the pair `explain_pair` picks, and start it."""
+        pair, why = self._explain_target()
+        if why:
+            report(self, f"cannot explain: {why}", "warning")
+            return None
+        a, b, labels = pair
+        return open_explain(self, self.state, a.config, b.config, factors, labels)
 
     def _update_summary(self, ref, others) -> None:
         if not self.sources:
@@ -394,7 +555,7 @@ class CompareTab(QWidget):
                                  "Load or tick another environment to compare with it.")
             return
         lines = []
-        for bc in self.comparisons:
+        for bc, (_src, side) in zip(self.comparisons, others):
             counts = {}
             for p in bc.pairs:
                 counts[p.verdict] = counts.get(p.verdict, 0) + 1
@@ -402,6 +563,10 @@ class CompareTab(QWidget):
                      "</span>" for v, n in counts.items()]
             env = (f", {len(bc.numerics_env_differences)} numerics-relevant environment "
                    "differences" if bc.env_compared else "")
+            if not (ref[1].runs and side.runs):
+                lines.append(f"<b>{bc.labels[1]}</b> vs <b>{bc.labels[0]}</b>: environments "
+                             f"only (a side has no runs){env}")
+                continue
             overall = bc.overall_verdict or "no pairs"
             lines.append(f"<b>{bc.labels[1]}</b> vs <b>{bc.labels[0]}</b>: {overall} — "
                          f"{len(bc.pairs)} pairs ({', '.join(parts) or 'none'}){env}")

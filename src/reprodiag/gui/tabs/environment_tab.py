@@ -45,7 +45,8 @@ class EnvironmentTab(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.bundles: dict[str, Bundle] = {}  # key -> bundle (its snapshot is shown on demand)
+        # key -> (label, snapshot) of bundles and imported reports, shown on demand
+        self.others: dict[str, tuple[str, Snapshot]] = {}
         self._capture_serial = 0
         self.capturing = False
 
@@ -214,12 +215,18 @@ class EnvironmentTab(QWidget):
     # ------------------------------------------------------------------ sources
     def add_bundle(self, bundle: Bundle) -> None:
         """Offer a loaded bundle's snapshot in the Show picker."""
-        if bundle.snapshot is None:
-            return
-        key = str(bundle.path)
-        if key not in self.bundles:
-            self.source.addItem(f"Bundle: {bundle.label or bundle.path.name}", key)
-        self.bundles[key] = bundle
+        if bundle.snapshot is not None:
+            label = bundle.label or bundle.path.name
+            self._add_other(str(bundle.path), f"Bundle: {label}", label, bundle.snapshot)
+
+    def add_snapshot(self, key: str, label: str, snapshot: Snapshot) -> None:
+        """Offer an imported environment report's snapshot in the Show picker."""
+        self._add_other(key, f"Report: {label}", label, snapshot)
+
+    def _add_other(self, key: str, item: str, label: str, snapshot: Snapshot) -> None:
+        if key not in self.others:
+            self.source.addItem(item, key)
+        self.others[key] = (label, snapshot)
 
     def show_source(self, key: str) -> None:
         self.source.setCurrentIndex(max(0, self.source.findData(key)))
@@ -227,9 +234,9 @@ class EnvironmentTab(QWidget):
     def shown_snapshot(self) -> tuple[Snapshot | None, str]:
         """The snapshot in view and a label for it."""
         key = self.source.currentData()
-        if key in self.bundles:
-            b = self.bundles[key]
-            return b.snapshot, b.label or b.path.name
+        if key in self.others:
+            label, snapshot = self.others[key]
+            return snapshot, label
         return self.state.snapshot, socket.gethostname() or "environment"
 
     def _show_current(self) -> None:

@@ -38,6 +38,7 @@ from reprodiag.gui.process import RunProcess
 from reprodiag.gui.state import AppState
 from reprodiag.gui.widgets.config_form import ConfigForm
 from reprodiag.gui.widgets.dialogs import BUNDLE_FILTER, ask_open_paths, ask_save_path, report
+from reprodiag.gui.widgets.explain_dialog import explainable, open_explain
 from reprodiag.gui.widgets.run_table import RunTable
 
 REFRESH_MS = 33  # one timer, ~30 Hz, for every live curve and row
@@ -499,11 +500,35 @@ class RunsTab(QWidget):
         rid = self.table.ids()[row]
         menu = QMenu(self)
         menu.addAction("Use as reference", lambda: self.set_reference(rid))
+        explain = menu.addAction("Explain the difference to the reference…",
+                                 lambda: self.explain(rid))
+        why = self.explain_unavailable(rid)
+        explain.setEnabled(not why)
+        explain.setToolTip(why or "Rerun this run and the reference here, one factor at a "
+                                  "time, to find what makes them differ")
+        menu.setToolTipsVisible(True)
         menu.addAction("Show log", lambda: self._show_log(rid))
         menu.addAction("Remove from list", lambda: self.remove_runs([rid]))
         if self.state.library is not None and self.records[rid].ended:
             menu.addAction("Delete from run library", lambda: self._delete_from_library(rid))
         menu.exec(self.table.viewport().mapToGlobal(pos))
+
+    def explain_unavailable(self, rid: str) -> str:
+        """Why this run cannot be explained against the reference, or ''."""
+        ref = self.records.get(self.reference_id) if self.reference_id else None
+        if ref is None or rid == self.reference_id:
+            return "Choose another run as the reference first"
+        return explainable(ref.config, self.records[rid].config)
+
+    def explain(self, rid: str, factors: list[str] | None = None):
+        """Explain the difference of run `rid` to the reference (a dialog reruns both)."""
+        why = self.explain_unavailable(rid)
+        if why:
+            report(self, f"cannot explain: {why}", "warning")
+            return None
+        ref = self.records[self.reference_id]
+        return open_explain(self, self.state, ref.config, self.records[rid].config, factors,
+                            (self.numbered_name(self.reference_id), self.numbered_name(rid)))
 
     def _show_log(self, rid: str) -> None:
         record = self.records[rid]

@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QCheckBox, QFileDialog, QGridLayout, QWidget
 
 BUNDLE_FILTER = "reprodiag bundles (*.reprodiag.zip *.zip);;All files (*)"
+OPEN_FILTER = ("reprodiag bundles and environment reports (*.reprodiag.zip *.zip *.txt *.md "
+               "*.log *.json);;reprodiag bundles (*.reprodiag.zip *.zip);;"
+               "Environment reports (*.txt *.md *.log *.json);;All files (*)")
+ANONYMISE_TEXT = "Anonymise (recommended)"
+ANONYMISE_TIP = ("Replace user names, host names and home folders with placeholders: reports "
+                 "often end up on public bug trackers")
 
 
 def ask_save_path(parent: QWidget, title: str, default: str, filters: str) -> str | None:
     path, _ = QFileDialog.getSaveFileName(parent, title, default, filters)
     return path or None
+
+
+def ask_report_path(parent: QWidget, default: str) -> tuple[str, bool] | None:
+    """A save dialog for a report with an "Anonymise (recommended)" box, ticked by default;
+    (path, anonymise) or None when cancelled. Qt's own dialog, so the box can live in it."""
+    dialog = QFileDialog(parent, "Export report", default, "Markdown (*.md)")
+    dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+    dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+    dialog.setDefaultSuffix("md")
+    anonymise = QCheckBox(ANONYMISE_TEXT)
+    anonymise.setChecked(True)
+    anonymise.setToolTip(ANONYMISE_TIP)
+    layout = dialog.layout()
+    if isinstance(layout, QGridLayout):
+        layout.addWidget(anonymise, layout.rowCount(), 0, 1, layout.columnCount())
+    if not dialog.exec() or not dialog.selectedFiles():
+        return None
+    return dialog.selectedFiles()[0], anonymise.isChecked()
 
 
 def ask_open_paths(parent: QWidget, title: str, filters: str = BUNDLE_FILTER) -> list[str]:

@@ -18,7 +18,8 @@ KEY_ROLE = Qt.ItemDataRole.UserRole
 
 @dataclass(eq=False)
 class Source:
-    """One environment in the Compare tab: a bundle, or this machine's runs; or a load error."""
+    """One environment in the Compare tab: a bundle, this machine's runs, or an imported
+    environment report (no runs); or a load error. `origin` says where it came from."""
 
     key: str
     label: str
@@ -26,6 +27,7 @@ class Source:
     runs: list[RunRecord] = field(default_factory=list)
     path: Path | None = None
     error: str = ""
+    origin: str = ""
 
     @property
     def ok(self) -> bool:
@@ -71,7 +73,8 @@ class SourceTree(QTreeWidget):
                 self.addTopLevelItem(top)
                 top.setExpanded(True)
                 continue
-            where = str(src.path) if src.path else "runs of this session and the run library"
+            where = src.origin or (str(src.path) if src.path
+                                   else "runs of this session and the run library")
             env = "with" if src.snapshot is not None else "without"
             top.setToolTip(0, f"{where}\n{len(src.runs)} runs, {env} environment snapshot")
             top.setFlags(top.flags() | Qt.ItemFlag.ItemIsUserCheckable)

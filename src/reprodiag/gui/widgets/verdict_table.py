@@ -58,16 +58,20 @@ class VerdictTable(QTableWidget):
         self.setToolTip("One row per pair of runs with the same config; hover a verdict for "
                         "the explanation")
         self.rows: list[tuple] = []
+        self.row_runs: list[tuple] = []  # per row: (reference run or None, other run or None)
 
     def set_comparisons(self, comparisons: list, number_of, color_of) -> None:
         """Rows for every pair and unpaired run; number_of/color_of give a run's plot key."""
-        self.rows = []
+        self.rows, self.row_runs = [], []
         for bc in comparisons:
             for p in bc.pairs:
+                self.row_runs.append((p.ref, p.other))
                 self.rows.append((p.ref, p.title, bc.labels[1], p.verdict,
                                   _step(p.first_param_diff_step),
                                   _step(p.first_bitwise_loss_diff_step), p.stage or "—",
                                   _num(p.max_abs_diff), p.explanation, p.problems))
+            self.row_runs += [(run, None) for run in bc.unpaired_a]
+            self.row_runs += [(None, run) for run in bc.unpaired_b]
             for run in bc.unpaired_a:
                 self.rows.append((run, run.config.short_label(), bc.labels[1], "unpaired",
                                   "—", "—", "—", "—",
@@ -96,3 +100,7 @@ class VerdictTable(QTableWidget):
 
     def verdict(self, row: int) -> str:
         return self.item(row, VERDICT).text()
+
+    def selected_row(self) -> int | None:
+        rows = sorted({index.row() for index in self.selectedIndexes()})
+        return rows[0] if rows else None
