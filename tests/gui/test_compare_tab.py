@@ -84,3 +84,15 @@ def test_a_bad_bundle_shows_its_error_and_keeps_the_others(qtbot, window, bundle
     assert len(tab.comparisons) == 1 and tab.verdicts.rowCount() == 2
     top = tab.tree.topLevelItem([s.key for s in tab.sources].index(broken[0].key))
     assert top.text(0).startswith("✖") and not (top.flags() & Qt.ItemFlag.ItemIsUserCheckable)
+
+
+def test_a_bundle_label_is_shown_as_text_never_as_markup(qtbot, window, bundles, tmp_path):
+    from reprodiag.core.bundle import read_bundle, write_bundle
+
+    laptop = read_bundle(bundles["laptop"])
+    crafted = tmp_path / "crafted.reprodiag.zip"
+    label = "<img src='/etc/passwd'><b>x</b>"
+    write_bundle(crafted, snapshot=laptop.snapshot, runs=laptop.runs, label=label)
+    tab = _load(qtbot, window, [bundles["server"], crafted])
+    summary = tab.summary.text()
+    assert "&lt;img src=" in summary and "<img" not in summary

@@ -551,11 +551,12 @@ class CompareTab(QWidget):
             self.summary.setText("Tick the reference environment to compare.")
             return
         if not others:
-            self.summary.setText(f"Reference <b>{ref[0].label}</b>: {len(ref[1].runs)} runs. "
+            self.summary.setText(f"Reference <b>{html.escape(ref[0].label)}</b>: {len(ref[1].runs)} runs. "
                                  "Load or tick another environment to compare with it.")
             return
         lines = []
         for bc, (_src, side) in zip(self.comparisons, others):
+            la, lb = (html.escape(label) for label in bc.labels)
             counts = {}
             for p in bc.pairs:
                 counts[p.verdict] = counts.get(p.verdict, 0) + 1
@@ -564,10 +565,10 @@ class CompareTab(QWidget):
             env = (f", {len(bc.numerics_env_differences)} numerics-relevant environment "
                    "differences" if bc.env_compared else "")
             if not (ref[1].runs and side.runs):
-                lines.append(f"<b>{bc.labels[1]}</b> vs <b>{bc.labels[0]}</b>: environments "
+                lines.append(f"<b>{lb}</b> vs <b>{la}</b>: environments "
                              f"only (a side has no runs){env}")
                 continue
             overall = bc.overall_verdict or "no pairs"
-            lines.append(f"<b>{bc.labels[1]}</b> vs <b>{bc.labels[0]}</b>: {overall} — "
+            lines.append(f"<b>{lb}</b> vs <b>{la}</b>: {overall} — "
                          f"{len(bc.pairs)} pairs ({', '.join(parts) or 'none'}){env}")
         self.summary.setText("<br>".join(lines))

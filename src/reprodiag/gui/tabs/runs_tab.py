@@ -9,6 +9,8 @@ library and come back at the next start.
 
 from __future__ import annotations
 
+import html
+
 import os
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -543,7 +545,7 @@ class RunsTab(QWidget):
 
     # ------------------------------------------------------------------ buttons
     def _update_target(self) -> None:
-        self.target_label.setText(f"Target interpreter: <b>{self.state.target}</b>")
+        self.target_label.setText(f"Target interpreter: <b>{html.escape(self.state.target)}</b>")
 
     def gpu_unavailable_reason(self) -> str:
         """Why 'Run on CPU and GPU' is off, or '' when the target's snapshot shows a GPU."""

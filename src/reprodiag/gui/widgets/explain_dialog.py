@@ -8,6 +8,8 @@ heatmap (1 = the difference vanished, 0 = no effect, negative = it grew) and the
 
 from __future__ import annotations
 
+import html
+
 import math
 import threading
 from collections.abc import Sequence
@@ -85,9 +87,10 @@ class ExplainDialog(QDialog):
                         "sides, to find the one whose change removes the difference")
         self.resize(860, 560)
 
-        sides = QLabel(f"A (reference, {labels[0]}): <b>{ref.short_label()}</b><br>"
-                       f"B ({labels[1]}): <b>{other.short_label()}</b><br>Both run here, on "
-                       f"<code>{state.target}</code>; then one factor at a time is changed "
+        la, lb, target = (html.escape(t) for t in (*labels, state.target))
+        sides = QLabel(f"A (reference, {la}): <b>{ref.short_label()}</b><br>"
+                       f"B ({lb}): <b>{other.short_label()}</b><br>Both run here, on "
+                       f"<code>{target}</code>; then one factor at a time is changed "
                        "on both sides.")
         sides.setWordWrap(True)
         sides.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
