@@ -69,6 +69,7 @@ def render(bundles: list[str], tab: str, out: str, size: tuple[int, int] = (1280
     else:
         window.state.set_snapshot(core_env.capture())
     window.set_tab(tab)
+    window.live.sample_now()  # the status bar's live load, as a person would see it
     window.show()
     _settle(app)
     window.runs_tab.view.refresh(force=True)

@@ -400,7 +400,8 @@ class CurvesView(QWidget):
             self.diff_panel.set_hint(self._diff_hint)
         elif not any(d.nonzero for d in self._diffs.values()):
             started = any(d.seen[0] > 0 and d.seen[1] > 0 for d in self._diffs.values())
-            self.diff_panel.set_hint("Bitwise identical so far: every loss difference is 0."
+            self.diff_panel.set_hint("Every loss difference so far is 0 (the verdict also "
+                                     "compares the parameters)."
                                      if started else "Waiting for steps…")
         else:
             self.diff_panel.set_hint("")
