@@ -184,7 +184,10 @@ def _require_gui():
 
 
 def _cmd_gui(bundles: list[str]) -> int:
+    from reprodiag.display import check_can_open_window
+
     _require_gui()
+    check_can_open_window()
     from reprodiag.gui.app import main as gui_main
 
     return gui_main(bundles)
