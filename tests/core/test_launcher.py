@@ -13,10 +13,10 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from reprodiag import paths
+from proc_helpers import assert_gone, child_pids
 from reprodiag.core.runs import launcher
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.protocol import Step
@@ -59,22 +59,6 @@ def start(tmp_path: Path, body: str, **kwargs) -> launcher.RunHandle:
     return launcher.start_run(kwargs.pop("config", CONFIG), script=worker(tmp_path, body), **kwargs)
 
 
-def child_pids(record) -> list[int]:
-    return [int(line.split()[1]) for line in record.log if line.startswith("child ")]
-
-
-def assert_gone(pids: list[int]) -> None:
-    """Every pid has exited (a zombie waiting for init to reap it counts as gone)."""
-    deadline = time.monotonic() + 20
-    for pid in pids:
-        while True:
-            try:
-                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                    break
-            except psutil.NoSuchProcess:
-                break
-            assert time.monotonic() < deadline, f"process {pid} is still alive"
-            time.sleep(0.05)
 
 
 def test_happy_path_records_everything_the_worker_reports(tmp_path):

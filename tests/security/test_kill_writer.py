@@ -16,10 +16,10 @@ import signal
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from reprodiag.core.bundle import SUFFIX, read_bundle, write_bundle
+from proc_helpers import assert_gone
 from reprodiag.core.runs import launcher
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.library import RunLibrary
@@ -105,18 +105,6 @@ def check_after_kill(library: RunLibrary, bundles: Path, journal: Path) -> None:
         bundle = read_bundle(path)  # raises BundleError if a kill had left a torn file
         assert all(len(r.steps) == STEPS for r in bundle.runs)
 
-
-def assert_gone(pids: list[int]) -> None:
-    deadline = time.monotonic() + 20
-    for pid in pids:
-        while True:
-            try:
-                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                    break
-            except psutil.NoSuchProcess:
-                break
-            assert time.monotonic() < deadline, f"worker {pid} outlived its killed writer"
-            time.sleep(0.05)
 
 
 def test_sigkill_at_random_moments_loses_nothing_finished(tmp_path):

@@ -11,12 +11,11 @@ import math
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
-import psutil
 import pytest
 
+from proc_helpers import assert_gone, child_pids
 from reprodiag.core.runs import launcher
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.record import CANCELLED, DIVERGED, FAILED
@@ -86,22 +85,6 @@ def worker(tmp_path: Path, body: str) -> Path:
     return script
 
 
-def child_pids(record) -> list[int]:
-    return [int(line.split()[1]) for line in record.log if line.startswith("child ")]
-
-
-def assert_gone(pids: list[int]) -> None:
-    """Every pid has exited (a zombie waiting for its reaper counts as gone)."""
-    deadline = time.monotonic() + 20
-    for pid in pids:
-        while True:
-            try:
-                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                    break
-            except psutil.NoSuchProcess:
-                break
-            assert time.monotonic() < deadline, f"process {pid} outlived its run"
-            time.sleep(0.05)
 
 
 @pytest.mark.parametrize(("body", "options", "status", "reason_ok", "steps"),

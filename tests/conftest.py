@@ -1,0 +1,6 @@
+"""Shared test set-up: the tests folder is importable, for small helper modules."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
