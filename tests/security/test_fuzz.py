@@ -146,7 +146,8 @@ def test_entry_sets_and_names(tmp_path, valid, ops):
             pairs[i], pairs[j] = (pairs[i][0], pairs[j][1]), (pairs[j][0], pairs[i][1])
         else:
             pairs.append((name, blob))
-    pairs = [(name or "x", data) for name, data in pairs]
+    # zipfile itself cuts a name at NUL (and fails on what is left empty): not a reader case
+    pairs = [(name.split("\x00")[0] or "x", data) for name, data in pairs]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data = zip_of(pairs)

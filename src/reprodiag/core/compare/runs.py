@@ -9,6 +9,7 @@ holds NaN there.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ STAGE_INIT = "initial parameters"
 STAGE_BATCHES = "batch order/content"
 STAGE_FORWARD = "first forward pass"
 STAGE_ACCUMULATED = "accumulated numerics"
+_CHUNK = 4096  # list items compared per C call while looking for a first difference
 STAGES = (STAGE_DATASET, STAGE_INIT, STAGE_BATCHES, STAGE_FORWARD, STAGE_ACCUMULATED)
 
 # What each stage means, in one sentence; {step} is where the runs first part.
@@ -101,7 +103,29 @@ def _align(ref: RunRecord, other: RunRecord) -> tuple[np.ndarray, np.ndarray, np
 
 
 def _pick(values: list, index: np.ndarray) -> list:
-    return [values[i] for i in index]
+    """values[i] for i in index; the list itself when index is 0..len-1 (aligned runs)."""
+    if len(index) == len(values) and np.array_equal(index, np.arange(len(values))):
+        return values
+    return list(map(values.__getitem__, index.tolist()))
+
+
+def _first_unequal(a: list, b: list) -> int | None:
+    """The first index where two equally long lists (hash columns) differ, or None.
+
+    List comparison runs in C; only the chunk holding the first difference is walked in
+    Python, so equal runs cost one pass and diverged ones hardly more.
+    """
+    if a == b:
+        return None
+    for lo in range(0, len(a), _CHUNK):
+        x, y = a[lo:lo + _CHUNK], b[lo:lo + _CHUNK]
+        if x != y:
+            return lo + next(i for i, diff in enumerate(map(operator.ne, x, y)) if diff)
+    return None
+
+
+def _step_at(steps: np.ndarray, index: int | None) -> int | None:
+    return None if index is None else int(steps[index])
 
 
 def _first(steps: np.ndarray, mask: np.ndarray) -> int | None:
@@ -155,8 +179,9 @@ def _run_problems(tag: str, run: RunRecord) -> list[str]:
         return []
     if run.status == FAILED:
         return [f"{tag} ({name}) failed: {run.reason or 'no reason given'}"]
-    if run.has_nonfinite_loss():
-        step = run.first_nonfinite_step()
+    nonfinite = np.flatnonzero(~np.isfinite(run.steps.array("loss")))
+    if nonfinite.size:
+        step = run.steps.step[nonfinite[0]]
         return [f"{tag} ({name}) diverged: loss became non-finite at step {step}"]
     detail = f": {run.reason}" if run.reason else ""
     return [f"{tag} ({name}) did not finish (status {run.status}){detail}"]
@@ -185,10 +210,8 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
     loss_b = other.steps.array("loss")[ib]
     grad_a = ref.steps.array("grad_norm")[ia]
     grad_b = other.steps.array("grad_norm")[ib]
-    params_differ = np.array([x != y for x, y in zip(_pick(ref.steps.param_hash, ia),
-                                                     _pick(other.steps.param_hash, ib))], bool)
-    batches_differ = np.array([x != y for x, y in zip(_pick(ref.steps.batch_hash, ia),
-                                                      _pick(other.steps.batch_hash, ib))], bool)
+    param_at = _first_unequal(_pick(ref.steps.param_hash, ia), _pick(other.steps.param_hash, ib))
+    batch_at = _first_unequal(_pick(ref.steps.batch_hash, ia), _pick(other.steps.batch_hash, ib))
     loss_bits_differ = _bits(loss_a) != _bits(loss_b)
     grad_bits_differ = _bits(grad_a) != _bits(grad_b)
     loss_not_close = ~_close(loss_a, loss_b, rtol, atol)
@@ -199,15 +222,15 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
     probe_a, probe_b = ref.summary.get("probe_hash"), other.summary.get("probe_hash")
     probe_differs = isinstance(probe_a, str) and isinstance(probe_b, str) and probe_a != probe_b
 
-    first_param = _first(common, params_differ)
+    first_param = _step_at(common, param_at)
     first_bitwise_loss = _first(common, loss_bits_differ)
     first_grad = _first(common, grad_bits_differ)
-    first_batch = _first(common, batches_differ)
+    first_batch = _step_at(common, batch_at)
     dataset_differs = ref.dataset_hash != other.dataset_hash
     init_differs = ref.init_param_hash != other.init_param_hash
 
-    steps_identical = not (params_differ.any() or batches_differ.any()
-                           or loss_bits_differ.any() or grad_bits_differ.any())
+    steps_identical = (param_at is None and batch_at is None
+                       and not (loss_bits_differ.any() or grad_bits_differ.any()))
     if (same_length and steps_identical and not dataset_differs and not init_differs
             and not probe_differs):
         verdict = IDENTICAL

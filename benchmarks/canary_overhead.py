@@ -1,0 +1,33 @@
+"""Per-step recording overhead of the torch canary (mlp and cnn, CPU), against the same
+training loop recording only the loss (scripts/canary_steps.py does the timing).
+
+Besides the ratio, the JSON keeps what each recorded item costs per step and what the loop
+costs with the parameters hashed every 10 or 100 steps only (what-if figures: the worker
+hashes every step).
+"""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks.harness import Result, Side, Sizes, script
+
+MODELS = ("mlp", "cnn")
+
+
+def run(sizes: Sizes) -> list[Result]:
+    results = []
+    for model in MODELS:
+        out = script("canary_steps.py", json.dumps(
+            {"model": model, "steps": sizes.canary_steps, "reps": sizes.canary_reps}))
+        result = Result(f"canary_overhead_{model}",
+                        f"canary per-step time, torch {model} CPU, vs loop recording the loss",
+                        "ratio", 1.05, Side(f"canary_common.train ({model})", "s/step", out["canary"]),
+                        Side("bare loop + loss line", "s/step", out["bare"]))
+        bare = out["bare_median"]
+        result.extra.update(
+            parts_s_per_step=out["parts"], n_params=out["n_params"], threads=out["threads"],
+            what_if_ratio={k: v / bare for k, v in out["what_if"].items()},
+            param_hash_share_of_bare_step=out["parts"]["param_hash"] / bare)
+        results.append(result)
+    return results

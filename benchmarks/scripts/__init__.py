@@ -1,0 +1,1 @@
+"""Child-process programs the benchmarks time; each prints one JSON line."""

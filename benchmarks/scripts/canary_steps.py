@@ -1,0 +1,159 @@
+"""Per-step time of the torch canary's own loop against the same loop recording only the loss.
+
+`canary_steps.py '{"model": "mlp", "steps": 400, "reps": 5}'` prints one JSON line.
+
+The subject is the worker's real training loop, `canary_common.train`, with the worker's
+real `TorchBackend` (both imported from the worker folder, unchanged); its protocol lines go
+to os.devnull through the same json.dumps + write + flush the worker's Output does, and its
+per-step time is the loop's own wall time (the `done` summary) over the steps. The baseline
+is the same model, optimizer, data and batch stream, stepped with plain torch calls and one
+JSON line with the loss per step. Both run single-threaded, interleaved repetition by
+repetition. Then each recording part is timed alone, and the loop is timed once more with
+the parameters read for hashing on every k-th step only (what-if figures).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+from benchmarks.scripts.workers import import_workers  # noqa: E402
+
+common, canary_torch = import_workers("canary_common", "canary_torch")
+import torch  # noqa: E402
+
+SEED = 0
+HASH_EVERY_WHAT_IF = (10, 100)
+
+
+class NullOutput:
+    """canary_common.Output's emit, writing to os.devnull instead of the parent's pipe."""
+
+    def __init__(self) -> None:
+        self._stream = open(os.devnull, "w", encoding="utf-8")
+        self.summary: dict = {}
+
+    def emit(self, message_type: str, /, **fields) -> None:
+        self._stream.write(json.dumps({"type": message_type, **fields}) + "\n")
+        self._stream.flush()
+        if message_type == "done":
+            self.summary = fields["summary"]
+
+
+def config(model: str, steps: int) -> dict:
+    from reprodiag.core.runs.config import RunConfig
+    from reprodiag.paths import data_file
+
+    cfg = RunConfig(framework="torch", model=model, device="cpu", seed=SEED, steps=steps,
+                    threads=1)
+    return json.loads(cfg.to_worker_json(data_dir=str(data_file(""))))
+
+
+def canary_step_time(cfg: dict, every: int = 1) -> float:
+    """Seconds per step of canary_common.train (parameters read every `every` steps)."""
+    backend = canary_torch.make_backend(cfg, SEED)
+    if every > 1:
+        real, calls = backend.parameter_arrays, [0]
+
+        def sometimes():
+            calls[0] += 1
+            return real() if calls[0] % every == 1 else []
+        backend.parameter_arrays = sometimes
+    out = NullOutput()
+    common.train(out, backend, cfg, SEED)
+    return out.summary["wall_time"] / out.summary["steps"]
+
+
+def bare_step_time(cfg: dict) -> float:
+    """Seconds per step of the same training recording only the loss."""
+    backend = canary_torch.make_backend(cfg, SEED)
+    data = common.load_dataset(cfg["model"], cfg["data_dir"]).cast(cfg["dtype"])
+    backend.build(data)
+    model, optimizer, loss_fn = backend.model, backend.optimizer, backend.loss_fn
+    batches = common.BatchStream(data, cfg["batch_size"], SEED, cfg["shuffle"], cfg["augment"])
+    sink = NullOutput()
+    model.train()
+    started = time.perf_counter()
+    for step in range(cfg["steps"]):
+        x, y = batches.next()
+        x = torch.from_numpy(x[:, None])
+        y = torch.from_numpy(y)
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        sink.emit("step", step=step, loss=loss.item())
+    return (time.perf_counter() - started) / cfg["steps"]
+
+
+def parts(cfg: dict, calls: int) -> tuple[dict[str, float], int]:
+    """Seconds per call of each thing the canary records besides the loss; parameter count."""
+    backend = canary_torch.make_backend(cfg, SEED)
+    data = common.load_dataset(cfg["model"], cfg["data_dir"]).cast(cfg["dtype"])
+    backend.build(data)
+    batches = common.BatchStream(data, cfg["batch_size"], SEED, cfg["shuffle"], cfg["augment"])
+    x, y = batches.next()
+    backend.train_step(x[:, None], y)  # gradients exist, as after a real step
+    grads = [p.grad for p in backend.model.parameters() if p.grad is not None]
+    sink = NullOutput()
+    line = dict(step=1, loss=0.1, grad_norm=0.2, param_hash="0" * 16, batch_hash="1" * 16,
+                lr=0.05, step_time=0.001)
+    model, optimizer, loss_fn = backend.model, backend.optimizer, backend.loss_fn
+    xt, yt = torch.from_numpy(x[:, None]), torch.from_numpy(y)
+
+    def bare_step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(xt), yt)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    jobs = {
+        "train_step_backend": lambda: backend.train_step(x[:, None], y),
+        "train_step_bare": bare_step,
+        "model_train_call": model.train,
+        "param_hash": lambda: common.hash_arrays(backend.parameter_arrays()),
+        "read_parameters_only": backend.parameter_arrays,
+        "batch_hash": lambda: common.hash_arrays([x, y]),
+        "grad_norm": lambda: torch.linalg.vector_norm(
+            torch.stack([torch.linalg.vector_norm(g) for g in grads])).item(),
+        "step_line": lambda: sink.emit("step", **line),
+    }
+    timings = {}
+    for name, job in jobs.items():
+        job()
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            job()
+        timings[name] = (time.perf_counter() - t0) / calls
+    return timings, backend.n_params()
+
+
+def main() -> int:
+    args = json.loads(sys.argv[1])
+    cfg = config(args["model"], args["steps"])
+    torch.set_num_threads(1)
+    canary, bare = [], []
+    canary_step_time(config(args["model"], 5))  # warm-up: first calls allocate and dispatch
+    bare_step_time(config(args["model"], 5))
+    for i in range(args["reps"]):
+        order = (canary, bare) if i % 2 == 0 else (bare, canary)
+        for side in order:
+            side.append(canary_step_time(cfg) if side is canary else bare_step_time(cfg))
+    what_if = {f"hash_every_{k}": statistics.median(canary_step_time(cfg, every=k)
+                                                    for _ in range(args["reps"]))
+               for k in HASH_EVERY_WHAT_IF}
+    timings, n_params = parts(cfg, max(20, args["steps"] // 2))
+    print(json.dumps({"canary": canary, "bare": bare, "what_if": what_if, "parts": timings,
+                      "bare_median": statistics.median(bare), "n_params": n_params,
+                      "threads": torch.get_num_threads()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
