@@ -87,9 +87,7 @@ def _pen(color: QColor, style: Qt.PenStyle, width: float = 1.6):
 def _data_item(spec, name: str) -> pg.PlotDataItem:
     item = pg.PlotDataItem(name=name, pen=_pen(spec.color, spec.style), connect="finite",
                            symbol=None, symbolSize=4, symbolPen=None, symbolBrush=pg.mkBrush(spec.color))
-    item.setClipToView(True)
-    item.setDownsampling(auto=True, method="peak")
-    return item
+    return item  # clipping and downsampling come from the PlotItem (plots/panel.py)
 
 
 def _marker(x: float, y: float, symbol: str, color: QColor) -> pg.PlotDataItem:

@@ -54,6 +54,10 @@ class PlotPanel(QWidget):
         self.widget.ci.setContentsMargins(2, 2, 6, 2)
         self.plot: pg.PlotItem = self.widget.addPlot(row=0, col=0)
         self.plot.showGrid(x=True, y=True, alpha=0.25)
+        # Long runs stay cheap to draw: only the visible range, about one peak per pixel.
+        # Set here, on the PlotItem: its addItem() overrides what a curve set for itself.
+        self.plot.setDownsampling(auto=True, mode="peak")
+        self.plot.setClipToView(True)
         self.plot.setLabel("left", y_label)
         self.plot.setLabel("bottom", x_label)
         self.legend = pg.LegendItem(colCount=2, labelTextSize=f"{LEGEND_POINTS}pt", verSpacing=-6)
