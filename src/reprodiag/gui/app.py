@@ -16,7 +16,6 @@ from PySide6.QtWidgets import QApplication
 
 import reprodiag
 from reprodiag import paths
-from reprodiag.core.runs.library import RunLibrary
 from reprodiag.gui.settings import APPLICATION, ORGANIZATION, AppSettings
 
 APP_ID = "io.github.reprodiag.Reprodiag"  # one reverse-DNS id: desktop file, icon, metadata
@@ -63,13 +62,20 @@ def install_excepthook(window) -> None:
 
 def main(bundles: list[str] | None = None) -> int:
     """Open the window (with bundles loaded) and run until it closes; returns the exit code."""
+    from PySide6.QtCore import QTimer
+
+    from reprodiag.core.runs.library import RunLibrary
     from reprodiag.gui.main_window import MainWindow
 
     app = create_application()
     window = MainWindow(AppSettings(), RunLibrary())
     install_excepthook(window)
     window.show()
-    window.start()
-    if bundles:
-        window.open_bundles(list(bundles))
+
+    def begin() -> None:  # after the first frame: the window appears before any work starts
+        window.start()
+        if bundles:
+            window.open_bundles(list(bundles))
+
+    QTimer.singleShot(0, begin)
     return app.exec()
