@@ -81,7 +81,26 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=1, help="run each config N times")
 
 
-def build_parser() -> argparse.ArgumentParser:
+BUILTIN_COMMANDS = ("gui", "env", "run", "export", "compare", "screenshot")
+
+
+def _command_names() -> tuple[str, ...]:
+    return BUILTIN_COMMANDS + tuple(m.replace("_", "-") for m in COMMAND_MODULES)
+
+
+def _command_of(argv: Sequence[str]) -> Optional[str]:
+    """The subcommand named on the command line, if it is a known one."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first if first in _command_names() else None
+
+
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    """The parser; given `command`, only that subcommand's options are built (the others
+    import pydantic and numpy-heavy modules, which `reprodiag env` must not wait for)."""
+
+    def wanted(name: str) -> bool:
+        return command is None or command == name
+
     parser = _Parser(prog="reprodiag", description=(
         "Find out why machine-learning results differ between machines. "
         "With no command, opens the desktop app."))
@@ -99,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--anonymise", action="store_true", help=_ANONYMISE_HELP)
 
     p = sub.add_parser("run", help="run a seeded canary training and record every step")
-    _add_run_options(p)
+    if wanted("run"):
+        _add_run_options(p)
     p.add_argument("--python", metavar="PATH", help="target interpreter (default: this one)")
     p.add_argument("--out", metavar="FILE", help="write a bundle (NAME.reprodiag.zip)")
     p.add_argument("--label", default="", help="label stored in the bundle")
@@ -139,14 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     for name in COMMAND_MODULES:
-        importlib.import_module(f"reprodiag.commands.{name}").register(sub)
+        if wanted(name.replace("_", "-")):
+            importlib.import_module(f"reprodiag.commands.{name}").register(sub)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(_command_of(argv)).parse_args(argv)
         return _dispatch(args)
     except UserError as exc:
         print(f"reprodiag: error: {exc}", file=sys.stderr)
