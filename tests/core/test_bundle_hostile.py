@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from security.corpus_loader import generator
 from test_bundle_samples import sample_record, sample_snapshot
 
 from reprodiag.core.bundle import read_bundle, write_bundle
@@ -62,18 +63,6 @@ def edit_csv(entries: dict[str, bytes], change) -> dict[str, bytes]:
     lines = entries[RUN + "steps.csv"].decode().split("\n")
     entries[RUN + "steps.csv"] = "\n".join(change(lines)).encode()
     return entries
-
-
-def set_flag_bits(data: bytes, bits: int) -> bytes:
-    """Set general-purpose flag bits in every local and central header."""
-    out = bytearray(data)
-    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
-        start = 0
-        while (at := out.find(signature, start)) >= 0:
-            (flags,) = struct.unpack_from("<H", out, at + offset)
-            struct.pack_into("<H", out, at + offset, flags | bits)
-            start = at + 4
-    return bytes(out)
 
 
 def shrink_declared_size(data: bytes, name: str) -> bytes:
@@ -154,7 +143,7 @@ CASES = [
         lambda v: zip_bytes([*entries_of(v).items(), ("manifest.json", b"{}")]),
         "duplicate entry 'manifest.json'",
     ),
-    ("encrypted", lambda v: set_flag_bits(v, 0x1), "is encrypted"),
+    ("encrypted", lambda v: generator().set_flag_bits(v, 0x1), "is encrypted"),
     (
         "declared-too-large",
         only("manifest.json", b"{}" + b" " * (4 * 2**20)),
