@@ -47,7 +47,7 @@ def test_explain_without_against_checks_run_to_run():
     (["--against", "threads"], "expected KEY=VALUE"),
     (["--seeds", "0", "1"], "explain takes one config"),
     (["--factors", "bogus"], "invalid choice"),
-    (["--python", "/nonexistent/python"], "no such interpreter"),
+    (["--python", "/nonexistent/python"], "no such file"),
 ])
 def test_bad_input_is_one_line(args, words):
     proc = explain(*args, timeout=60)

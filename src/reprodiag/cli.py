@@ -238,19 +238,9 @@ def _cmd_env(args) -> int:
 
 def _interpreter(path: Optional[str]) -> Optional[str]:
     """Validate a --python path early, with one clear line when it is wrong."""
-    if path is None:
-        return None
-    p = Path(path).expanduser()
-    if p.is_dir():
-        for candidate in (p / "bin" / "python", p / "Scripts" / "python.exe", p / "python.exe"):
-            if candidate.exists():
-                return str(candidate)
-        raise UserError(f"{path}: a folder with no Python interpreter in bin/ or Scripts/")
-    if not p.exists():
-        raise UserError(f"{path}: no such interpreter")
-    if not os.access(p, os.X_OK):
-        raise UserError(f"{path}: not executable, so not a Python interpreter")
-    return str(p)
+    from reprodiag.core.env.interpreters import resolve_interpreter
+
+    return None if path is None else resolve_interpreter(path)
 
 
 def _out_path(path: str) -> Path:

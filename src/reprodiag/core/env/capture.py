@@ -44,6 +44,7 @@ from types import ModuleType
 from typing import Any
 
 from reprodiag.core.env import gpu, system
+from reprodiag.core.env.interpreters import resolve_interpreter
 from reprodiag.core.env.model import GROUPS, Fact, Snapshot, group_of, unavailable
 from reprodiag.core.env.variables import redact_facts, variable_facts
 from reprodiag.errors import UserError
@@ -70,21 +71,6 @@ def _is_current(python: str | None) -> bool:
     return not getattr(sys, "frozen", False) and os.path.abspath(python) == os.path.abspath(
         sys.executable
     )
-
-
-def resolve_interpreter(python: str) -> str:
-    """An absolute interpreter path; an environment folder stands for its python."""
-    path = os.path.abspath(os.path.expanduser(python))
-    if os.path.isdir(path):
-        for candidate in ("bin/python", "bin/python3", "Scripts/python.exe", "python.exe"):
-            if os.path.isfile(os.path.join(path, candidate)):
-                return os.path.join(path, candidate)
-        raise UserError(f"{python} is not a Python interpreter (a folder without bin/python)")
-    if not os.path.exists(path):
-        raise UserError(f"{python} is not a Python interpreter (no such file)")
-    if not os.access(path, os.X_OK):
-        raise UserError(f"{python} is not a Python interpreter (not executable)")
-    return path
 
 
 def _checked_facts(raw: Any) -> dict[str, Fact]:

@@ -42,6 +42,26 @@ def env_python(env_dir: Path) -> Path | None:
     return None
 
 
+def resolve_interpreter(python: str) -> str:
+    """An absolute interpreter path; an environment folder stands for its python.
+
+    Raises UserError (one line naming the path) when it is no runnable interpreter.
+    """
+    from reprodiag.errors import UserError
+
+    path = os.path.abspath(os.path.expanduser(python))
+    if os.path.isdir(path):
+        found = env_python(Path(path))
+        if found is None:
+            raise UserError(f"{python} is not a Python interpreter (a folder without bin/python)")
+        return str(found)
+    if not os.path.exists(path):
+        raise UserError(f"{python} is not a Python interpreter (no such file)")
+    if not os.access(path, os.X_OK):
+        raise UserError(f"{python} is not a Python interpreter (not executable)")
+    return path
+
+
 def venv_version(env_dir: Path) -> str | None:
     """The Python version recorded in pyvenv.cfg."""
     try:
