@@ -17,7 +17,8 @@ _NONE = "No probable cause found: the runs and environments show no difference t
         "numbers."
 
 
-def _fix_heading(fix: Fix) -> str:
+def fix_heading(fix: Fix) -> str:
+    """Which framework a fix applies to, as shown above its code (also in the GUI findings view)."""
     return "reprodiag canary" if fix.framework == "any" and fix.code.startswith(
         "reprodiag ") else ("any framework" if fix.framework == "any" else fix.framework)
 
@@ -42,7 +43,7 @@ def to_text(findings: list[Finding], labels: tuple[str, str] = ("A", "B"),
         out += [f"     - {line}" for line in f.evidence]
         out.append(f"   why: {f.why}")
         for fix in f.fixes:
-            out.append(f"   fix ({_fix_heading(fix)}):")
+            out.append(f"   fix ({fix_heading(fix)}):")
             out += [f"       {line}" if line else "" for line in fix.code.splitlines()]
             out += [f"       {line}" for line in fix.shell_exports.splitlines()]
             if fix.note:
@@ -68,7 +69,7 @@ def to_markdown(findings: list[Finding], labels: tuple[str, str] = ("A", "B"),
         out += [f"- {_cell(line, 500)}" for line in f.evidence]
         out += ["", f"*Why:* {_cell(f.why, 1000)}", ""]
         for fix in f.fixes:
-            out.append(f"*Fix ({_fix_heading(fix)}):* {_cell(fix.note, 500)}".rstrip())
+            out.append(f"*Fix ({fix_heading(fix)}):* {_cell(fix.note, 500)}".rstrip())
             lang = "bash" if fix.framework == "any" else "python"
             if fix.code:
                 out += ["", f"```{lang}", fix.code.rstrip(), "```"]

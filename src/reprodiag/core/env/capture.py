@@ -55,7 +55,7 @@ DEEP_PROBES = {"torch": "probe_torch.py", "tensorflow": "probe_tf.py"}
 
 
 @functools.lru_cache(maxsize=1)
-def _local_probe() -> ModuleType:
+def local_probe() -> ModuleType:
     """workers/env_probe.py as a module of this interpreter (it is stdlib-only)."""
     spec = importlib.util.spec_from_file_location(
         "reprodiag_env_probe", worker_script(ENV_PROBE)
@@ -121,7 +121,7 @@ def run_probe(python: str, script: str, timeout: float) -> tuple[dict | None, st
 def interpreter_facts(python: str | None, timeout: float) -> dict[str, Fact]:
     """Facts of the interpreter itself; UserError when `python` is not one."""
     if _is_current(python):
-        return _checked_facts(_local_probe().collect())
+        return _checked_facts(local_probe().collect())
     result, reason = run_probe(python, ENV_PROBE, timeout)
     if result is None:
         raise UserError(f"{python} is not a Python interpreter (3.8 or newer): {reason}")

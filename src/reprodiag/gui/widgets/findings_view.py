@@ -98,7 +98,7 @@ class _FindingCard(QFrame):
         layout.addWidget(evidence)
         self.blocks: list[tuple[Fix, CodeBlock]] = []
         for fix in finding.fixes:
-            heading_text = diagnose_render._fix_heading(fix)
+            heading_text = diagnose_render.fix_heading(fix)
             title = f"<b>Fix ({html.escape(heading_text)})</b>"
             if fix.note:
                 title += f": {html.escape(fix.note)}"

@@ -150,9 +150,9 @@ def looks_like_package_list(text: str) -> bool:
 
 def live_probe():
     """workers/env_probe.py as loaded by capture: the live collector's package lists."""
-    from reprodiag.core.env.capture import _local_probe
+    from reprodiag.core.env.capture import local_probe
 
-    return _local_probe()
+    return local_probe()
 
 
 def package_facts(packages: dict[str, Package], *, complete: bool) -> Facts:
