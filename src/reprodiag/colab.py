@@ -213,9 +213,9 @@ def summary_rows(runs: list[RunRecord]) -> list[tuple[str, ...]]:
         metric = run.summary.get("metric")
         result = (f"{run.summary.get('metric_name', 'metric')} {metric:.4f}"
                   if isinstance(metric, (int, float)) else run.reason)
-        loss = f"{run.steps.loss[-1]:.6g}" if run.steps.loss else "-"
+        loss = f"{float(run.steps.loss[-1]):.6g}" if len(run.steps) else "-"
         times = run.steps.step_time
-        ms = f"{1000 * sum(times) / len(times):.2f}" if times else "-"
+        ms = f"{1000 * float(times.mean()):.2f}" if len(times) else "-"
         rows.append((run.display_name(), run.status, str(len(run.steps)), loss, result, ms))
     return rows
 

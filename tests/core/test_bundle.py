@@ -49,7 +49,7 @@ def test_round_trip_is_exact(tmp_path):
 
     first = bundle.runs[0]
     assert first.status == DIVERGED and first.config.seed is None
-    assert [repr(v) for v in first.steps.loss] == [repr(v) for v in AWKWARD_LOSSES]
+    assert [repr(v) for v in first.steps.values("loss")] == [repr(v) for v in AWKWARD_LOSSES]
     assert bundle.runs[2].status == PENDING and bundle.runs[2].started_at is None
 
 

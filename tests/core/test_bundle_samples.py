@@ -99,7 +99,7 @@ def record_state(record: RunRecord) -> dict:
     """Every field of a record, steps column by column, in exact form."""
     state = {f.name: getattr(record, f.name) for f in fields(record) if f.name != "steps"}
     state["config"] = record.config.model_dump()
-    state["steps"] = {name: getattr(record.steps, name) for name in STEP_COLUMNS}
+    state["steps"] = {name: record.steps.values(name) for name in STEP_COLUMNS}
     return exact(state)
 
 

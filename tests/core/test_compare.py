@@ -153,7 +153,7 @@ def test_different_initial_parameters():
 
 
 def test_init_hash_alone_breaks_identity():
-    c = compare_runs(make_run(BASE), make_run(BASE, params=make_run(BASE).steps.param_hash,
+    c = compare_runs(make_run(BASE), make_run(BASE, params=make_run(BASE).steps.hash_list("param_hash"),
                                               init="init-2"))
     assert c.verdict == "equivalent" and c.stage == STAGE_INIT
 
@@ -425,3 +425,79 @@ def test_json_rendering(bundles):
     gpu = next(d for d in back["environment"]["differences"] if d["key"] == "gpu.0.name")
     assert gpu["a"] is None and gpu["b"] == {"value": "Tesla T4"} and gpu["a_text"] == "absent"
     assert gpu["severity"] == 3 and gpu["numerics"] is True
+
+
+# ---------------------------------------------------------------- sparse parameter hashes
+
+def _every(hashes, k):
+    """The hashes a recorder taking them every k-th step writes ("" on the other steps)."""
+    return [h if i % k == 0 else "" for i, h in enumerate(hashes)]
+
+
+def test_sparse_and_dense_hashes_are_identical_where_both_hashed():
+    dense = make_run(BASE)
+    sparse = make_run(BASE, params=_every(dense.steps.hash_list("param_hash"), 3),
+                      batches=_every([f"batch-{s}" for s in range(len(BASE))], 2))
+    c = compare_runs(dense, sparse)
+    assert c.verdict == "identical" and c.first_param_diff_step is None
+    assert c.first_batch_diff_step is None and c.last_param_match_step is None
+    assert compare_runs(sparse, dense).verdict == "identical"
+
+
+def test_a_parameter_difference_between_sparse_hashes_is_located_between_the_hashed_steps():
+    dense = make_run(BASE)
+    hashes = dense.steps.hash_list("param_hash")
+    drifted = hashes[:5] + [h[::-1] for h in hashes[5:]]  # parameters part at step 5
+    sparse = make_run(BASE, params=_every(drifted, 4))  # hashed at 0, 4, 8
+    c = compare_runs(dense, sparse)
+    assert c.verdict == "equivalent" and c.stage == STAGE_ACCUMULATED
+    assert (c.last_param_match_step, c.first_param_diff_step) == (4, 8)
+    assert c.param_hashes_sparse and c.param_parting == "between step 4 and 8"
+    bc = compare_bundles(SimpleNamespace(label="x", runs=[dense], snapshot=None),
+                         SimpleNamespace(label="y", runs=[sparse], snapshot=None))
+    assert "parameters parted between step 4 and 8" in to_text(bc)
+    assert "| 4 to 8 |" in to_markdown(bc)
+    pair = json.loads(json.dumps(to_json(bc), allow_nan=False))["pairs"][0]
+    assert (pair["last_param_match_step"], pair["first_param_diff_step"]) == (4, 8)
+    assert pair["param_hashes_sparse"] is True
+
+
+def test_dense_hashes_name_the_step_the_parameters_part():
+    dense = make_run(BASE)
+    hashes = dense.steps.hash_list("param_hash")
+    other = make_run(BASE, params=hashes[:5] + [h[::-1] for h in hashes[5:]])
+    c = compare_runs(dense, other)
+    assert (c.last_param_match_step, c.first_param_diff_step) == (4, 5)
+    assert not c.param_hashes_sparse and c.param_parting == "step 5"
+    bc = compare_bundles(SimpleNamespace(label="x", runs=[dense], snapshot=None),
+                         SimpleNamespace(label="y", runs=[other], snapshot=None))
+    assert "first parameter difference: step 5;" in to_text(bc)
+
+
+def test_hashes_only_one_side_took_are_not_compared():
+    dense = make_run(BASE)
+    unhashed = make_run(BASE, params=[""] * len(BASE))
+    c = compare_runs(dense, unhashed)
+    assert c.verdict == "identical" and c.first_param_diff_step is None
+
+
+def test_the_diagnosis_says_between_which_steps_sparse_parameters_part():
+    from reprodiag.core.diagnose.evidence import Evidence
+
+    dense = make_run(BASE)
+    hashes = dense.steps.hash_list("param_hash")
+    sparse = make_run(BASE, params=_every(hashes[:5] + [h[::-1] for h in hashes[5:]], 4))
+    bc = compare_bundles(SimpleNamespace(label="x", runs=[dense], snapshot=None),
+                         SimpleNamespace(label="y", runs=[sparse], snapshot=None))
+    line = Evidence(bc).stage_line(bc.pairs[0])
+    assert "the runs part between step 4 and 8 (parameters hashed on only some steps)" in line
+
+
+def test_hashes_bytes_cannot_hold_compare_as_text():
+    ascii_run = make_run(BASE)
+    hashes = ascii_run.steps.hash_list("param_hash")
+    other = make_run(BASE, params=hashes[:6] + ["é"] + hashes[7:])
+    assert other.steps.param_hash.dtype.kind != ascii_run.steps.param_hash.dtype.kind
+    c = compare_runs(ascii_run, other)
+    assert (c.last_param_match_step, c.first_param_diff_step) == (5, 6)
+    assert compare_runs(other, other).verdict == "identical"

@@ -83,8 +83,8 @@ def test_happy_path_records_everything_the_worker_reports(tmp_path):
     assert record.status == FINISHED, record.reason
     assert record.label == "happy" and record.worker == "test_worker"
     assert record.python == os.path.abspath(sys.executable)
-    assert record.steps.step == [0, 1, 2, 3, 4]
-    assert record.steps.loss == [1.0, 0.5, 1 / 3, 0.25, 0.2]
+    assert record.steps.step.tolist() == [0, 1, 2, 3, 4]
+    assert record.steps.loss.tolist() == [1.0, 0.5, 1 / 3, 0.25, 0.2]
     assert record.settings == {
         "hashseed": "7",
         "omp": "2",
@@ -100,7 +100,7 @@ def test_happy_path_records_everything_the_worker_reports(tmp_path):
 
 def test_run_waits_for_the_end(tmp_path):
     record = launcher.run(CONFIG, script=worker(tmp_path, "hello(); step(0); done()"))
-    assert record.status == FINISHED and record.steps.step == [0]
+    assert record.status == FINISHED and record.steps.step.tolist() == [0]
 
 
 def test_garbage_and_partial_lines_become_log_text(tmp_path):
@@ -117,7 +117,7 @@ def test_garbage_and_partial_lines_become_log_text(tmp_path):
         """,
     ).wait()
     assert record.status == FINISHED, record.reason
-    assert record.steps.step == [0]
+    assert record.steps.step.tolist() == [0]
     for text in (
         "not json at all",
         '{"type": "step", "st',
@@ -143,7 +143,7 @@ def test_an_overlong_line_is_cut_not_kept_whole(tmp_path):
     record = handle.wait()
     assert max(len(line) for line in handle.stderr_tail()) == 2000
     assert record.status == FINISHED
-    assert record.steps.step == [0]
+    assert record.steps.step.tolist() == [0]
     assert max(len(line) for line in record.log) <= 2000
 
 
@@ -151,7 +151,7 @@ def test_crash_by_signal_keeps_the_steps_so_far(tmp_path):
     record = start(tmp_path, "hello(); step(0); step(1); os.abort()").wait()
     assert record.status == FAILED
     assert record.reason.startswith("worker killed by signal SIGABRT")
-    assert record.steps.step == [0, 1]
+    assert record.steps.step.tolist() == [0, 1]
 
 
 def test_nonzero_exit_reason_quotes_the_last_stderr_line(tmp_path):
@@ -162,7 +162,7 @@ def test_nonzero_exit_reason_quotes_the_last_stderr_line(tmp_path):
     assert (
         record.reason == "worker exited with code 1: ModuleNotFoundError: No module named 'torch'"
     )
-    assert record.steps.step == [0]
+    assert record.steps.step.tolist() == [0]
     assert any(line.startswith("stderr: Traceback") for line in record.log)
 
 
@@ -190,7 +190,7 @@ def test_hang_times_out_and_the_tree_is_killed(tmp_path):
     handle = start(tmp_path, "hello(); spawn_sleeper(); step(0); time.sleep(600)", timeout=3)
     record = handle.wait()
     assert record.status == FAILED and record.reason == "timed out after 3 s"
-    assert record.steps.step == [0]
+    assert record.steps.step.tolist() == [0]
     assert child_pids(record)
     assert_gone([handle.pid, *child_pids(record)])
 
@@ -214,7 +214,7 @@ def test_cancel_midway_keeps_steps_and_leaves_no_process(tmp_path, ignores_sigte
     record = handle.wait()
     assert handle.done
     assert record.status == CANCELLED
-    assert record.steps.step == [0, 1, 2]
+    assert record.steps.step.tolist() == [0, 1, 2]
     assert len(child_pids(record)) == 1
     assert_gone([handle.pid, *child_pids(record)])
 
@@ -267,7 +267,7 @@ def test_a_failing_callback_does_not_stop_the_run(tmp_path):
         raise RuntimeError("callback bug")
 
     record = start(tmp_path, "hello(); step(0); step(1); done()", on_message=explode).wait()
-    assert record.status == FINISHED and record.steps.step == [0, 1]
+    assert record.status == FINISHED and record.steps.step.tolist() == [0, 1]
 
 
 def test_target_python_that_is_not_executable_is_a_user_error(tmp_path):
@@ -297,6 +297,6 @@ def test_real_torch_mlp_canary_through_the_launcher():
     config = RunConfig(framework="torch", model="mlp", steps=20, seed=0, threads=1)
     record = launcher.run(config, timeout=300)
     assert record.status == FINISHED, record.reason
-    assert record.steps.step == list(range(20))
+    assert record.steps.step.tolist() == list(range(20))
     assert all(math.isfinite(v) for v in record.steps.loss)
     assert record.init_param_hash and record.dataset_hash and record.n_params > 0

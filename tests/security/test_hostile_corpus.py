@@ -122,7 +122,7 @@ def test_nan_and_inf_losses_are_data_that_loads_and_compares(corpus, capsys):
     (run,) = read_bundle(path).runs
     assert run.status == "diverged"
     assert run.steps.loss[0] == 2.3
-    assert run.steps.loss[1:3] == [math.inf, -math.inf] and math.isnan(run.steps.loss[3])
+    assert run.steps.loss[1:3].tolist() == [math.inf, -math.inf] and math.isnan(run.steps.loss[3])
     assert cli.main(["compare", str(path), str(path), "--markdown"]) == cli.EXIT_OK
     out, err = capsys.readouterr()
     assert "diverged" in out and err == ""

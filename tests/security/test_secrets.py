@@ -160,7 +160,7 @@ def test_secrets_a_worker_prints_are_redacted_before_they_are_kept(tmp_path, mon
     script = tmp_path / "leaky.py"
     script.write_text(LEAKY_WORKER.replace('os.environ["CUDA_VISIBLE_DEVICES"]', repr(JWT)))
     record = launcher.run(RunConfig(steps=1), script=script)
-    assert record.status == "failed" and record.steps.step == [0]
+    assert record.status == "failed" and record.steps.step.tolist() == [0]
     assert record.reason.startswith("worker exited with code 3")
     assert any(line.startswith("using token ") for line in record.log)
     saved = RunLibrary(tmp_path / "library").save(record)

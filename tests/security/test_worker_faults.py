@@ -97,8 +97,8 @@ def test_fault_ends_the_run_with_its_reason_and_no_orphans(tmp_path, body, optio
     assert record.status == status, record.reason
     assert reason_ok(record.reason), record.reason
     assert "\n" not in record.reason
-    assert record.steps.step == steps
-    assert record.steps.loss[:2] == [2.0, 1.5]
+    assert record.steps.step.tolist() == steps
+    assert record.steps.loss[:2].tolist() == [2.0, 1.5]
     assert record.ended_at is not None
     assert len(child_pids(record)) == 1
     assert_gone([handle.pid, *child_pids(record)])
@@ -109,7 +109,7 @@ def test_garbage_lines_are_kept_as_log_text_not_steps(tmp_path):
     record = launcher.run(CONFIG, script=worker(tmp_path, body))
     assert "[1,2]" in record.log and '{"type": "step", "step": 9}' in record.log
     assert '{"type": "done", "summ' in record.log
-    assert record.steps.step == [0, 1]
+    assert record.steps.step.tolist() == [0, 1]
 
 
 def test_cancel_midway_keeps_the_steps_and_ends_the_tree(tmp_path):
@@ -122,7 +122,7 @@ def test_cancel_midway_keeps_the_steps_and_ends_the_tree(tmp_path):
     handle.cancel(grace=1.0)
     record = handle.wait(60)
     assert record.status == CANCELLED and record.reason == "cancelled"
-    assert record.steps.step == [0, 1]
+    assert record.steps.step.tolist() == [0, 1]
     assert_gone([handle.pid, *child_pids(record)])
 
 

@@ -43,8 +43,8 @@ def _images(view: CurvesView, folder: Path, prefix: str) -> list[str]:
 
 def _final_loss(record) -> str:
     value = record.summary.get("final_loss")
-    if not isinstance(value, (int, float)) and record.steps.loss:
-        value = record.steps.loss[-1]
+    if not isinstance(value, (int, float)) and len(record.steps):
+        value = float(record.steps.loss[-1])
     return f"{value:.6g}" if isinstance(value, (int, float)) and math.isfinite(value) else "—"
 
 

@@ -204,8 +204,16 @@ class _Archive:
         return b"".join(chunks)
 
     def text(self, name: str) -> str:
+        return self.decode(name, self.read(name))
+
+    def ascii_or_text(self, name: str) -> bytes | str:
+        """An entry's bytes when they are ASCII (parsers read those directly), else its text."""
+        data = self.read(name)
+        return data if data.isascii() else self.decode(name, data)
+
+    def decode(self, name: str, data: bytes) -> str:
         try:
-            return self.read(name).decode("utf-8")
+            return data.decode("utf-8")
         except UnicodeDecodeError:
             self.fail(f"{name} is not valid UTF-8 text")
 
@@ -342,7 +350,7 @@ def _v1_run(archive: _Archive, entry: dict[str, Any]) -> RunRecord:
         if not archive.has(folder + name):
             archive.fail(f"run {run_id!r} listed in manifest.json has no {folder}{name}")
     run_obj = archive.json(folder + serialize.RUN_JSON)
-    steps_text = archive.text(folder + serialize.STEPS_CSV)
+    steps_text = archive.ascii_or_text(folder + serialize.STEPS_CSV)
     try:
         record = serialize.record_from_parts(run_obj, steps_text)
     except ValueError as exc:

@@ -12,15 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import operator
 import re
-from itertools import islice, repeat
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from reprodiag.core.runs.config import RunConfig
-from reprodiag.core.runs.protocol import STEP_FLOAT_FIELDS
+from reprodiag.core.runs.protocol import STEP_FLOAT_FIELDS, STEP_TEXT_FIELDS
 from reprodiag.core.runs.record import MAX_LOG_LINES, STATUSES, STEP_COLUMNS, RunRecord, StepSeries
 
 RUN_JSON = "run.json"
@@ -42,7 +41,8 @@ _FLOAT_CELL = re.compile(_FLOAT, re.IGNORECASE)
 # Characters that make a steps.csv take the csv-module path (see _plain_steps): quotes and
 # CR change the CSV structure; float()/int() would accept whitespace and '_' the cell rules
 # refuse; NUL and non-ASCII text are left to the careful path too.
-_NOT_PLAIN = '"\r\t\x0b\x0c\x1c\x1d\x1e\x1f _\x00'
+_NOT_PLAIN = [c.encode() for c in '"\r\t\x0b\x0c\x1c\x1d\x1e\x1f _\x00']
+_HEADER = ",".join(STEP_COLUMNS).encode()
 _MAX_STEP_CHARS = 15  # as _INT_CELL
 
 
@@ -135,8 +135,9 @@ def _check_depth(value: Any) -> None:
             stack.extend((v, depth + 1) for v in item)
 
 
-def record_from_parts(run_obj: Any, steps_text: str) -> RunRecord:
-    """Build a RunRecord from parsed run.json and the text of steps.csv (validated)."""
+def record_from_parts(run_obj: Any, steps_text: str | bytes) -> RunRecord:
+    """Build a RunRecord from parsed run.json and steps.csv (validated); steps.csv as text,
+    or as bytes when they are ASCII."""
     if not isinstance(run_obj, dict):
         raise InvalidRunFile("run.json must hold a JSON object")
     get = _Fields(run_obj)
@@ -230,63 +231,80 @@ def _config(obj: Any) -> RunConfig:
         raise InvalidRunFile(f"run.json: config {where}: {err.get('msg', 'invalid')}") from None
 
 
-def steps_from_csv(text: str) -> StepSeries:
-    """Parse steps.csv: required columns present, steps strictly increasing, cells exact."""
-    series = _plain_steps(text)
-    if series is not None:
-        return series
+def steps_from_csv(text: str | bytes) -> StepSeries:
+    """Parse steps.csv (text, or ASCII bytes): required columns present, steps strictly
+    increasing, cells exact."""
+    if isinstance(text, str) and text.isascii():
+        text = text.encode("ascii")
+    if isinstance(text, bytes):
+        series = _plain_steps(text)
+        if series is not None:
+            return series
+        text = text.decode("ascii")  # bytes come here only when they are ASCII
     return _steps_via_csv(text)
 
 
-def _plain_steps(text: str) -> StepSeries | None:
-    """The series of a steps.csv laid out as the writer writes it, read column by column at
-    C speed; None when it is laid out otherwise or invalid (the csv path then decides).
+def _plain_steps(data: bytes | str) -> StepSeries | None:
+    """The series of a steps.csv laid out as the writer writes it, parsed straight from its
+    ASCII bytes into numpy columns at C speed; None when it is laid out otherwise or invalid
+    (the csv path then decides).
 
     It accepts only text `_steps_via_csv` accepts, with the same values: the header is
-    STEP_COLUMNS, no quote or CR (so splitting on ',' and newline is what csv does), every
-    row has as many cells as the header, and without whitespace, '_' or non-ASCII
-    characters `int()`/`float()` accept exactly what `_INT_CELL`/`_FLOAT_CELL` match.
+    STEP_COLUMNS, no quote or CR (so ',' and newline split cells as csv does), every row has
+    as many cells as the header (checked on the bytes, as are the cell lengths, before
+    `np.loadtxt` parses), step cells are digits only, and without whitespace, '_' or non-ASCII
+    characters numpy's float parser accepts exactly what `_FLOAT_CELL` matches.
     """
-    head, newline, body = text.partition("\n")
-    if not newline or head.split(",") != list(STEP_COLUMNS):
+    if isinstance(data, str):
+        if not data.isascii():
+            return None
+        data = data.encode("ascii")
+    start = data.find(b"\n") + 1
+    if not start or data[: start - 1] != _HEADER:
         return None
-    if not body:
+    if start == len(data):
         return StepSeries()
-    if not body.endswith("\n") or not body.isascii() or any(c in body for c in _NOT_PLAIN):
+    if not data.endswith(b"\n") or not data.isascii() or any(
+            data.find(c, start) >= 0 for c in _NOT_PLAIN):
         return None
-    body = body[:-1]
-    width = len(STEP_COLUMNS)
-    lines = body.split("\n")
-    per_row = list(map(str.count, lines, repeat(",")))
-    if per_row.count(width - 1) != len(per_row):
+    lengths = _cell_lengths(np.frombuffer(data, dtype=np.uint8, offset=start))
+    if lengths is None:
         return None
-    cells = body.replace("\n", ",").split(",")
-    if max(map(len, lines)) > MAX_CELL_CHARS and max(map(len, cells)) > MAX_CELL_CHARS:
+    widest, narrowest = lengths.max(axis=0), lengths.min(axis=0)
+    numeric = [i for i, name in enumerate(STEP_COLUMNS) if name not in STEP_TEXT_FIELDS]
+    if widest.max() > MAX_CELL_CHARS or widest[0] > _MAX_STEP_CHARS or narrowest[numeric].min() < 1:
         return None
-    column = {name: cells[i::width] for i, name in enumerate(STEP_COLUMNS)}
-    step_cells = column["step"]
-    if not all(map(str.isdigit, step_cells)) or max(map(len, step_cells)) > _MAX_STEP_CHARS:
-        return None
-    steps = list(map(int, step_cells))
-    if not all(map(operator.lt, steps, islice(steps, 1, None))):
-        return None
-    series = StepSeries(step=steps)
+    dtype = [(name, f"S{max(1, int(width))}" if name == "step" or name in STEP_TEXT_FIELDS
+              else np.float64) for name, width in zip(STEP_COLUMNS, widest)]
     try:
-        for name in STEP_COLUMNS[1:]:
-            values = column[name]
-            if name == "lr":  # rarely changes: equal cells share one float object
-                values = _shared_floats(values)
-            elif name in STEP_FLOAT_FIELDS:
-                values = list(map(float, values))
-            setattr(series, name, values)
+        table = np.loadtxt(io.BytesIO(data), dtype=dtype, delimiter=",", comments=None,
+                           skiprows=1, ndmin=1)
     except ValueError:  # a cell that is not a number
         return None
-    return series
+    if len(table) != len(lengths) or not np.char.isdigit(table["step"]).all():
+        return None
+    columns = {name: np.ascontiguousarray(table[name]) for name in STEP_COLUMNS[1:]}
+    columns["step"] = table["step"].astype(np.int64)
+    del table
+    if not (columns["step"][1:] > columns["step"][:-1]).all():
+        return None
+    return StepSeries(**columns)
 
 
-def _shared_floats(cells: list[str]) -> list[float]:
-    table = {cell: float(cell) for cell in set(cells)}
-    return list(map(table.__getitem__, cells))
+def _cell_lengths(body: np.ndarray) -> np.ndarray | None:
+    """(rows, columns) cell lengths of the bytes of the rows, split on ',' and newline; None
+    unless every row has exactly len(STEP_COLUMNS) cells."""
+    newlines = body == 10
+    seps = np.flatnonzero(newlines | (body == 44))
+    width = len(STEP_COLUMNS)
+    rows = int(np.count_nonzero(newlines))
+    if seps.size != rows * width:
+        return None
+    ends_row = newlines[seps].reshape(rows, width)
+    del newlines
+    if not ends_row[:, -1].all() or ends_row[:, :-1].any():
+        return None
+    return (np.diff(seps, prepend=-1) - 1).reshape(rows, width)
 
 
 def _steps_via_csv(text: str) -> StepSeries:
@@ -296,14 +314,14 @@ def _steps_via_csv(text: str) -> StepSeries:
         if header is None:
             raise InvalidRunFile("missing header row")
         index = _column_index(header)
-        series = StepSeries()
+        columns: dict[str, list] = {name: [] for name in STEP_COLUMNS}
         for row in rows:
             if len(row) != len(header):
                 raise InvalidRunFile(
                     f"line {rows.line_num}: {len(row)} cells where the header has {len(header)}"
                 )
-            _append_row(series, [row[index[name]] for name in STEP_COLUMNS], rows.line_num)
-        return series
+            _append_row(columns, [row[index[name]] for name in STEP_COLUMNS], rows.line_num)
+        return StepSeries(**columns)
     except csv.Error as exc:
         raise InvalidRunFile(f"malformed CSV ({exc})") from None
 
@@ -317,7 +335,7 @@ def _column_index(header: list[str]) -> dict[str, int]:
     return {name: header.index(name) for name in STEP_COLUMNS}
 
 
-def _append_row(series: StepSeries, cells: list[str], line: int) -> None:
+def _append_row(columns: dict[str, list], cells: list[str], line: int) -> None:
     for name, cell in zip(STEP_COLUMNS, cells):
         if len(cell) > MAX_CELL_CHARS:
             raise InvalidRunFile(
@@ -326,13 +344,13 @@ def _append_row(series: StepSeries, cells: list[str], line: int) -> None:
         if name == "step":
             if not _INT_CELL.fullmatch(cell):
                 raise InvalidRunFile(f"line {line}: step {cell[:40]!r} is not a whole number")
-            step = int(cell)
-            if series.step and step <= series.step[-1]:
-                raise InvalidRunFile(f"line {line}: step {step} does not follow {series.step[-1]}")
-            series.step.append(step)
+            step, steps = int(cell), columns["step"]
+            if steps and step <= steps[-1]:
+                raise InvalidRunFile(f"line {line}: step {step} does not follow {steps[-1]}")
+            steps.append(step)
         elif name in STEP_FLOAT_FIELDS:
             if not _FLOAT_CELL.fullmatch(cell):
                 raise InvalidRunFile(f"line {line}: {name} {cell[:40]!r} is not a number")
-            getattr(series, name).append(float(cell))
+            columns[name].append(float(cell))
         else:  # one of STEP_TEXT_FIELDS
-            getattr(series, name).append(cell)
+            columns[name].append(cell)

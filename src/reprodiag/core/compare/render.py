@@ -73,7 +73,9 @@ def _env_note(bc: BundleComparison) -> str:
 
 def _diff_lines(p: RunComparison) -> list[str]:
     """The facts of one pair as short lines, shared by text and Markdown."""
-    parting = (f"first parameter difference: step {_step(p.first_param_diff_step)}; "
+    params = (f"parameters parted {p.param_parting}" if p.param_hashes_sparse
+              else f"first parameter difference: step {_step(p.first_param_diff_step)}")
+    parting = (f"{params}; "
                f"first loss difference beyond tolerance: step {_step(p.first_loss_diff_step)} "
                f"(bitwise: step {_step(p.first_bitwise_loss_diff_step)}); "
                f"{p.common_steps} common steps")
@@ -131,6 +133,13 @@ def _cell(text: Any, limit: int = 80) -> str:
     return s.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _param_cell(p: RunComparison) -> str:
+    """The first parameter difference step, or "a to b" when the hashes were sparse."""
+    if p.param_hashes_sparse and p.last_param_match_step is not None:
+        return f"{p.last_param_match_step} to {p.first_param_diff_step}"
+    return _step(p.first_param_diff_step)
+
+
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines.extend("| " + " | ".join(row) + " |" for row in rows)
@@ -144,7 +153,7 @@ def to_markdown(bc: BundleComparison) -> str:
            f"**{_summary_line(bc)}**", ""]
     if bc.pairs:
         rows = [[str(i), _cell(p.title), _cell(_run_state(p.ref)), _cell(_run_state(p.other)),
-                 f"**{p.verdict}**", _cell(p.stage or _DASH), _step(p.first_param_diff_step),
+                 f"**{p.verdict}**", _cell(p.stage or _DASH), _param_cell(p),
                  _step(p.first_loss_diff_step), _num(p.max_abs_diff), _num(p.final_abs_diff)]
                 for i, p in enumerate(bc.pairs, 1)]
         out += _md_table(["#", "run", "A", "B", "verdict", "where they part",
@@ -215,7 +224,7 @@ def _run_json(run: RunRecord) -> dict:
         "status": run.status,
         "reason": run.reason,
         "steps": len(run.steps),
-        "final_loss": run.steps.loss[-1] if run.steps.loss else None,
+        "final_loss": float(run.steps.loss[-1]) if len(run.steps) else None,
     }
 
 
@@ -231,6 +240,8 @@ def _pair_json(p: RunComparison) -> dict:
         "same_length": p.same_length,
         "nonfinite_steps": p.nonfinite_steps,
         "first_param_diff_step": p.first_param_diff_step,
+        "last_param_match_step": p.last_param_match_step,
+        "param_hashes_sparse": p.param_hashes_sparse,
         "first_loss_diff_step": p.first_loss_diff_step,
         "first_bitwise_loss_diff_step": p.first_bitwise_loss_diff_step,
         "first_grad_norm_diff_step": p.first_grad_norm_diff_step,

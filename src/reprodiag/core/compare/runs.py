@@ -9,13 +9,12 @@ holds NaN there.
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from reprodiag.core.runs.record import FAILED, FINISHED, RunRecord
+from reprodiag.core.runs.record import FAILED, FINISHED, RunRecord, hash_texts
 
 IDENTICAL, EQUIVALENT, DIVERGED = "identical", "equivalent", "diverged"
 VERDICTS = (IDENTICAL, EQUIVALENT, DIVERGED)
@@ -25,7 +24,6 @@ STAGE_INIT = "initial parameters"
 STAGE_BATCHES = "batch order/content"
 STAGE_FORWARD = "first forward pass"
 STAGE_ACCUMULATED = "accumulated numerics"
-_CHUNK = 4096  # list items compared per C call while looking for a first difference
 STAGES = (STAGE_DATASET, STAGE_INIT, STAGE_BATCHES, STAGE_FORWARD, STAGE_ACCUMULATED)
 
 # What each stage means, in one sentence; {step} is where the runs first part.
@@ -56,6 +54,11 @@ class RunComparison:
     explanation: str
     common_steps: int
     first_param_diff_step: int | None = None
+    # The last common step before first_param_diff_step where both hashes are equal, and
+    # whether steps between them went unhashed (then the parameters parted somewhere in
+    # between, not necessarily at first_param_diff_step).
+    last_param_match_step: int | None = None
+    param_hashes_sparse: bool = False
     first_loss_diff_step: int | None = None
     first_bitwise_loss_diff_step: int | None = None
     first_grad_norm_diff_step: int | None = None
@@ -86,6 +89,18 @@ class RunComparison:
         return bool(self.problems)
 
     @property
+    def param_parting(self) -> str:
+        """Where the parameter hashes part, in words ("" when they never do)."""
+        step, before = self.first_param_diff_step, self.last_param_match_step
+        if step is None:
+            return ""
+        if not self.param_hashes_sparse:
+            return f"step {step}"
+        if before is None:
+            return f"by step {step} (no earlier step hashed on both sides)"
+        return f"between step {before} and {step}"
+
+    @property
     def title(self) -> str:
         return self.ref.config.short_label()
 
@@ -102,26 +117,24 @@ def _align(ref: RunRecord, other: RunRecord) -> tuple[np.ndarray, np.ndarray, np
     return common, ia, ib
 
 
-def _pick(values: list, index: np.ndarray) -> list:
-    """values[i] for i in index; the list itself when index is 0..len-1 (aligned runs)."""
-    if len(index) == len(values) and np.array_equal(index, np.arange(len(values))):
-        return values
-    return list(map(values.__getitem__, index.tolist()))
+def hash_parting(a: np.ndarray, b: np.ndarray) -> tuple[int | None, int | None]:
+    """For two aligned hash columns: (first index where both runs have a hash and they
+    differ, last index before it where both have one and it is equal); each None when there
+    is none.
 
-
-def _first_unequal(a: list, b: list) -> int | None:
-    """The first index where two equally long lists (hash columns) differ, or None.
-
-    List comparison runs in C; only the chunk holding the first difference is walked in
-    Python, so equal runs cost one pass and diverged ones hardly more.
+    An empty hash means "not taken on this step" (hashing every k-th step), so a step is
+    compared only where both sides hashed it. Columns of bytes and of str (a hash bytes
+    cannot hold) compare as str.
     """
-    if a == b:
-        return None
-    for lo in range(0, len(a), _CHUNK):
-        x, y = a[lo:lo + _CHUNK], b[lo:lo + _CHUNK]
-        if x != y:
-            return lo + next(i for i, diff in enumerate(map(operator.ne, x, y)) if diff)
-    return None
+    if a.dtype.kind != b.dtype.kind:
+        a, b = np.array(hash_texts(a), dtype=object), np.array(hash_texts(b), dtype=object)
+    blank = b"" if a.dtype.kind == "S" else ""
+    both = (a != blank) & (b != blank)
+    differ = both & (a != b)
+    hits = np.flatnonzero(differ)
+    first = int(hits[0]) if hits.size else None
+    agreed = np.flatnonzero(both[:first] if first is not None else both)
+    return first, (int(agreed[-1]) if agreed.size else None)
 
 
 def _step_at(steps: np.ndarray, index: int | None) -> int | None:
@@ -181,7 +194,7 @@ def _run_problems(tag: str, run: RunRecord) -> list[str]:
         return [f"{tag} ({name}) failed: {run.reason or 'no reason given'}"]
     nonfinite = np.flatnonzero(~np.isfinite(run.steps.array("loss")))
     if nonfinite.size:
-        step = run.steps.step[nonfinite[0]]
+        step = int(run.steps.step[nonfinite[0]])
         return [f"{tag} ({name}) diverged: loss became non-finite at step {step}"]
     detail = f": {run.reason}" if run.reason else ""
     return [f"{tag} ({name}) did not finish (status {run.status}){detail}"]
@@ -210,15 +223,15 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
     loss_b = other.steps.array("loss")[ib]
     grad_a = ref.steps.array("grad_norm")[ia]
     grad_b = other.steps.array("grad_norm")[ib]
-    param_at = _first_unequal(_pick(ref.steps.param_hash, ia), _pick(other.steps.param_hash, ib))
-    batch_at = _first_unequal(_pick(ref.steps.batch_hash, ia), _pick(other.steps.batch_hash, ib))
+    param_at, param_agreed = hash_parting(ref.steps.param_hash[ia], other.steps.param_hash[ib])
+    batch_at, _ = hash_parting(ref.steps.batch_hash[ia], other.steps.batch_hash[ib])
     loss_bits_differ = _bits(loss_a) != _bits(loss_b)
     grad_bits_differ = _bits(grad_a) != _bits(grad_b)
     loss_not_close = ~_close(loss_a, loss_b, rtol, atol)
 
     absdiff = _abs_diff(loss_a, loss_b)
     reldiff = _rel_diff(loss_a, loss_b, absdiff)
-    same_length = list(ref.steps.step) == list(other.steps.step)
+    same_length = bool(np.array_equal(ref.steps.step, other.steps.step))
     probe_a, probe_b = ref.summary.get("probe_hash"), other.summary.get("probe_hash")
     probe_differs = isinstance(probe_a, str) and isinstance(probe_b, str) and probe_a != probe_b
 
@@ -254,6 +267,11 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
         explanation=explanation,
         common_steps=len(common),
         first_param_diff_step=first_param,
+        last_param_match_step=_step_at(common, param_agreed) if param_at is not None else None,
+        # sparse: common steps between the last agreeing hash (or the start) and the first
+        # differing one went unhashed on a side
+        param_hashes_sparse=param_at is not None
+        and param_at - (-1 if param_agreed is None else param_agreed) > 1,
         first_loss_diff_step=_first(common, loss_not_close),
         first_bitwise_loss_diff_step=first_bitwise_loss,
         first_grad_norm_diff_step=first_grad,

@@ -195,7 +195,7 @@ def _final_loss(run: RunRecord) -> float:
     value = run.summary.get("final_loss")
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
-    return run.steps.loss[-1] if run.steps.loss else math.nan
+    return float(run.steps.loss[-1]) if len(run.steps) else math.nan
 
 
 def _metric(run: RunRecord) -> float:

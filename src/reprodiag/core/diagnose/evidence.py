@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+import numpy as np
+
 from reprodiag.core.compare import BundleComparison, EnvDifference
 from reprodiag.core.compare.runs import IDENTICAL, RunComparison
 from reprodiag.core.env.model import Snapshot
@@ -158,7 +160,10 @@ class Evidence:
         step = p.first_batch_diff_step if p.stage == "batch order/content" else min(
             (s for s in (p.first_param_diff_step, p.first_bitwise_loss_diff_step,
                          p.first_grad_norm_diff_step) if s is not None), default=None)
-        where = f"at step {step}" if step is not None else "in the final predictions"
+        if step is not None and step == p.first_param_diff_step and p.param_hashes_sparse:
+            where = f"{p.param_parting} (parameters hashed on only some steps)"
+        else:
+            where = f"at step {step}" if step is not None else "in the final predictions"
         text = f"{head}{p.verdict}, the runs part {where} ({p.stage or 'no common stage'})"
         if p.stage == "initial parameters":
             text += (f"; initial parameter hash {p.ref.init_param_hash or '?'} vs "
@@ -166,18 +171,18 @@ class Evidence:
         elif p.stage == "batch order/content" and step is not None:
             text += f"; batch hash at step {step}: {_at(p.ref, 'batch_hash', step)} vs " \
                     f"{_at(p.other, 'batch_hash', step)}"
-        elif p.stage == "accumulated numerics" and p.ref.steps.loss:
-            text += f"; step-0 loss {p.ref.steps.loss[0]!r} on both sides"
-        elif p.stage == "first forward pass" and p.ref.steps.loss and p.other.steps.loss:
-            text += f"; step-0 loss {p.ref.steps.loss[0]!r} vs {p.other.steps.loss[0]!r}"
+        elif p.stage == "accumulated numerics" and len(p.ref.steps):
+            text += f"; step-0 loss {float(p.ref.steps.loss[0])!r} on both sides"
+        elif p.stage == "first forward pass" and len(p.ref.steps) and len(p.other.steps):
+            text += (f"; step-0 loss {float(p.ref.steps.loss[0])!r} vs "
+                     f"{float(p.other.steps.loss[0])!r}")
         return text
 
 
 def _at(run: RunRecord, column: str, step: int) -> str:
-    try:
-        return str(getattr(run.steps, column)[run.steps.step.index(step)])
-    except (ValueError, IndexError):
-        return "?"
+    """A hash cell of the step numbered `step` as text, "?" when the run has no such step."""
+    rows = np.flatnonzero(run.steps.step == step)
+    return run.steps.hash_at(column, int(rows[0])) if rows.size else "?"
 
 
 def ran_on(p: RunComparison, kind: str) -> bool:

@@ -8,9 +8,10 @@ scores at most 0.7, less when the runs part elsewhere or agree. Sources cite NUM
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from typing import Callable, Optional
+
+import numpy as np
 
 from reprodiag.core.compare.runs import (
     IDENTICAL,
@@ -503,7 +504,7 @@ def run_to_run_rule(ev: Evidence) -> list[Finding]:
     for side, runs in zip(ev.labels, ev.runs):
         first: dict[RunConfig, RunRecord] = {}
         for run in runs:
-            if run.config.seed is None or not run.steps.step:
+            if run.config.seed is None or not len(run.steps):
                 continue
             if run.config in first:
                 cases.append((side, first[run.config], run))
@@ -622,8 +623,9 @@ def throttling_rule(ev: Evidence) -> list[Finding]:
 
 
 def _median_step(run: RunRecord) -> Optional[float]:
-    times = [t for t in run.steps.step_time[1:] if isinstance(t, float) and t > 0]
-    return statistics.median(times) if len(times) >= 3 else None
+    times = run.steps.step_time[1:]
+    times = times[np.isfinite(times) & (times > 0)]
+    return float(np.median(times)) if len(times) >= 3 else None
 
 
 SPECIAL_RULES: tuple[Callable[[Evidence], list[Finding]], ...] = (

@@ -1,8 +1,8 @@
 """RunRecord: everything known about one canary run, filled live from worker messages.
 
 A record is built by `apply()`-ing the messages of `protocol.parse_line` in order, or read
-back from a bundle. Step series are kept as columns (plain Python lists, exact floats), so
-plots and comparisons can take them as numpy arrays without copying row objects. Text that
+back from a bundle. Step series are kept as numpy columns (exact float64, compact hashes):
+plots and comparisons use them without copying, and a 100,000-step run takes ~7 MB. Text that
 comes from the worker (settings, log lines, stderr, error messages) is redacted as it enters
 (core/env/variables.py), so no credential reaches a view, the run library or a bundle.
 """
@@ -26,7 +26,6 @@ from reprodiag.core.runs.protocol import (
     Message,
     Step,
     WorkerError,
-    is_finite,
 )
 
 # Run states. "diverged" = finished, but a loss became NaN/Inf.
@@ -43,6 +42,7 @@ ENDED = (FINISHED, DIVERGED, FAILED, CANCELLED)
 
 STEP_COLUMNS = ("step", "loss", "grad_norm", "param_hash", "batch_hash", "lr", "step_time")
 MAX_LOG_LINES = 500
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def new_run_id() -> str:
@@ -50,32 +50,150 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
-@dataclass
-class StepSeries:
-    """Per-step columns of one run, in step order."""
+HASH_COLUMNS = ("param_hash", "batch_hash")
+NUMBER_COLUMNS = ("loss", "grad_norm", "lr", "step_time")
+_HASH_WIDTH = 16  # bytes a hash cell starts with; a column widens for longer hashes
 
-    step: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    grad_norm: list[float] = field(default_factory=list)
-    param_hash: list[str] = field(default_factory=list)
-    batch_hash: list[str] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    step_time: list[float] = field(default_factory=list)
+
+def _hash_column(values: Any) -> np.ndarray:
+    """Hashes as fixed-width ASCII bytes ('S'), or as Python str (object) when one holds a
+    character bytes cannot keep exactly (non-ASCII, NUL)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "SO":
+        return values
+    texts = [v.decode("ascii") if isinstance(v, bytes) else v for v in values]
+    if any(not isinstance(t, str) for t in texts):
+        raise TypeError("hash cells must be text")
+    if all(t.isascii() and "\x00" not in t for t in texts):
+        return np.array(texts, dtype=f"S{max(map(len, texts), default=0) or 1}")
+    return np.array(texts, dtype=object)
+
+
+def hash_texts(column: np.ndarray) -> list[str]:
+    """A hash column's cells as Python str."""
+    if column.dtype.kind == "S":
+        return [v.decode("ascii") for v in column.tolist()]
+    return list(column.tolist())
+
+
+class StepSeries:
+    """Per-step columns of one run, in step order, as numpy arrays.
+
+    Each column attribute (`step`, `loss`, ...) is a read-only view of the filled part:
+    int64 steps, float64 numbers (NaN/Inf kept exactly), hashes as fixed-width ASCII bytes
+    (`hash_at`/`hash_list` give str; "" means "not hashed on this step"). `append` grows the
+    buffers by doubling, so a live run costs amortised O(1) a step.
+    """
+
+    __slots__ = ("_cols", "_n")
+    __hash__ = None  # mutable, compared by value
+
+    def __init__(self, **columns: Any):
+        unknown = set(columns) - set(STEP_COLUMNS)
+        if unknown:
+            raise TypeError(f"unknown step column(s) {', '.join(sorted(unknown))}")
+        cols: dict[str, np.ndarray] = {}
+        for name in STEP_COLUMNS:
+            values = columns.get(name, ())
+            if name == "step":
+                cols[name] = np.asarray(values, dtype=np.int64)
+            elif name in HASH_COLUMNS:
+                cols[name] = _hash_column(values)
+            else:
+                cols[name] = np.asarray(values, dtype=np.float64)
+        lengths = {len(c) for c in cols.values()}
+        if len(lengths) > 1 or any(c.ndim != 1 for c in cols.values()):
+            raise ValueError("step columns must be one-dimensional and equally long")
+        self._cols = cols
+        self._n = lengths.pop()
 
     def __len__(self) -> int:
-        return len(self.step)
+        return self._n
+
+    def __repr__(self) -> str:
+        return f"StepSeries({self._n} steps)"
+
+    def __eq__(self, other: object) -> bool:
+        """Same steps, bitwise-equal numbers (a NaN equals the same NaN), same hash texts."""
+        if not isinstance(other, StepSeries):
+            return NotImplemented
+        if len(self) != len(other) or not np.array_equal(self.step, other.step):
+            return False
+        if any(not np.array_equal(self._view(name).view(np.uint64), other._view(name).view(np.uint64))
+               for name in NUMBER_COLUMNS):
+            return False
+        return all(self.hash_list(name) == other.hash_list(name) for name in HASH_COLUMNS)
+
+    def _view(self, name: str) -> np.ndarray:
+        view = self._cols[name][: self._n]
+        view.flags.writeable = False
+        return view
+
+    step = property(lambda self: self._view("step"), doc="int64 step numbers")
+    loss = property(lambda self: self._view("loss"), doc="float64 loss of each step's batch")
+    grad_norm = property(lambda self: self._view("grad_norm"), doc="float64 gradient norm")
+    param_hash = property(lambda self: self._view("param_hash"), doc="parameter hashes")
+    batch_hash = property(lambda self: self._view("batch_hash"), doc="batch-content hashes")
+    lr = property(lambda self: self._view("lr"), doc="float64 learning rate")
+    step_time = property(lambda self: self._view("step_time"), doc="float64 seconds a step")
 
     def append(self, s: Step) -> None:
-        for name in STEP_COLUMNS:
-            getattr(self, name).append(getattr(s, name))
+        """Add one step at the end (the caller keeps steps increasing)."""
+        n = self._n
+        cols = self._cols
+        if n == len(cols["step"]):
+            self._grow(max(16, 2 * n))
+        cols["step"][n] = s.step
+        for name in NUMBER_COLUMNS:
+            cols[name][n] = getattr(s, name)
+        for name in HASH_COLUMNS:
+            self._put_hash(name, n, getattr(s, name))
+        self._n = n + 1
+
+    def _grow(self, capacity: int) -> None:
+        for name, col in self._cols.items():
+            # hash columns start blank ("" bytes or str) so the whole buffer stays decodable
+            bigger = (np.zeros(capacity, dtype=col.dtype) if col.dtype.kind == "S"
+                      else np.full(capacity, "", dtype=object) if col.dtype.kind == "O"
+                      else np.empty(capacity, dtype=col.dtype))
+            bigger[: self._n] = col[: self._n]
+            self._cols[name] = bigger
+
+    def _put_hash(self, name: str, index: int, text: str) -> None:
+        col = self._cols[name]
+        if col.dtype.kind == "S":
+            if text.isascii() and "\x00" not in text:
+                if len(text) > col.dtype.itemsize:
+                    col = self._cols[name] = col.astype(f"S{max(len(text), 2 * col.dtype.itemsize)}")
+                col[index] = text.encode("ascii")
+                return
+            col = self._cols[name] = np.array(hash_texts(col), dtype=object)
+        col[index] = text
 
     def array(self, name: str) -> np.ndarray:
-        """A float64 copy of a numeric column (NaN/Inf kept)."""
-        return np.asarray(getattr(self, name), dtype=np.float64)
+        """A numeric column as float64 (NaN/Inf kept); read-only, a view where it can be."""
+        return np.asarray(self._view(name), dtype=np.float64)
+
+    def hash_at(self, name: str, index: int) -> str:
+        """One hash cell as str ("" where the step was not hashed)."""
+        value = self._view(name)[index]
+        return value.decode("ascii") if isinstance(value, bytes) else value
+
+    def hash_list(self, name: str) -> list[str]:
+        """A hash column as a list of str."""
+        return hash_texts(self._view(name))
+
+    def hashed(self, name: str) -> np.ndarray:
+        """Boolean mask of the steps that have a hash in column `name`."""
+        col = self._view(name)
+        return col != (b"" if col.dtype.kind == "S" else "")
+
+    def values(self, name: str) -> list:
+        """A column as a list of Python values (int, float or str)."""
+        return self.hash_list(name) if name in HASH_COLUMNS else self._view(name).tolist()
 
     def rows(self):
-        """Rows as tuples in STEP_COLUMNS order."""
-        return zip(*(getattr(self, name) for name in STEP_COLUMNS))
+        """Rows of Python values (int, float, str) in STEP_COLUMNS order."""
+        return zip(*(self.values(name) for name in STEP_COLUMNS))
 
 
 @dataclass
@@ -121,7 +239,10 @@ class RunRecord:
     def apply(self, msg: Message) -> None:
         """Fold one worker message into the record."""
         if isinstance(msg, Step):
-            if self.steps.step and msg.step <= self.steps.step[-1]:
+            if not _INT64_MIN <= msg.step <= _INT64_MAX:
+                self.add_log(f"ignored step {str(msg.step)[:40]}: out of range")
+                return
+            if len(self.steps) and msg.step <= self.steps.step[-1]:
                 self.add_log(f"ignored out-of-order step {msg.step}")
                 return
             self.steps.append(msg)
@@ -161,10 +282,8 @@ class RunRecord:
         self.ended_at = time.time()
 
     def has_nonfinite_loss(self) -> bool:
-        return any(not is_finite(v) for v in self.steps.loss)
+        return not bool(np.isfinite(self.steps.loss).all())
 
     def first_nonfinite_step(self) -> Optional[int]:
-        for s, v in zip(self.steps.step, self.steps.loss):
-            if not is_finite(v):
-                return s
-        return None
+        bad = np.flatnonzero(~np.isfinite(self.steps.loss))
+        return int(self.steps.step[bad[0]]) if bad.size else None
