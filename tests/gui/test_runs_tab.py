@@ -51,7 +51,7 @@ def test_library_runs_are_listed_at_the_next_start(qtbot, make_window, tmp_path)
     again.runs_tab.load_library()
     qtbot.waitUntil(lambda: record.run_id in again.runs_tab.records, timeout=10_000)
     restored = again.runs_tab.records[record.run_id]
-    assert len(restored.steps) == 20 and restored.steps.loss == record.steps.loss
+    assert len(restored.steps) == 20 and list(restored.steps.loss) == list(record.steps.loss)
     assert not again.runs_tab.table.is_shown(record.run_id)  # listed, not plotted
 
 
@@ -124,5 +124,5 @@ def test_selected_runs_are_saved_as_a_bundle(qtbot, window, bundles, tmp_path):
     qtbot.waitUntil(lambda: bool(written), timeout=120_000)  # captures the target's snapshot first
     saved = read_bundle(written[0])
     assert [r.run_id for r in saved.runs] == ids[:1]
-    assert saved.runs[0].steps.loss == tab.records[ids[0]].steps.loss
+    assert list(saved.runs[0].steps.loss) == list(tab.records[ids[0]].steps.loss)
     assert saved.snapshot is not None and saved.snapshot.facts

@@ -110,3 +110,130 @@ def test_many_qt_calls_do_not_exhaust_none():
                          timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "alive", out.stderr[-500:]
     assert compat.references_lost_per_call() == 0 or compat.active
+
+
+def _step_line(i: int, loss: float, param_hash: str) -> bytes:
+    return json.dumps({"type": "step", "step": i, "loss": loss, "grad_norm": 1.0, "lr": 0.1,
+                       "step_time": 0.001, "param_hash": param_hash, "batch_hash": f"b{i}"}).encode()
+
+
+def _streams(n: int) -> tuple[list[bytes], list[bytes]]:
+    """Two runs' step lines: parameters part at step 7, losses at 12, a NaN at 20 in one."""
+    ref = [_step_line(i, 2.0 / (i + 1), f"p{i}") for i in range(n)]
+    other = [_step_line(i, 2.0 / (i + 1) + (1e-6 * i if i >= 12 else 0.0) if i != 20 else math.nan,
+                        f"p{i}" if i < 7 else f"q{i}") for i in range(n)]
+    return ref, other
+
+
+def _running(config_steps: int) -> RunRecord:
+    record = RunRecord(config=RunConfig(steps=config_steps))
+    record.apply(parse_line(json.dumps({"type": "hello", "worker": "t", "protocol": 1})))
+    return record
+
+
+def test_incremental_pair_diff_equals_the_whole_run_comparison():
+    from reprodiag.core.compare import abs_diff_series, compare_runs
+    from reprodiag.gui.plots.pair_diff import PairDiff, first_difference_step
+
+    ref_lines, other_lines = _streams(40)
+    ref, other = _running(40), _running(40)
+    pair = PairDiff(ref, other)
+    seen = []
+    # uneven chunks, the other run ahead of the reference most of the time
+    for a, b in [(0, 3), (2, 5), (9, 9), (9, 15), (21, 30), (40, 33), (40, 40)]:
+        for line in ref_lines[len(ref.steps):a]:
+            ref.apply(parse_line(line))
+        for line in other_lines[len(other.steps):b]:
+            other.apply(parse_line(line))
+        pair.update()
+        seen.append(pair.first_difference_step)
+    steps, diff = abs_diff_series(ref, other)
+    assert np.array_equal(pair.steps.view(), steps) and pair.rebuilds == 0
+    assert np.array_equal(pair.diff.view(), diff, equal_nan=True)
+    assert pair.first_difference_step == first_difference_step(compare_runs(ref, other)) == 12
+    assert seen[:2] == [None, None] and 7 in seen  # parameters part before the losses do
+    assert not pair.update()  # nothing new
+
+    # step numbers that do not increase (apply() refuses them; a record read from elsewhere
+    # might not): compared whole, still the same answer
+    shuffled = _running(3)
+    for i in (0, 2, 1):
+        shuffled.steps.append(parse_line(_step_line(i, 1.0 + i, "p")))
+    odd = PairDiff(ref, shuffled)
+    assert odd.update() and odd.rebuilds == 1
+    steps, diff = abs_diff_series(ref, shuffled)
+    assert np.array_equal(odd.steps.view(), steps) and np.array_equal(odd.diff.view(), diff)
+
+
+def test_pair_diff_compares_parameter_hashes_only_where_both_runs_took_one():
+    from reprodiag.core.compare import compare_runs
+    from reprodiag.gui.plots.pair_diff import PairDiff
+
+    # the reference hashes every step, the other every 4th ("" between): equal where both hashed
+    dense, sparse = _running(12), _running(12)
+    for i in range(12):
+        dense.apply(parse_line(_step_line(i, 1.0, f"p{i}")))
+        sparse.apply(parse_line(_step_line(i, 1.0, f"p{i}" if i % 4 == 0 else "")))
+    pair = PairDiff(dense, sparse)
+    pair.update()
+    assert pair.first_param_step is None and pair.first_difference_step is None
+    assert compare_runs(dense, sparse).first_param_diff_step is None
+
+    # a difference shows at the first step both hashed after it
+    parted = _running(12)
+    for i in range(12):
+        parted.apply(parse_line(_step_line(i, 1.0, ("p" if i < 6 else "q") + str(i)
+                                           if i % 4 == 0 else "")))
+    pair = PairDiff(dense, parted)
+    pair.update()
+    assert pair.first_param_step == 8
+
+
+def test_streaming_draws_fast_and_a_still_view_is_antialiased(qtbot):
+    from reprodiag.gui.plots.panel import antialiased
+
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    ref_lines, other_lines = _streams(400)
+    ref, other = _running(400), _running(400)
+    view.set_curves([CurveSpec("a", "#1", ref, run_color(0)), CurveSpec("b", "#2", other, run_color(1))])
+    view.set_diffs([DiffSpec("b", "#2 vs #1", ref, other, run_color(1))])
+    markers = []
+    for lo in range(0, 60, 10):  # streams in, refreshed after each chunk
+        for line in ref_lines[lo:lo + 10]:
+            ref.apply(parse_line(line))
+        for line in other_lines[lo:lo + 10]:
+            other.apply(parse_line(line))
+        view.refresh(force=True)
+        markers.append(view._diffs["b"].marker_step)
+    assert view.live and markers[0] == 7 and markers[-1] == 12  # moved to the loss difference
+    item = view._curves["a"].loss_item
+    assert not item.curve.opts["antialias"] and item.opts["autoDownsampleFactor"] == 1.0
+    # the step axis is held at the configured length, not fitted to the 60 steps so far
+    for panel in view.panels().values():
+        low, high = panel.plot.viewRange()[0]
+        assert low <= 0 and 399 <= high < 420 and not panel.plot.getViewBox().autoRangeEnabled()[0]
+    # a grab of the live plot is drawn antialiased (and the live look comes back after)
+    plot = view.loss_panel.plot
+    fast = view.loss_panel.widget.grab().toImage()
+    with antialiased(plot):
+        assert item.curve.opts["antialias"]
+        smooth = view.loss_panel.widget.grab().toImage()
+    assert not item.curve.opts["antialias"] and smooth != fast
+
+    # the user zooms the step axis: streaming leaves it there
+    view.diff_panel.plot.setXRange(5, 30, padding=0)
+    for line in ref_lines[60:100]:
+        ref.apply(parse_line(line))
+    view.refresh()
+    assert np.allclose(view.diff_panel.plot.viewRange()[0], [5, 30])
+
+    ref.finish("finished")
+    other.finish("finished")
+    view.refresh()
+    assert not view.live and item.curve.opts["antialias"]
+    assert view._diffs["b"].item.curve.opts["antialias"] and item.opts["autoDownsampleFactor"] == 5.0
+    assert view.loss_panel.plot.getViewBox().autoRangeEnabled()[0]  # fits the data again
+    assert view.point_count("a") == 100

@@ -22,8 +22,9 @@ class GrowingSeries:
     def __len__(self) -> int:
         return self._n
 
-    def extend(self, values: Iterable[float]) -> None:
-        chunk = np.asarray(list(values), dtype=np.float64)
+    def extend(self, values: Iterable[float] | np.ndarray) -> None:
+        chunk = np.asarray(values if isinstance(values, np.ndarray) else list(values),
+                           dtype=np.float64)
         need = self._n + chunk.size
         if need > self._data.size:
             grown = np.empty(max(need, 2 * self._data.size), dtype=np.float64)
@@ -39,9 +40,10 @@ class GrowingSeries:
         return self._data[: self._n]
 
 
-def finite_or_nan(values: Iterable[float]) -> list[float]:
+def finite_or_nan(values) -> np.ndarray:
     """NaN in place of every non-finite value (a gap in the curve)."""
-    return [v if math.isfinite(v) else math.nan for v in values]
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(np.isfinite(values), values, np.nan)
 
 
 class Smoother:

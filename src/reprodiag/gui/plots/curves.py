@@ -2,13 +2,17 @@
 
 The view reads `RunRecord.steps` incrementally into numpy buffers; the owner's single timer
 calls `refresh()`, which only touches curves that grew. Differences and first-divergence
-markers come from `core.compare` (abs_diff_series / compare_runs), recomputed at most a few
-times a second while runs stream. Non-finite losses are gaps with a marked first step.
+markers are updated from the new steps only (plots/pair_diff.py), a few times a second while
+runs stream. Non-finite losses are gaps with a marked first step.
+While a shown run is running the plots are drawn for speed: no antialiasing, about one sample
+per pixel, the step axis held at the runs' configured length and the value axis re-fitted only
+when the data leave it (or fill under half of it), not every frame; so the cached axes are
+rarely repainted. Still views, exports and `antialiased()` grabs are drawn at full quality.
 """
 
 from __future__ import annotations
 
-import math
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -26,14 +30,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from reprodiag.core.compare import abs_diff_series, compare_runs
-from reprodiag.core.runs.record import RunRecord
+from reprodiag.core.runs.record import RUNNING, RunRecord
 from reprodiag.gui import theme
 from reprodiag.gui.plots.buffers import GrowingSeries, Smoother, finite_or_nan
-from reprodiag.gui.plots.panel import PlotPanel
+from reprodiag.gui.plots.pair_diff import PairDiff, first_difference_step
+from reprodiag.gui.plots.panel import PlotPanel, antialiased
 
 DOTS_UP_TO = 400  # difference curves with at most this many points also get dots
-DIFF_REFRESH_S = 0.3  # comparisons are O(steps): a few times a second is live enough
+DIFF_REFRESH_S = 0.3  # difference and step-time curves: a few times a second is live enough
+LIVE_SAMPLES_PER_PIXEL = 1.0  # while streaming (peak mode keeps each pixel's min and max)
+STILL_SAMPLES_PER_PIXEL = 5.0  # pyqtgraph's default: exports at EXPORT_WIDTH stay smooth
+X_PADDING = 0.02  # of the held step range, as autorange pads it
+Y_MARGIN = 0.1  # room left above and below the data when the value axis is re-fitted
+Y_TIGHT = 0.5  # ... which happens too when the data fill less than this much of it
+
+__all__ = ["BandSpec", "CurveSpec", "CurvesView", "DiffSpec", "first_difference_step"]
 
 
 @dataclass(eq=False)
@@ -73,21 +84,21 @@ class BandSpec:
 BAND_ALPHA = 55
 
 
-def first_difference_step(cmp) -> int | None:
-    """Where the loss curves first differ bitwise (else where parameters first differ)."""
-    if cmp.first_bitwise_loss_diff_step is not None:
-        return cmp.first_bitwise_loss_diff_step
-    return cmp.first_param_diff_step
-
-
 def _pen(color: QColor, style: Qt.PenStyle, width: float = 1.6):
     return pg.mkPen(color=color, width=width, style=style)
 
 
-def _data_item(spec, name: str) -> pg.PlotDataItem:
+def _look(live: bool) -> dict:
+    """Drawing options of the curves: fast while runs stream, best otherwise."""
+    return {"antialias": not live,
+            "autoDownsampleFactor": LIVE_SAMPLES_PER_PIXEL if live else STILL_SAMPLES_PER_PIXEL}
+
+
+def _data_item(spec, name: str, look: dict) -> pg.PlotDataItem:
     item = pg.PlotDataItem(name=name, pen=_pen(spec.color, spec.style), connect="finite",
-                           symbol=None, symbolSize=4, symbolPen=None, symbolBrush=pg.mkBrush(spec.color))
-    return item  # clipping and downsampling come from the PlotItem (plots/panel.py)
+                           symbol=None, symbolSize=4, symbolPen=None,
+                           symbolBrush=pg.mkBrush(spec.color), **look)
+    return item  # clipping and downsampling modes come from the PlotItem (plots/panel.py)
 
 
 def _marker(x: float, y: float, symbol: str, color: QColor) -> pg.PlotDataItem:
@@ -100,7 +111,7 @@ class _RunCurve:
     """Buffers and plot items of one run."""
 
     def __init__(self, spec: CurveSpec, loss_plot: pg.PlotItem, time_plot: pg.PlotItem | None,
-                 smoothing: float):
+                 smoothing: float, look: dict):
         self.spec = spec
         self.synced = 0
         self.x = GrowingSeries()
@@ -108,14 +119,15 @@ class _RunCurve:
         self.smooth = GrowingSeries()
         self.ms = GrowingSeries()
         self.smoother = Smoother(smoothing)
-        self.loss_item = _data_item(spec, spec.name)
+        self.loss_item = _data_item(spec, spec.name, look)
         loss_plot.addItem(self.loss_item)
         self.time_item = None
         if time_plot is not None:
-            self.time_item = _data_item(spec, spec.name)
+            self.time_item = _data_item(spec, spec.name, look)
             time_plot.addItem(self.time_item)
         self.nonfinite_step: int | None = None
         self.nonfinite_items: list = []
+        self.time_drawn = -1  # steps in the step-time curve when it was last drawn
 
     def pull(self) -> bool:
         """Copy new steps from the record into the buffers; True when something was added."""
@@ -124,29 +136,38 @@ class _RunCurve:
         if n <= self.synced:
             return False
         lo = self.synced
-        new_loss = steps.loss[lo:n]
-        self.x.extend(steps.step[lo:n])
+        new_loss = np.asarray(steps.loss[lo:n], dtype=np.float64)
+        self.x.extend(np.asarray(steps.step[lo:n], dtype=np.float64))
         self.loss.extend(finite_or_nan(new_loss))
-        self.smooth.extend(self.smoother.extend(new_loss))
-        self.ms.extend(finite_or_nan(t * 1000.0 for t in steps.step_time[lo:n]))
+        self.smooth.extend(self.smoother.extend(new_loss.tolist()))
+        self.ms.extend(finite_or_nan(np.asarray(steps.step_time[lo:n], dtype=np.float64) * 1000.0))
         if self.nonfinite_step is None:
-            for s, v in zip(steps.step[lo:n], new_loss):
-                if not math.isfinite(v):
-                    self.nonfinite_step = s
-                    break
+            bad = np.flatnonzero(~np.isfinite(new_loss))
+            if bad.size:
+                self.nonfinite_step = int(steps.step[lo + int(bad[0])])
         self.synced = n
         return True
 
     def resmooth(self, weight: float) -> None:
         self.smoother = Smoother(weight)
         self.smooth.clear()
-        self.smooth.extend(self.smoother.extend(self.spec.record.steps.loss[: self.synced]))
+        losses = np.asarray(self.spec.record.steps.loss[: self.synced], dtype=np.float64)
+        self.smooth.extend(self.smoother.extend(losses.tolist()))
 
-    def draw(self, smoothed: bool) -> None:
+    def last_step(self) -> float | None:
+        return float(self.x.view()[-1]) if len(self.x) else None
+
+    def draw(self, smoothed: bool, look: dict) -> None:
         y = self.smooth.view() if smoothed else self.loss.view()
-        self.loss_item.setData(self.x.view(), y, connect="finite")
-        if self.time_item is not None:
-            self.time_item.setData(self.x.view(), self.ms.view(), connect="finite")
+        self.loss_item.setData(self.x.view(), y, connect="finite", **look)
+
+    def draw_time(self, look: dict, force: bool) -> bool:
+        """The step-time curve, when it grew since it was last drawn (or `force`)."""
+        if self.time_item is None or (self.time_drawn == len(self.x) and not force):
+            return False
+        self.time_item.setData(self.x.view(), self.ms.view(), connect="finite", **look)
+        self.time_drawn = len(self.x)
+        return True
 
     def mark_nonfinite(self, loss_plot: pg.PlotItem) -> None:
         """A dashed red line and an x where the loss stopped being a number."""
@@ -179,30 +200,38 @@ class _RunCurve:
 class _DiffCurve:
     """The |loss difference| curve of one pair, with its first-divergence marker."""
 
-    def __init__(self, spec: DiffSpec, plot: pg.PlotItem, index: int = 0):
+    def __init__(self, spec: DiffSpec, plot: pg.PlotItem, index: int, look: dict):
         self.spec = spec
         self.label_position = 0.95 - 0.07 * (index % 6)  # stagger the step labels
-        self.item = _data_item(spec, spec.name)
+        self.item = _data_item(spec, spec.name, look)
         plot.addItem(self.item)
         self.marker_step: int | None = None
         self.marker_items: list = []
-        self.seen = (-1, -1)
+        self.pair = PairDiff(spec.ref, spec.other)
+        self.shown = GrowingSeries()  # the differences above 0, NaN elsewhere
         self.nonzero = False
 
-    def update(self, plot: pg.PlotItem) -> bool:
-        ref, other = self.spec.ref, self.spec.other
-        seen = (len(ref.steps), len(other.steps))
-        if seen == self.seen:
+    @property
+    def seen(self) -> tuple[int, int]:
+        return len(self.spec.ref.steps), len(self.spec.other.steps)
+
+    def update(self, plot: pg.PlotItem, look: dict, force: bool = False) -> bool:
+        """Take in new steps of the pair; redraw when they changed anything (or `force`)."""
+        rebuilds = self.pair.rebuilds
+        if not self.pair.update() and not force:
             return False
-        self.seen = seen
-        steps, diff = abs_diff_series(ref, other)
-        diff = np.where(diff > 0, diff, np.nan)  # a zero has no place on a log axis
-        shown = int(np.isfinite(diff).sum())
+        diff = self.pair.diff.view()
+        if self.pair.rebuilds != rebuilds:  # compared whole again: not an extension
+            self.shown.clear()
+        new = diff[len(self.shown):]
+        self.shown.extend(np.where(new > 0, new, np.nan))  # a zero has no place on a log axis
+        steps, diff = self.pair.steps.view(), self.shown.view()
+        shown = int(np.count_nonzero(np.isfinite(diff)))
         self.nonzero = shown > 0
         # isolated differences between zeros are single points: dots keep them visible
         self.item.setSymbol("o" if 0 < shown <= DOTS_UP_TO else None)
-        self.item.setData(steps.astype(np.float64), diff, connect="finite")
-        step = first_difference_step(compare_runs(ref, other))
+        self.item.setData(steps, diff, connect="finite", **look)
+        step = self.pair.first_difference_step
         if step != self.marker_step:
             self._set_marker(plot, step, steps, diff)
         return True
@@ -294,6 +323,8 @@ class CurvesView(QWidget):
         self._diffs: dict[str, _DiffCurve] = {}
         self._bands: list[tuple[BandSpec, list]] = []  # spec, its plot items
         self._last_diff = 0.0
+        self._live = False  # a shown run is running: plots drawn for speed
+        self._held: dict[tuple[str, int], tuple] = {}  # (panel, axis): the range held there
         self._update_hints()
 
     def panels(self) -> dict[str, PlotPanel]:
@@ -311,8 +342,21 @@ class CurvesView(QWidget):
         curve = self._curves.get(key)
         if curve is None:
             return 0
-        x, _ = curve.loss_item.getData()
+        x, _ = curve.loss_item.getOriginalDataset()  # getData() is after downsampling
         return 0 if x is None else len(x)
+
+    @property
+    def live(self) -> bool:
+        """True while a shown run is running (fast drawing, step axis held)."""
+        return self._live
+
+    @contextlib.contextmanager
+    def antialiased(self):
+        """Draw every curve antialiased inside the block (a screenshot while runs stream)."""
+        with contextlib.ExitStack() as stack:
+            for panel in self.panels().values():
+                stack.enter_context(antialiased(panel.plot))
+            yield
 
     def set_curves(self, specs: list[CurveSpec]) -> None:
         wanted = {s.key: s for s in specs}
@@ -323,7 +367,7 @@ class CurvesView(QWidget):
         for key, spec in wanted.items():
             if key not in self._curves:
                 self._curves[key] = _RunCurve(spec, self.loss_panel.plot, time_plot,
-                                              self.smoothing.value())
+                                              self.smoothing.value(), _look(self._live))
         self._update_hints()
         self.refresh(force=True)
 
@@ -334,7 +378,8 @@ class CurvesView(QWidget):
             self._diffs.pop(key).remove(self.diff_panel.plot)
         for key, spec in wanted.items():
             if key not in self._diffs:
-                self._diffs[key] = _DiffCurve(spec, self.diff_panel.plot, len(self._diffs))
+                self._diffs[key] = _DiffCurve(spec, self.diff_panel.plot, len(self._diffs),
+                                              _look(self._live))
         self.refresh(force=True)
 
     def set_bands(self, specs: list[BandSpec]) -> None:
@@ -373,20 +418,84 @@ class CurvesView(QWidget):
 
     def refresh(self, force: bool = False) -> bool:
         """Draw what arrived since the last call; True when anything changed."""
+        live = any(c.spec.record.status == RUNNING for c in self._curves.values())
+        if live != self._live:  # streaming started or ended: every curve changes its look
+            self._live = live
+            force = True
+            if not live:
+                self._release_axes()
+        look = _look(live)
         changed = False
         smoothed = self.smoothing.value() > 0
         for curve in self._curves.values():
             if curve.pull() or force:
-                curve.draw(smoothed)
+                curve.draw(smoothed, look)
                 curve.mark_nonfinite(self.loss_panel.plot)
                 changed = True
+        if live and changed:
+            self._hold_axes(["loss"])
         now = time.monotonic()
         if force or now - self._last_diff >= DIFF_REFRESH_S:
             self._last_diff = now
+            slow = []
+            for curve in self._curves.values():
+                slow.append(curve.draw_time(look, force))
             for diff in self._diffs.values():
-                changed = diff.update(self.diff_panel.plot) or changed
+                slow.append(diff.update(self.diff_panel.plot, look, force))
+            if live and any(slow):
+                self._hold_axes(["difference", "step-time"])
+            changed = changed or any(slow)
             self._update_hints()
         return changed
+
+    def _x_end(self) -> float:
+        """The last step the shown runs will reach: running runs' configured step count."""
+        ends = [c.last_step() for c in self._curves.values()]
+        ends += [c.spec.record.config.steps - 1 for c in self._curves.values()
+                 if c.spec.record.status == RUNNING]
+        return max([e for e in ends if e is not None] or [0.0])
+
+    def _hold_axes(self, names: list[str]) -> None:
+        """While runs stream: hold the step axis at [0, the runs' last step], and the value
+        axis until the data leave it or fill under Y_TIGHT of it; an autorange every frame
+        would repaint both axes (and the plot twice) each time. An axis the user zoomed or
+        panned is left where they put it."""
+        end = max(1.0, self._x_end())
+        panels = self.panels()
+        for name in names:
+            panel = panels.get(name)
+            if panel is None:
+                continue
+            box = panel.plot.getViewBox()
+            if self._holdable(name, 0, box) and end > self._held.get((name, 0), (-1.0,))[0]:
+                panel.plot.setXRange(0.0, end, padding=X_PADDING)
+                self._held[(name, 0)] = (end, tuple(box.viewRange()[0]))
+            y = box.childrenBounds()[1]
+            if y is None or not np.all(np.isfinite(y)) or not self._holdable(name, 1, box):
+                continue
+            lo, hi = y
+            held = self._held.get((name, 1))
+            if held is not None:
+                low, high = held[1]
+                if low <= lo and hi <= high and hi - lo >= Y_TIGHT * (high - low):
+                    continue
+            span = (hi - lo) or abs(hi) or 1.0
+            panel.plot.setYRange(lo - Y_MARGIN * span, hi + Y_MARGIN * span, padding=0.0)
+            self._held[(name, 1)] = (None, tuple(box.viewRange()[1]))
+
+    def _holdable(self, name: str, axis: int, box) -> bool:
+        """Not held yet, or still where it was held (not moved by the user)."""
+        held = self._held.get((name, axis))
+        return held is None or _same_range(box.viewRange()[axis], held[1])
+
+    def _release_axes(self) -> None:
+        """Streaming ended: axes held by `_hold_axes` (and not moved since) fit the data again."""
+        panels = self.panels()
+        for (name, axis), (_end, held) in self._held.items():
+            plot = panels[name].plot
+            if _same_range(plot.viewRange()[axis], held):
+                plot.enableAutoRange(axis=axis)
+        self._held = {}
 
     def _update_hints(self) -> None:
         for panel in self.panels().values():
@@ -416,6 +525,10 @@ class CurvesView(QWidget):
         for curve in self._curves.values():
             curve.resmooth(weight)
         self.refresh(force=True)
+
+
+def _same_range(a, b) -> bool:
+    return bool(np.allclose(a, b, rtol=1e-9, atol=1e-9))
 
 
 def _changed(old, new) -> bool:

@@ -10,7 +10,15 @@ import pyqtgraph as pg
 import pyqtgraph.exporters
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QFont, QFontMetrics, QGuiApplication, QImage
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from reprodiag.errors import UserError
 from reprodiag.gui import theme
@@ -41,6 +49,27 @@ def _closed_paths_tolerated():
         module.correctCoordinates = original
 
 
+@contextlib.contextmanager
+def antialiased(plot: pg.PlotItem):
+    """Every curve and symbol of `plot` antialiased inside the block, as it was after it.
+
+    Live curves are drawn without antialiasing (plots/curves.py); a grab of the widget made
+    while they stream should still look like a still view. (Image exports need no help:
+    pyqtgraph's exporters draw antialiased anyway.)"""
+    parts = [part for item in plot.listDataItems() for part in (item.curve, item.scatter)
+             if isinstance(item, pg.PlotDataItem)]
+    before = [part.opts.get("antialias", True) for part in parts]
+    for part in parts:
+        part.opts["antialias"] = True
+        part.update()
+    try:
+        yield
+    finally:
+        for part, was in zip(parts, before):
+            part.opts["antialias"] = was
+            part.update()
+
+
 class PlotPanel(QWidget):
     """One plot: title row with an export menu, the plot, and a centred hint when empty."""
 
@@ -60,6 +89,10 @@ class PlotPanel(QWidget):
         self.plot.setClipToView(True)
         self.plot.setLabel("left", y_label)
         self.plot.setLabel("bottom", x_label)
+        # Axes (with their grid lines) are repainted only when their range or look changes,
+        # not with every frame of a live curve: while runs stream the step axis is held.
+        for name in ("left", "bottom"):
+            self.plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.legend = pg.LegendItem(colCount=2, labelTextSize=f"{LEGEND_POINTS}pt", verSpacing=-6)
         self.widget.addItem(self.legend, row=1, col=0)
         self.plot.legend = self.legend  # PlotItem.addItem/removeItem keep it in step
@@ -167,7 +200,8 @@ class PlotPanel(QWidget):
         return path
 
     def image(self) -> QImage:
-        return self.widget.grab().toImage()
+        with antialiased(self.plot):
+            return self.widget.grab().toImage()
 
     def copy_image(self) -> None:
         QGuiApplication.clipboard().setImage(self.image())
