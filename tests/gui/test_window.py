@@ -1,4 +1,5 @@
-"""The main window: settings persistence, recent bundles, drag and drop, tooltips, startup."""
+"""The main window: settings persistence, recent bundles, drag and drop, tooltips, startup,
+tabs built when first needed."""
 
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ def test_geometry_tab_interpreter_and_recent_files_persist(qtbot, make_window, t
 
     again = make_window(path)
     assert again.current_tab_name() == "runs"
+    assert again.tab_built("runs") and not again.tab_built("compare")  # the restored tab is built
+    assert again.tabs.currentWidget().content is not None
     assert (again.width(), again.height()) == (760, 640)
     assert again.state.target == sys.executable
 
@@ -77,7 +80,77 @@ def _own_controls(window):
         yield widget
 
 
+def test_tabs_are_built_when_first_shown_or_asked_for(qtbot, window):
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert titles == ["Environment", "Runs", "Compare"]  # from the start, before any is built
+    assert all(window.tabs.tabToolTip(i) for i in range(window.tabs.count()))
+    assert window.tab_built("environment")
+    assert not window.tab_built("runs") and not window.tab_built("compare")
+
+    window.tabs.setCurrentIndex(1)  # as a click on the tab does
+    assert window.tab_built("runs") and not window.tab_built("compare")
+    page = window.tabs.currentWidget()
+    assert page.content is window.runs_tab and window.runs_tab.isVisible()
+    assert window.runs_tab.size() == page.size()  # laid out at once, not a frame later
+    assert window.runs_tab.title == titles[1]
+
+    tab = window.compare_tab  # reached from code (the report, the screenshot command)
+    assert window.tab_built("compare") and window.compare_tab is tab
+    assert window.current_tab_name() == "runs"  # building it did not switch to it
+    assert window.tabs.widget(2).content is tab and tab.title == titles[2]
+
+
+def test_first_frame_needs_neither_the_bundle_code_nor_the_other_tabs(tmp_path):
+    """A fresh process paints the window without pydantic, bundles, comparison, the Runs and
+    Compare tabs or the live-load sensors; start() after the first frame brings them in."""
+    import json
+    import os
+    import subprocess
+
+    code = (
+        "import json, sys\n"
+        "from reprodiag.gui.app import create_application\n"
+        "from reprodiag.gui.main_window import MainWindow\n"
+        "from reprodiag.gui.settings import AppSettings\n"
+        "HEAVY = ('pydantic', 'reprodiag.core.bundle', 'reprodiag.core.compare',\n"
+        "         'reprodiag.core.diagnose', 'reprodiag.core.runs.config', 'psutil',\n"
+        "         'reprodiag.gui.tabs.runs_tab', 'reprodiag.gui.tabs.compare_tab')\n"
+        "app = create_application()\n"
+        "made = []\n"
+        "def library():\n"
+        "    from reprodiag.core.runs.library import RunLibrary\n"
+        "    made.append(1)\n"
+        "    return RunLibrary(sys.argv[2])\n"
+        "w = MainWindow(AppSettings(sys.argv[1]), library)\n"
+        "w.show()\n"
+        "seen = {}\n"
+        "def later():\n"
+        "    if not (w.tab_built('runs') and w.state.tasks.busy == 0 and w.state.snapshot):\n"
+        "        QTimer.singleShot(100, later); return\n"
+        "    seen['later'] = [m for m in HEAVY if m in sys.modules]\n"
+        "    seen['library'] = len(made)\n"
+        "    w.close(); app.quit()\n"
+        "def first_frame():\n"
+        "    seen['first'] = [m for m in HEAVY if m in sys.modules]\n"
+        "    seen['library_at_first'] = len(made)\n"
+        "    w.start(); later()\n"
+        "from PySide6.QtCore import QTimer\n"
+        "w.after_first_frame(first_frame)\n"
+        "app.exec()\n"
+        "print(json.dumps(seen))\n"
+    )
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s.ini"), str(tmp_path / "runs")],
+                         capture_output=True, text=True, timeout=240, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["first"] == [] and seen["library_at_first"] == 0
+    assert {"reprodiag.core.bundle", "reprodiag.gui.tabs.runs_tab", "psutil"} <= set(seen["later"])
+    assert seen["library"] == 1
+
+
 def test_every_control_has_a_tooltip(window):
+    assert window.runs_tab is not None and window.compare_tab is not None  # builds them
     controls = list(_own_controls(window))
     assert len(controls) > 30
     missing = [f"{type(w).__name__} {getattr(w, 'text', lambda: '')()!r} in "
@@ -107,6 +180,8 @@ def test_about_names_the_versions():
 def test_startup_captures_the_environment_in_the_background(qtbot, window):
     window.start()
     assert window.env_tab.capturing  # the window is up before the capture is done
+    assert not window.tab_built("runs")  # built (listing the run library) a turn later
+    qtbot.waitUntil(lambda: window.tab_built("runs"), timeout=10_000)
     qtbot.waitUntil(lambda: window.state.snapshot is not None, timeout=120_000)
     qtbot.waitUntil(lambda: window.state.tasks.busy == 0, timeout=60_000)
     assert window.env_tab.tree.fact_count() > 50

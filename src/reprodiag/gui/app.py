@@ -60,22 +60,26 @@ def install_excepthook(window) -> None:
     sys.excepthook = hook
 
 
+def user_library():
+    """The run library in the user's data folder (imports the bundle code: called on first use)."""
+    from reprodiag.core.runs.library import RunLibrary
+
+    return RunLibrary()
+
+
 def main(bundles: list[str] | None = None) -> int:
     """Open the window (with bundles loaded) and run until it closes; returns the exit code."""
-    from PySide6.QtCore import QTimer
-
-    from reprodiag.core.runs.library import RunLibrary
     from reprodiag.gui.main_window import MainWindow
 
     app = create_application()
-    window = MainWindow(AppSettings(), RunLibrary())
+    window = MainWindow(AppSettings(), user_library)
     install_excepthook(window)
     window.show()
 
-    def begin() -> None:  # after the first frame: the window appears before any work starts
+    def begin() -> None:
         window.start()
         if bundles:
             window.open_bundles(list(bundles))
 
-    QTimer.singleShot(0, begin)
+    window.after_first_frame(begin)  # the window appears before any work starts
     return app.exec()

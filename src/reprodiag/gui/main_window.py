@@ -1,19 +1,24 @@
 """The main window: three tabs, menus and shortcuts, drag and drop, status bar, persistence.
 
 The window wires the tabs to the shared AppState and to each other; it holds no diagnosis
-logic. Errors from anywhere end up in the message bar above the tabs.
+logic. Errors from anywhere end up in the message bar above the tabs. Each tab (and its
+modules) is built the first time it is shown or reached through `env_tab` / `runs_tab` /
+`compare_tab`, so the window paints its first frame without importing what it does not show.
 """
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy
 import pyqtgraph
 import PySide6
-from PySide6.QtCore import qVersion
+from PySide6.QtCore import QTimer, qVersion
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QLabel,
@@ -25,14 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 import reprodiag
-from reprodiag.core.bundle import Bundle
-from reprodiag.core.runs.library import RunLibrary
 from reprodiag.gui import compat, screenshot
 from reprodiag.gui.settings import AppSettings
 from reprodiag.gui.state import AppState
-from reprodiag.gui.tabs.compare_tab import CompareTab
-from reprodiag.gui.tabs.environment_tab import EnvironmentTab
-from reprodiag.gui.tabs.runs_tab import RunsTab
 from reprodiag.gui.widgets.dialogs import (
     OPEN_FILTER,
     ask_open_paths,
@@ -40,11 +40,21 @@ from reprodiag.gui.widgets.dialogs import (
     ask_save_path,
     report,
 )
-from reprodiag.gui.widgets.explain_dialog import ExplainDialog
 from reprodiag.gui.widgets.live_status import LiveStatus
 from reprodiag.gui.widgets.message_bar import MessageBar
 
+if TYPE_CHECKING:
+    from reprodiag.core.bundle import Bundle
+    from reprodiag.core.runs.library import RunLibrary
+    from reprodiag.gui.tabs.compare_tab import CompareTab
+    from reprodiag.gui.tabs.environment_tab import EnvironmentTab
+    from reprodiag.gui.tabs.runs_tab import RunsTab
+
 TAB_NAMES = ("environment", "runs", "compare")
+TAB_TIPS = ("The target interpreter's environment snapshot",
+            "Run seeded canary trainings and watch them live",
+            "Compare bundles from other machines, run by run")
+FIRST_FRAME_FALLBACK_MS = 2000  # start the background work even if the window is never painted
 COLAB_HINT = ("Open it in Google Colab (File > Upload notebook), run all cells, then open the "
               "downloaded bundle here in the Compare tab.")
 
@@ -61,10 +71,32 @@ def about_text() -> str:
                "compensates (see reprodiag/gui/compat.py).</i></p>" if compat.active else ""))
 
 
-class MainWindow(QMainWindow):
-    """reprodiag's window. `library=None` keeps nothing on disk (offscreen rendering)."""
+class TabPage(QWidget):
+    """A tab page that builds its content the first time it is needed (shown or asked for)."""
 
-    def __init__(self, settings: AppSettings, library: RunLibrary | None,
+    def __init__(self, build: Callable[[], QWidget], parent: QWidget | None = None):
+        super().__init__(parent)
+        self._build = build
+        self.content: QWidget | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+
+    def ensure(self) -> QWidget:
+        if self.content is None:
+            self.content = self._build()
+            self.layout().addWidget(self.content)
+            if self.isVisible():  # in view now: laid out before the next paint, not a turn later
+                self.content.show()
+                self.layout().activate()
+        return self.content
+
+
+class MainWindow(QMainWindow):
+    """reprodiag's window. `library=None` keeps nothing on disk (offscreen rendering); a
+    function returning a RunLibrary makes it on first use (see AppState)."""
+
+    def __init__(self, settings: AppSettings, library: RunLibrary | Callable[[], RunLibrary] | None,
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.settings = settings
@@ -75,22 +107,20 @@ class MainWindow(QMainWindow):
 
         if settings.last_interpreter and Path(settings.last_interpreter).exists():
             self.state.target = settings.last_interpreter
-        self.env_tab = EnvironmentTab(self.state)
-        self.runs_tab = RunsTab(self.state)
-        self.compare_tab = CompareTab(self.state, lambda: list(self.runs_tab.records.values()))
-        self.compare_tab.on_bundle_loaded = self._bundle_loaded
-        self.compare_tab.on_report_added = self.env_tab.add_snapshot
-        self.compare_tab.on_rerun = self.rerun
         self.explanations: list = []  # attribution results of this session, for the report
-        self.env_tab.interpreter_chosen.connect(self._remember_interpreter)
+        self._started = False
+        self._painted = False
+        self._after_paint: list[Callable[[], None]] = []
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        for tab, tip in ((self.env_tab, "The target interpreter's environment snapshot"),
-                         (self.runs_tab, "Run seeded canary trainings and watch them live"),
-                         (self.compare_tab, "Compare bundles from other machines, run by run")):
-            self.tabs.addTab(tab, tab.title)
+        self._pages: dict[str, TabPage] = {}
+        for name, build, tip in zip(TAB_NAMES, (self._build_env, self._build_runs,
+                                                self._build_compare), TAB_TIPS, strict=True):
+            page = self._pages[name] = TabPage(build)
+            self.tabs.addTab(page, name.capitalize())
             self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
+        self.tabs.currentChanged.connect(lambda i: self._pages[TAB_NAMES[i]].ensure())
         self.messages = MessageBar()
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -109,6 +139,47 @@ class MainWindow(QMainWindow):
             lambda n: self.busy.setText(f"working… ({n})" if n else ""))
         self._build_menus()
         self._restore()
+        self._pages[self.current_tab_name()].ensure()  # the tab in view; the others wait
+
+    # ------------------------------------------------------------------ tabs, built on demand
+    @property
+    def env_tab(self) -> EnvironmentTab:
+        return self._pages["environment"].ensure()
+
+    @property
+    def runs_tab(self) -> RunsTab:
+        return self._pages["runs"].ensure()
+
+    @property
+    def compare_tab(self) -> CompareTab:
+        return self._pages["compare"].ensure()
+
+    def tab_built(self, name: str) -> bool:
+        return self._pages[name].content is not None
+
+    def _build_env(self) -> EnvironmentTab:
+        from reprodiag.gui.tabs.environment_tab import EnvironmentTab
+
+        tab = EnvironmentTab(self.state)
+        tab.interpreter_chosen.connect(self._remember_interpreter)
+        return tab
+
+    def _build_runs(self) -> RunsTab:
+        from reprodiag.gui.tabs.runs_tab import RunsTab
+
+        tab = RunsTab(self.state)
+        if self._started:
+            tab.load_library()
+        return tab
+
+    def _build_compare(self) -> CompareTab:
+        from reprodiag.gui.tabs.compare_tab import CompareTab
+
+        tab = CompareTab(self.state, lambda: list(self.runs_tab.records.values()))
+        tab.on_bundle_loaded = self._bundle_loaded
+        tab.on_report_added = lambda *args: self.env_tab.add_snapshot(*args)
+        tab.on_rerun = self.rerun
+        return tab
 
     # ------------------------------------------------------------------ setup
     def _build_menus(self) -> None:
@@ -166,11 +237,38 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentIndex(TAB_NAMES.index(self.settings.last_tab))
 
     def start(self) -> None:
-        """Begin the background work of an interactive session (not of offscreen renders)."""
+        """Begin the background work of an interactive session (not of offscreen renders):
+        interpreter search, capture, live load, and the run library in the Runs tab."""
+        self._started = True
         self.env_tab.discover_interpreters()
         self.env_tab.capture(deep=False)
-        self.runs_tab.load_library()
         self.live.start()
+        if self.tab_built("runs"):
+            self.runs_tab.load_library()
+        else:  # building it loads the library; on a later turn, so input is not held up
+            QTimer.singleShot(0, self._pages["runs"].ensure)
+
+    def after_first_frame(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the window's first frame is painted, so the window appears
+        before any work starts (or after a while, should it never be painted)."""
+        if self._painted:
+            QTimer.singleShot(0, callback)
+            return
+        self._after_paint.append(callback)
+        QTimer.singleShot(FIRST_FRAME_FALLBACK_MS, self._first_frame_done)
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if not self._painted:  # the window is painted first; a zero timer fires after its frame
+            self._painted = True
+            if self._after_paint:
+                QTimer.singleShot(0, self._first_frame_done)
+
+    def _first_frame_done(self) -> None:
+        self._painted = True
+        callbacks, self._after_paint = self._after_paint, []
+        for callback in callbacks:
+            callback()
 
     # ------------------------------------------------------------------ messages
     def show_message(self, text: str, level: str = "info") -> None:
@@ -184,13 +282,13 @@ class MainWindow(QMainWindow):
 
     def paste_report(self):
         """The paste-report dialog, on the Compare tab."""
-        self.tabs.setCurrentWidget(self.compare_tab)
+        self.set_tab("compare")
         return self.compare_tab.paste_report_dialog()
 
     def rerun(self, configs: list, reference_first: bool = False) -> list:
         """Start canary runs in the Runs tab and show it (the first as its reference)."""
         records = self.runs_tab.start_runs(configs, reference_first=reference_first)
-        self.tabs.setCurrentWidget(self.runs_tab)
+        self.set_tab("runs")
         names = ", ".join(c.short_label() for c in configs)
         report(self, f"started {len(records)} runs with the fix: {names}", "info")
         return records
@@ -226,7 +324,7 @@ class MainWindow(QMainWindow):
         """Load bundles into the Compare tab (and their snapshots into the Environment tab)."""
         if not paths:
             return
-        self.tabs.setCurrentWidget(self.compare_tab)
+        self.set_tab("compare")
         if now:
             self.compare_tab.load_bundles_now(paths)
         else:
@@ -275,15 +373,23 @@ class MainWindow(QMainWindow):
     def save_screenshot(self, path: str, tab_only: bool = False) -> Path | None:
         widget = self.tabs.currentWidget() if tab_only else self
         try:
-            written = screenshot.save_png(widget, path)
+            with self._export_quality():
+                written = screenshot.save_png(widget, path)
         except (OSError, ValueError) as exc:
             report(self, str(exc))
             return None
         report(self, f"screenshot saved to {written}", "info")
         return written
 
+    def _export_quality(self) -> contextlib.AbstractContextManager:
+        """Curves drawn antialiased for an image, even while runs stream (the live view is not)."""
+        if self.tab_built("runs"):
+            return self.runs_tab.view.antialiased()
+        return contextlib.nullcontext()
+
     def copy_screenshot(self) -> None:
-        screenshot.copy_to_clipboard(self)
+        with self._export_quality():
+            screenshot.copy_to_clipboard(self)
         report(self, "screenshot copied to the clipboard", "info")
 
     def _ask_report(self) -> None:
@@ -320,8 +426,12 @@ class MainWindow(QMainWindow):
         self.settings.last_tab = self.current_tab_name()
         self.settings.sync()
         self.live.stop()
-        for dialog in self.findChildren(ExplainDialog):
-            dialog.cancel()
-        self.runs_tab.shutdown()
+        if self.tab_built("runs") or self.tab_built("compare"):  # only they open explanations
+            from reprodiag.gui.widgets.explain_dialog import ExplainDialog
+
+            for dialog in self.findChildren(ExplainDialog):
+                dialog.cancel()
+        if self.tab_built("runs"):
+            self.runs_tab.shutdown()
         self.state.tasks.wait(10_000)
         super().closeEvent(event)

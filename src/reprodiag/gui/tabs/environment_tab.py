@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
@@ -27,11 +28,13 @@ from PySide6.QtWidgets import (
 )
 
 from reprodiag.core import env as core_env
-from reprodiag.core.bundle import Bundle, write_bundle
 from reprodiag.core.env.model import Snapshot
 from reprodiag.gui.state import AppState
 from reprodiag.gui.widgets.dialogs import BUNDLE_FILTER, ask_save_path, report
 from reprodiag.gui.widgets.env_tree import EnvTree
+
+if TYPE_CHECKING:
+    from reprodiag.core.bundle import Bundle
 
 TARGET = "__target__"
 
@@ -141,6 +144,8 @@ class EnvironmentTab(QWidget):
         self.source.addItem("Target interpreter", TARGET)
         self._set_interpreters([])
         state.snapshot_changed.connect(lambda _s: self._show_current())
+        if state.snapshot is not None:  # captured before this tab was first shown
+            self._show_current()
 
     # ------------------------------------------------------------------ interpreters
     def discover_interpreters(self) -> None:
@@ -296,6 +301,8 @@ class EnvironmentTab(QWidget):
             self.save_bundle(path)
 
     def save_bundle(self, path: str, on_done=None) -> None:
+        from reprodiag.core.bundle import write_bundle  # the bundle code, only when saving
+
         snapshot, label = self.shown_snapshot()
         if snapshot is None:
             return

@@ -7,8 +7,6 @@ from typing import Any
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QWidget
 
-from reprodiag.core.env import live
-
 SAMPLE_MS = 1000
 GIB = 2**30
 
@@ -58,6 +56,8 @@ class LiveStatus(QLabel):
         self._timer.stop()
 
     def sample_now(self) -> None:
+        from reprodiag.core.env import live  # psutil and NVML: loaded by the first sample, not before
+
         try:
             self.setText(format_sample(live.sample()))
         except Exception as exc:  # noqa: BLE001 - a failing sensor must not take the window down
