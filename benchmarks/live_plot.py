@@ -2,8 +2,8 @@
 refresh rate and event-loop stalls (scripts/live_plot.py does the measuring).
 
 One stream per repetition; the figures are the medians over repetitions of each stream's
-own rate and 95th-percentile stall. Streams with plot settings the app does not use today
-(WHAT_IFS) are kept in the JSON for comparison.
+own rate and 95th-percentile stall. The last stream's last quarter (the longest curves) is
+kept in the JSON beside them.
 """
 
 from __future__ import annotations
@@ -13,20 +13,9 @@ import json
 from benchmarks.harness import Result, Side, Sizes, script
 
 
-def _stream(sizes: Sizes, **what_if) -> dict:
+def _stream(sizes: Sizes) -> dict:
     return script("live_plot.py", json.dumps(
-        {"seconds": sizes.live_seconds, "rate": sizes.live_rate, "runs": 8, **what_if}))
-
-
-# Settings the window does not use today, streamed once each for comparison:
-# plot_downsampling: the PlotItem-level clip-to-view and auto downsampling (~1 sample per
-# pixel); PlotItem.addItem resets each curve's own setting, so today they are off.
-WHAT_IFS = {
-    "downsampling": {"plot_downsampling": 1},
-    "antialias_off": {"antialias": False},
-    "downsampling_and_antialias_off": {"plot_downsampling": 1, "antialias": False},
-}
-QUICK_WHAT_IFS = ("downsampling_and_antialias_off",)
+        {"seconds": sizes.live_seconds, "rate": sizes.live_rate, "runs": 8}))
 
 
 def run(sizes: Sizes) -> list[Result]:
@@ -39,16 +28,11 @@ def run(sizes: Sizes) -> list[Result]:
     for out in streams:
         fps.subject.samples.append(out["all"]["fps"])
         stall.subject.samples.append(out["all"]["stall_p95_ms"])
-        fps.checks["every_step_plotted"] = all(p == out["steps_per_run"]
-                                               for p in out["points_shown"])
+        fps.checks["every_step_plotted"] = fps.checks.get("every_step_plotted", True) and all(
+            p == out["steps_per_run"] for p in out["points_shown"])
     last = streams[-1]
-    names = WHAT_IFS if sizes.mode == "full" else QUICK_WHAT_IFS
-    what_if = {}
-    for name in names:
-        out = _stream(sizes, **WHAT_IFS[name])
-        what_if[name] = {"all": out["all"], "last_quarter": out["last_quarter"]}
     for result in (fps, stall):
         result.extra.update(last_quarter=last["last_quarter"],
                             steps_per_run=last["steps_per_run"],
-                            rate_achieved=last["rate_achieved"], what_if=what_if)
+                            rate_achieved=last["rate_achieved"])
     return [fps, stall]

@@ -70,10 +70,6 @@ def main() -> int:
     from reprodiag.gui.settings import AppSettings
 
     create_application(offscreen=True)
-    if args.get("antialias") is not None:  # what-if: the app turns antialiasing on
-        import pyqtgraph as pg
-
-        pg.setConfigOptions(antialias=bool(args["antialias"]))
     window = MainWindow(AppSettings(in_memory=True), None)
     window.resize(1280, 800)
     window.set_tab("runs")
@@ -93,12 +89,6 @@ def main() -> int:
     lines = [step_lines(i, per_run) for i in range(runs)]
     tab.add_records(records, "this session", shown=True)
     tab.set_reference(records[0].run_id)
-    if args.get("plot_downsampling"):  # what-if: PlotItem.addItem resets each curve's
-        for panel in tab.view.panels().values():  # own clip/downsample settings to these
-            panel.plot.setDownsampling(auto=True, mode="peak")
-            panel.plot.setClipToView(True)
-            for item in panel.plot.listDataItems():  # pyqtgraph's default: ~5 per pixel
-                item.opts["autoDownsampleFactor"] = float(args["plot_downsampling"])
     for _ in range(20):
         app.processEvents()
 
