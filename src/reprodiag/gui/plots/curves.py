@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,11 @@ from reprodiag.gui import theme
 from reprodiag.gui.plots.buffers import GrowingSeries, Smoother, finite_or_nan
 from reprodiag.gui.plots.pair_diff import PairDiff, first_difference_step
 from reprodiag.gui.plots.panel import PlotPanel, antialiased
+
+# Dotted difference curves whose visible part holds only gaps make pyqtgraph's scatter take
+# np.nanmin of all-NaN data: harmless (no bounds), but numpy warns on stderr every frame.
+warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning,
+                        module="pyqtgraph.graphicsItems.ScatterPlotItem")
 
 DOTS_UP_TO = 400  # difference curves with at most this many points also get dots
 DIFF_REFRESH_S = 0.3  # difference and step-time curves: a few times a second is live enough
