@@ -257,3 +257,34 @@ def test_gui_main_opens_the_window_with_bundles_and_returns_its_exit_code(tmp_pa
     assert result == {"title": "reprodiag", "tab": "compare", "labels": ["laptop"], "rc": 0}
     # settings and the run library went to the (temporary) user folders, nowhere else
     assert (home / ".config" / "reprodiag" / "reprodiag.conf").exists()
+
+
+def test_a_screenshot_while_runs_stream_draws_the_curves_antialiased(qtbot, window, tmp_path):
+    import json
+
+    from PySide6.QtGui import QImage
+
+    from reprodiag.core.runs.config import RunConfig
+    from reprodiag.core.runs.protocol import Hello, parse_line
+    from reprodiag.core.runs.record import RunRecord
+
+    window.resize(1000, 700)
+    window.set_tab("runs")
+    record = RunRecord(config=RunConfig(steps=400), label="streaming")
+    record.start()
+    record.apply(Hello(worker="canary_torch", protocol=1, pid=1, python="3.11"))
+    for i in range(120):
+        record.apply(parse_line(json.dumps({
+            "type": "step", "step": i, "loss": 2.0 / (i + 1) + 0.3 * (i % 7), "grad_norm": 1.0,
+            "param_hash": "", "batch_hash": "", "lr": 0.1, "step_time": 0.001})))
+    tab = window.runs_tab
+    tab.add_records([record], "this session", shown=True)
+    tab.view.refresh(force=True)
+    item = tab.view._curves[record.run_id].loss_item
+    assert tab.view.live and not item.curve.opts["antialias"]  # the fast look while streaming
+
+    fast = window.grab().toImage()
+    saved = window.save_screenshot(str(tmp_path / "live.png"))
+    image = QImage(str(saved)).convertToFormat(fast.format())
+    assert image.size() == fast.size() and image != fast  # the saved one is antialiased
+    assert not item.curve.opts["antialias"]  # and the live view is fast again afterwards
