@@ -54,14 +54,14 @@ def load_side(path: str):
 
 def run(args: argparse.Namespace) -> int:
     from reprodiag.core.compare import compare_bundles
-    from reprodiag.core.compare.render import _summary_line
+    from reprodiag.core.compare.render import summary_line
     from reprodiag.core.diagnose import comparable_sides, diagnose_comparison
     from reprodiag.core.diagnose import render
 
     a, b = comparable_sides(load_side(args.a), load_side(args.b))
     bc = compare_bundles(a, b, rtol=args.rtol)
     findings = diagnose_comparison(bc, snapshots=(a.snapshot, b.snapshot), runs=(a.runs, b.runs))
-    summary = _summary_line(bc) if bc.pairs or bc.unpaired_a or bc.unpaired_b else None
+    summary = summary_line(bc) if bc.pairs or bc.unpaired_a or bc.unpaired_b else None
     if args.json:
         print(json.dumps(render.to_json(findings, bc.labels, summary), indent=1,
                          allow_nan=False))

@@ -25,13 +25,15 @@ _DASH = "-"
 
 # ---------------------------------------------------------------- shared formatting helpers
 
-def _num(value: float | None) -> str:
+def fmt_num(value: float | None) -> str:
+    """A number in 3 significant digits; a dash for none or non-finite (shared by the renderers)."""
     if value is None or not math.isfinite(value):
         return _DASH
     return "0" if value == 0 else f"{value:.3g}"
 
 
-def _step(value: int | None) -> str:
+def fmt_step(value: int | None) -> str:
+    """A step number, or a dash when there is none."""
     return _DASH if value is None else str(value)
 
 
@@ -56,7 +58,8 @@ def _changes(diffs: list[tuple[str, Any, Any]]) -> str:
     return "; ".join(f"{k} {_value(a)} vs {_value(b)}" for k, a, b in diffs)
 
 
-def _summary_line(bc: BundleComparison) -> str:
+def summary_line(bc: BundleComparison) -> str:
+    """One line: the overall verdict, how many pairs and unpaired runs."""
     n_unpaired = len(bc.unpaired_a) + len(bc.unpaired_b)
     verdict = bc.overall_verdict or "nothing to compare"
     text = f"Overall: {verdict} ({len(bc.pairs)} run pair{'s' if len(bc.pairs) != 1 else ''}"
@@ -74,13 +77,13 @@ def _env_note(bc: BundleComparison) -> str:
 def _diff_lines(p: RunComparison) -> list[str]:
     """The facts of one pair as short lines, shared by text and Markdown."""
     params = (f"parameters parted {p.param_parting}" if p.param_hashes_sparse
-              else f"first parameter difference: step {_step(p.first_param_diff_step)}")
+              else f"first parameter difference: step {fmt_step(p.first_param_diff_step)}")
     parting = (f"{params}; "
-               f"first loss difference beyond tolerance: step {_step(p.first_loss_diff_step)} "
-               f"(bitwise: step {_step(p.first_bitwise_loss_diff_step)}); "
+               f"first loss difference beyond tolerance: step {fmt_step(p.first_loss_diff_step)} "
+               f"(bitwise: step {fmt_step(p.first_bitwise_loss_diff_step)}); "
                f"{p.common_steps} common steps")
-    size = (f"loss |A-B|: max {_num(p.max_abs_diff)} (relative {_num(p.max_rel_diff)}), "
-            f"final {_num(p.final_abs_diff)} (relative {_num(p.final_rel_diff)}); "
+    size = (f"loss |A-B|: max {fmt_num(p.max_abs_diff)} (relative {fmt_num(p.max_rel_diff)}), "
+            f"final {fmt_num(p.final_abs_diff)} (relative {fmt_num(p.final_rel_diff)}); "
             f"rtol={p.rtol:g}, atol={p.atol:g}")
     if p.nonfinite_steps:
         size += f"; {p.nonfinite_steps} steps with a non-finite loss left out"
@@ -97,7 +100,7 @@ def _diff_lines(p: RunComparison) -> list[str]:
 def to_text(bc: BundleComparison) -> str:
     """A plain-text report for a terminal."""
     a, b = bc.labels
-    out = ["reprodiag comparison", f"  A: {a}", f"  B: {b}", _summary_line(bc), ""]
+    out = ["reprodiag comparison", f"  A: {a}", f"  B: {b}", summary_line(bc), ""]
     for i, p in enumerate(bc.pairs, 1):
         out.append(f"Run pair {i}: {p.title}   (A: {_run_state(p.ref)} | B: {_run_state(p.other)})")
         out.append(f"  verdict: {p.verdict}")
@@ -127,7 +130,7 @@ def to_text(bc: BundleComparison) -> str:
 
 # ---------------------------------------------------------------- Markdown
 
-def _cell(text: Any, limit: int = 80) -> str:
+def md_cell(text: Any, limit: int = 80) -> str:
     """Table-cell safe: one line, pipes and angle brackets escaped."""
     s = _short(str(text), limit)
     return s.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
@@ -137,10 +140,11 @@ def _param_cell(p: RunComparison) -> str:
     """The first parameter difference step, or "a to b" when the hashes were sparse."""
     if p.param_hashes_sparse and p.last_param_match_step is not None:
         return f"{p.last_param_match_step} to {p.first_param_diff_step}"
-    return _step(p.first_param_diff_step)
+    return fmt_step(p.first_param_diff_step)
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Markdown table lines; cells must already be escaped with md_cell."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines.extend("| " + " | ".join(row) + " |" for row in rows)
     return lines
@@ -149,26 +153,26 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 def to_markdown(bc: BundleComparison) -> str:
     """A Markdown report ready to paste into a GitHub issue (only differences shown)."""
     a, b = bc.labels
-    out = [f"### reprodiag comparison: {_cell(a)} (A) vs {_cell(b)} (B)", "",
-           f"**{_summary_line(bc)}**", ""]
+    out = [f"### reprodiag comparison: {md_cell(a)} (A) vs {md_cell(b)} (B)", "",
+           f"**{summary_line(bc)}**", ""]
     if bc.pairs:
-        rows = [[str(i), _cell(p.title), _cell(_run_state(p.ref)), _cell(_run_state(p.other)),
-                 f"**{p.verdict}**", _cell(p.stage or _DASH), _param_cell(p),
-                 _step(p.first_loss_diff_step), _num(p.max_abs_diff), _num(p.final_abs_diff)]
+        rows = [[str(i), md_cell(p.title), md_cell(_run_state(p.ref)), md_cell(_run_state(p.other)),
+                 f"**{p.verdict}**", md_cell(p.stage or _DASH), _param_cell(p),
+                 fmt_step(p.first_loss_diff_step), fmt_num(p.max_abs_diff), fmt_num(p.final_abs_diff)]
                 for i, p in enumerate(bc.pairs, 1)]
-        out += _md_table(["#", "run", "A", "B", "verdict", "where they part",
+        out += md_table(["#", "run", "A", "B", "verdict", "where they part",
                           "first param diff step", "first loss diff step", "max abs loss diff",
                           "final abs loss diff"], rows)
         out.append("")
         for i, p in enumerate(bc.pairs, 1):
-            out.append(f"{i}. **{_cell(p.title)}**: {_cell(p.explanation, 400)}")
-            out.extend(f"   - {_cell(line, 500)}" for line in _diff_lines(p))
-            out.extend(f"   - :warning: {_cell(problem, 300)}" for problem in p.problems)
+            out.append(f"{i}. **{md_cell(p.title)}**: {md_cell(p.explanation, 400)}")
+            out.extend(f"   - {md_cell(line, 500)}" for line in _diff_lines(p))
+            out.extend(f"   - :warning: {md_cell(problem, 300)}" for problem in p.problems)
         out.append("")
     for side, runs in ((a, bc.unpaired_a), (b, bc.unpaired_b)):
         if runs:
-            names = ", ".join(_cell(r.display_name()) for r in runs)
-            out.append(f"Unpaired runs in {_cell(side)}: {names}  ")
+            names = ", ".join(md_cell(r.display_name()) for r in runs)
+            out.append(f"Unpaired runs in {md_cell(side)}: {names}  ")
     if bc.unpaired_a or bc.unpaired_b:
         out.append("")
     note = _env_note(bc)
@@ -182,33 +186,33 @@ def to_markdown(bc: BundleComparison) -> str:
     if not bc.env:
         out.append("The environments do not differ in any recorded fact.")
     if important:
-        out += _md_table(["impact", "fact", "A", "B", "why it matters"],
-                         [[_impact(d), f"`{_cell(d.key)}`", _cell(d.a_text), _cell(d.b_text),
-                           _cell(d.why, 300)] for d in important])
+        out += md_table(["impact", "fact", "A", "B", "why it matters"],
+                         [[_impact(d), f"`{md_cell(d.key)}`", md_cell(d.a_text), md_cell(d.b_text),
+                           md_cell(d.why, 300)] for d in important])
         out.append("")
     if minor:
         out += [f"<details><summary>{len(minor)} informational differences</summary>", ""]
-        out += _md_table(["fact", "A", "B"],
-                         [[f"`{_cell(d.key)}`", _cell(d.a_text), _cell(d.b_text)] for d in minor])
+        out += md_table(["fact", "A", "B"],
+                         [[f"`{md_cell(d.key)}`", md_cell(d.a_text), md_cell(d.b_text)] for d in minor])
         out += ["", "</details>"]
     return "\n".join(out) + "\n"
 
 
 # ---------------------------------------------------------------- JSON
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Plain JSON types only; NaN and Infinity become null."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
-        return [_jsonable(v) for v in items]
+        return [jsonable(v) for v in items]
     if hasattr(value, "item"):  # numpy scalars
-        return _jsonable(value.item())
+        return jsonable(value.item())
     return str(value)
 
 
@@ -264,7 +268,7 @@ def to_json(bc: BundleComparison) -> dict:
             "a": _fact_json(d.a), "b": _fact_json(d.b), "a_text": d.a_text, "b_text": d.b_text,
             "severity": d.severity, "numerics": d.numerics, "why": d.why, "same": d.same}
            for d in bc.env]
-    return _jsonable({
+    return jsonable({
         "format": COMPARISON_FORMAT,
         "format_version": COMPARISON_VERSION,
         "labels": {"a": bc.labels[0], "b": bc.labels[1]},

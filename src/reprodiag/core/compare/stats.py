@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from reprodiag.core.compare.render import _cell, _jsonable, _md_table, _num
+from reprodiag.core.compare.render import md_cell, jsonable, md_table, fmt_num
 from reprodiag.core.compare.runs import pair_runs
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.record import FINISHED, RunRecord
@@ -287,7 +287,7 @@ class NoiseVerdict:
 
 def _g(value: float, digits: int = 6) -> str:
     """A number with enough digits to tell means of close sides apart."""
-    return _num(value) if not math.isfinite(value) or value == 0 else f"{value:.{digits}g}"
+    return fmt_num(value) if not math.isfinite(value) or value == 0 else f"{value:.{digits}g}"
 
 
 def _p_text(p: float) -> str:
@@ -295,7 +295,7 @@ def _p_text(p: float) -> str:
 
 
 def _numbers(name: str, a: Summary, b: Summary, test: WelchTest | None) -> str:
-    sides = (f"A {_g(a.mean)} ± {_num(a.std)}, B {_g(b.mean)} ± {_num(b.std)}, "
+    sides = (f"A {_g(a.mean)} ± {fmt_num(a.std)}, B {_g(b.mean)} ± {fmt_num(b.std)}, "
              f"n = {a.n} + {b.n}")
     if test is None:
         return f"{name}: {sides}; no test (a side has fewer than 2 runs)"
@@ -422,7 +422,7 @@ def _rows(g: GroupStats) -> list[list[str]]:
         if stats is None:
             continue
         for name, s in (("final loss", stats.final_loss), (stats.metric_name, stats.metric)):
-            rows.append([name, side, str(s.n), _g(s.mean), _num(s.std), _ci(s)])
+            rows.append([name, side, str(s.n), _g(s.mean), fmt_num(s.std), _ci(s)])
     rows.sort(key=lambda r: 0 if r[0] == "final loss" else 1)
     return rows
 
@@ -466,17 +466,17 @@ def render_text(groups: list[GroupStats], labels: tuple[str, str] = ("A", "B")) 
 
 def render_markdown(groups: list[GroupStats], labels: tuple[str, str] = ("A", "B")) -> str:
     """A Markdown section: one table per config group and its verdict."""
-    out = [f"### Seed statistics: {_cell(labels[0])} (A) vs {_cell(labels[1])} (B)", ""]
+    out = [f"### Seed statistics: {md_cell(labels[0])} (A) vs {md_cell(labels[1])} (B)", ""]
     if not groups:
         out.append("No runs to compare.")
     for g in groups:
-        out += [f"**{_cell(_heading(g), 300)}**", ""]
-        out += _md_table(_HEADER, [[_cell(c) for c in r] for r in _rows(g)])
+        out += [f"**{md_cell(_heading(g), 300)}**", ""]
+        out += md_table(_HEADER, [[md_cell(c) for c in r] for r in _rows(g)])
         out.append("")
         if g.verdict is not None:
-            out.append(f"Verdict: {_cell(g.verdict.sentence, 1000)}")
-            out += [f"- {_cell(m.sentence, 400)}" for m in g.verdict.measures]
-        out += [f"- :warning: {_cell(note, 300)}" for note in _notes(g)]
+            out.append(f"Verdict: {md_cell(g.verdict.sentence, 1000)}")
+            out += [f"- {md_cell(m.sentence, 400)}" for m in g.verdict.measures]
+        out += [f"- :warning: {md_cell(note, 300)}" for note in _notes(g)]
         out.append("")
     return "\n".join(out) + "\n"
 
@@ -505,7 +505,7 @@ def _verdict_json(v: NoiseVerdict | None) -> dict[str, Any] | None:
 
 def to_json(groups: list[GroupStats], labels: tuple[str, str] = ("A", "B")) -> dict[str, Any]:
     """Plain JSON data (NaN and Infinity as null)."""
-    return _jsonable({
+    return jsonable({
         "format": STATS_FORMAT, "version": STATS_VERSION, "labels": list(labels),
         "confidence": CONFIDENCE,
         "groups": [{"title": g.title,

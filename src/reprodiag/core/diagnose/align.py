@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from reprodiag.core.compare import BundleComparison, EnvDifference, diff_env
-from reprodiag.core.compare.render import _cell
+from reprodiag.core.compare.render import md_cell
 from reprodiag.core.diagnose import fixes as fx
 from reprodiag.core.diagnose.evidence import FRAMEWORKS, Evidence, predict_onednn
 from reprodiag.core.env.meta import describe
@@ -158,10 +158,10 @@ def render_align_text(plan: AlignPlan) -> str:
 def render_align_markdown(plan: AlignPlan) -> str:
     """The plan as Markdown: fenced blocks a reader can copy."""
     la, lb = plan.labels
-    out = [f"### Make {_cell(lb)} (B) match {_cell(la)} (A)", ""]
+    out = [f"### Make {md_cell(lb)} (B) match {md_cell(la)} (A)", ""]
     if plan.packages:
         out += ["| package | B now | A (target) |", "|---|---|---|"]
-        out += [f"| `{_cell(n)}` | {_cell(b or 'absent')} | {_cell(a or 'absent')} |"
+        out += [f"| `{md_cell(n)}` | {md_cell(b or 'absent')} | {md_cell(a or 'absent')} |"
                 for n, a, b in plan.packages]
         out.append("")
     if plan.pip_lines or plan.conda_lines:
@@ -173,5 +173,5 @@ def render_align_markdown(plan: AlignPlan) -> str:
         out += [f"`{fw}` code, {_CODE_INTRO}:", "", "```python", code.rstrip(), "```", ""]
     if plan.empty:
         out += ["No numerics-relevant package or variable differs.", ""]
-    out += [f"- {_cell(note, 500)}" for note in plan.notes]
+    out += [f"- {md_cell(note, 500)}" for note in plan.notes]
     return "\n".join(out).rstrip() + "\n"

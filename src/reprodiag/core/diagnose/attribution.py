@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from reprodiag.core.compare.render import _cell, _jsonable, _md_table, _num, _step
+from reprodiag.core.compare.render import md_cell, jsonable, md_table, fmt_num, fmt_step
 from reprodiag.core.compare.runs import DIVERGED, EQUIVALENT, IDENTICAL, RunComparison, compare_runs
 from reprodiag.core.runs import launcher
 from reprodiag.core.runs.config import RunConfig
@@ -255,7 +255,7 @@ class AttributionResult:
             out.append(f"Run-to-run nondeterminism: the same config "
                        f"({self.other_config.short_label()}) run twice on this machine "
                        f"differs (first at step "
-                       f"{_step(_first_part(r))}, max |loss diff| {_num(r.max_abs_diff)}); "
+                       f"{fmt_step(_first_part(r))}, max |loss diff| {fmt_num(r.max_abs_diff)}); "
                        "the factor results below include that noise.")
         if self.baseline is None:
             out.append("Cancelled before the two sides were run." if self.cancelled
@@ -270,7 +270,7 @@ class AttributionResult:
                      f"B {_plain(c.baseline_values[1])}" if c.differs else
                      "set alike on both sides, so it hides the difference rather than causes it")
             verb = ("vanishes" if c.outcome == VANISHES else "shrinks" if not math.isfinite(
-                c.ratio) else f"shrinks to {_num(c.ratio)} of the baseline's")
+                c.ratio) else f"shrinks to {fmt_num(c.ratio)} of the baseline's")
             out.append(f"With {c.factor.title} the difference {verb} ({where}): "
                        f"it comes from {c.factor.meaning}.")
         if not self.causes:
@@ -294,12 +294,12 @@ class AttributionResult:
                    cmp.max_abs_diff if cmp else math.nan, c.ratio]
             values.append(row)
             shown = c.outcome if c.comparison or not c.reason else f"{c.outcome} ({c.reason})"
-            text.append([shown, row[1] or "-", _step(row[2]) if cmp else "-", _num(row[3]),
-                         _num(row[4])])
+            text.append([shown, row[1] or "-", fmt_step(row[2]) if cmp else "-", fmt_num(row[3]),
+                         fmt_num(row[4])])
             heat.append(_heat(c, base, steps))
         baseline_row = ["-", base.verdict if base else "-",
-                        _step(_first_part(base)) if base else "-",
-                        _num(base.max_abs_diff) if base else "-",
+                        fmt_step(_first_part(base)) if base else "-",
+                        fmt_num(base.max_abs_diff) if base else "-",
                         "1" if base and base.max_abs_diff > 0 else "-"]
         return FactorMatrix(
             keys=[c.factor.key for c in self.cells], rows=[c.factor.title for c in self.cells],
@@ -562,8 +562,8 @@ def _headline(result: AttributionResult) -> str:
         return "A and B were not compared (cancelled)." if result.cancelled else "Not run."
     b = result.baseline
     return (f"Baseline: {b.verdict}" + (f", {b.stage}" if b.stage else "")
-            + f" (first difference at step {_step(_first_part(b))}, "
-            f"max |loss diff| {_num(b.max_abs_diff)}, {b.common_steps} steps)")
+            + f" (first difference at step {fmt_step(_first_part(b))}, "
+            f"max |loss diff| {fmt_num(b.max_abs_diff)}, {b.common_steps} steps)")
 
 
 def _determinism_line(result: AttributionResult) -> str:
@@ -572,7 +572,7 @@ def _determinism_line(result: AttributionResult) -> str:
     if result.repeats_bitwise:
         return "Determinism check: B run twice is bitwise identical."
     return (f"Determinism check: B run twice differs ({result.repeat.verdict}, first at step "
-            f"{_step(_first_part(result.repeat))}).")
+            f"{fmt_step(_first_part(result.repeat))}).")
 
 
 def render_text(result: AttributionResult) -> str:
@@ -599,14 +599,14 @@ def render_markdown(result: AttributionResult) -> str:
     """A Markdown section for a report or a GitHub issue."""
     m = result.matrix()
     out = ["### reprodiag attribution (one factor at a time)", "",
-           f"A (reference): `{_cell(result.ref_config.short_label())}`  ",
-           f"B (explained): `{_cell(result.other_config.short_label())}`", "",
-           _cell(_headline(result), 400) + "  ", _cell(_determinism_line(result), 400), ""]
-    out += [f"- {_cell(line, 600)}" for line in result.findings()]
+           f"A (reference): `{md_cell(result.ref_config.short_label())}`  ",
+           f"B (explained): `{md_cell(result.other_config.short_label())}`", "",
+           md_cell(_headline(result), 400) + "  ", md_cell(_determinism_line(result), 400), ""]
+    out += [f"- {md_cell(line, 600)}" for line in result.findings()]
     out.append("")
-    rows = [[BASELINE_ROW] + [_cell(c) for c in m.baseline]]
-    rows += [[_cell(r)] + [_cell(c, 200) for c in t] for r, t in zip(m.rows, m.text)]
-    out += _md_table(["factor", *m.columns], rows)
+    rows = [[BASELINE_ROW] + [md_cell(c) for c in m.baseline]]
+    rows += [[md_cell(r)] + [md_cell(c, 200) for c in t] for r, t in zip(m.rows, m.text)]
+    out += md_table(["factor", *m.columns], rows)
     out += ["", f"{result.runs} worker runs" + (" (cancelled)." if result.cancelled else ".")]
     return "\n".join(out) + "\n"
 
@@ -624,7 +624,7 @@ def _comparison_json(cmp: RunComparison | None) -> dict[str, Any] | None:
 def to_json(result: AttributionResult) -> dict[str, Any]:
     """Plain JSON data (NaN and Infinity as null)."""
     primary = result.primary
-    return _jsonable({
+    return jsonable({
         "format": ATTRIBUTION_FORMAT, "version": ATTRIBUTION_VERSION,
         "ref_config": result.ref_config.model_dump(),
         "other_config": result.other_config.model_dump(),

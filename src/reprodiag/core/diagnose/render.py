@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from reprodiag.core.compare.render import _cell, _jsonable
+from reprodiag.core.compare.render import md_cell, jsonable
 from reprodiag.core.diagnose.findings import Finding, Fix
 
 DIAGNOSIS_FORMAT = "reprodiag-diagnosis"
@@ -58,18 +58,18 @@ def to_markdown(findings: list[Finding], labels: tuple[str, str] = ("A", "B"),
                 summary: Optional[str] = None) -> str:
     """The findings as Markdown, code in fenced blocks."""
     a, b = labels
-    out = [f"### reprodiag diagnosis: {_cell(a)} (A) vs {_cell(b)} (B)", ""]
+    out = [f"### reprodiag diagnosis: {md_cell(a)} (A) vs {md_cell(b)} (B)", ""]
     if summary:
-        out += [f"**{_cell(summary, 300)}**", ""]
+        out += [f"**{md_cell(summary, 300)}**", ""]
     if not findings:
         return "\n".join(out + [_NONE]) + "\n"
     for i, f in enumerate(findings, 1):
-        out += [f"#### {i}. {_cell(f.title, 200)} ({f.likelihood_word}, {f.likelihood:.2f})",
+        out += [f"#### {i}. {md_cell(f.title, 200)} ({f.likelihood_word}, {f.likelihood:.2f})",
                 ""]
-        out += [f"- {_cell(line, 500)}" for line in f.evidence]
-        out += ["", f"*Why:* {_cell(f.why, 1000)}", ""]
+        out += [f"- {md_cell(line, 500)}" for line in f.evidence]
+        out += ["", f"*Why:* {md_cell(f.why, 1000)}", ""]
         for fix in f.fixes:
-            out.append(f"*Fix ({fix_heading(fix)}):* {_cell(fix.note, 500)}".rstrip())
+            out.append(f"*Fix ({fix_heading(fix)}):* {md_cell(fix.note, 500)}".rstrip())
             lang = "bash" if fix.framework == "any" else "python"
             if fix.code:
                 out += ["", f"```{lang}", fix.code.rstrip(), "```"]
@@ -77,13 +77,13 @@ def to_markdown(findings: list[Finding], labels: tuple[str, str] = ("A", "B"),
                 out += ["", "```bash", fix.shell_exports, "```"]
             out.append("")
         if f.source:
-            out += [f"*Source:* {_cell(f.source, 300)}", ""]
+            out += [f"*Source:* {md_cell(f.source, 300)}", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
 def to_json(findings: list[Finding], labels: tuple[str, str] = ("A", "B"),
             summary: Optional[str] = None) -> dict:
     """The findings as plain JSON types (see DIAGNOSIS_FORMAT)."""
-    return _jsonable({"format": DIAGNOSIS_FORMAT, "format_version": DIAGNOSIS_VERSION,
+    return jsonable({"format": DIAGNOSIS_FORMAT, "format_version": DIAGNOSIS_VERSION,
                       "labels": list(labels), "summary": summary,
                       "findings": [f.to_json() for f in findings]})
