@@ -1,9 +1,9 @@
 """Per-step recording overhead of the torch canary (mlp and cnn, CPU), against the same
 training loop recording only the loss (scripts/canary_steps.py does the timing).
 
-Besides the ratio, the JSON keeps what each recorded item costs per step and what the loop
-costs with the parameters hashed every 10 or 100 steps only (what-if figures: the worker
-hashes every step).
+Besides the ratio, the JSON keeps what each recorded item costs per call and what the loop
+costs with hashes taken every step or every 100 steps (what-if figures: the run config's
+default hash_every is 10).
 """
 
 from __future__ import annotations

@@ -53,6 +53,17 @@ def only_pair(result: dict) -> dict:
     return result["pairs"][0]
 
 
+def test_hash_every_is_recording_only_runs_still_pair(bundles, tmp_path):
+    out = tmp_path / "every.reprodiag.zip"
+    proc = reprodiag("run", "--framework", "torch", "--model", "mlp", "--steps", "25",
+                     "--batch-size", "64", "--threads", "1", "--hash-every", "1", "--json",
+                     "--out", out)
+    (summary,) = json.loads(proc.stdout[: proc.stdout.rindex("]") + 1])
+    assert summary["config"]["hash_every"] == 1
+    pair = only_pair(compare_json(bundles["t1a"], out))  # hash_every 10 (default) vs 1
+    assert pair["first_bitwise_loss_diff_step"] is None and pair["first_grad_norm_diff_step"] is None
+
+
 def test_seeded_torch_runs_repeat_bitwise(bundles):
     pair = only_pair(compare_json(bundles["t1a"], bundles["t1b"]))
     assert pair["verdict"] == "identical"
@@ -105,6 +116,8 @@ def test_markdown_report_names_verdict_and_environment(bundles):
     (["compare", "/nonexistent/a.reprodiag.zip", "/nonexistent/b.reprodiag.zip"], "a.reprodiag.zip"),
     (["run", "--model", "resnet"], "resnet"),
     (["run", "--steps", "0"], "steps"),
+    (["run", "--hash-every", "0"], "--hash-every"),
+    (["run", "--hash-every", "ten"], "--hash-every"),
     (["env", "--python", "/etc/hostname"], "/etc/hostname"),
     (["env", "--python", "/nonexistent/python"], "/nonexistent/python"),
     (["frobnicate"], "frobnicate"),
@@ -160,3 +173,19 @@ def test_compare_adds_seed_statistics_when_sides_have_several_seeds(tmp_path):
     [group] = result["seed_stats"]["groups"]
     assert len(result["pairs"]) == 2
     assert "seed" in json.dumps(group)
+
+
+def test_hash_every_is_validated_and_left_out_of_pairing():
+    from pydantic import ValidationError
+
+    from reprodiag.core.runs.config import RunConfig
+
+    assert RunConfig().hash_every == 10
+    assert RunConfig(hash_every=1).pairing_key() == RunConfig(hash_every=50).pairing_key()
+    assert "hash_every" not in RunConfig(hash_every=3).short_label()
+    legacy = RunConfig().model_dump()
+    del legacy["hash_every"]  # a bundle written before the field existed
+    assert RunConfig.model_validate(legacy).hash_every == 10
+    for bad in (0, 1_000_001):
+        with pytest.raises(ValidationError):
+            RunConfig(hash_every=bad)

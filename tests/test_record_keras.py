@@ -64,15 +64,18 @@ def test_recorded_values_are_the_training_values(fits):
     run = fit_a["bundle"].runs[0]
     assert fit_a["callback"].saved_path.name == "a.reprodiag.zip"
     assert run.init_param_hash == fit_a["initial"]
-    assert len(run.steps) == BATCHES and run.steps.step == list(range(BATCHES))
-    assert run.steps.param_hash[-1] == fit_a["final"]
-    assert len(set(run.steps.param_hash)) == BATCHES  # the weights change every batch
+    assert len(run.steps) == BATCHES and run.steps.values("step") == list(range(BATCHES))
+    hashes = run.steps.hash_list("param_hash")
+    assert hashes[-1] == fit_a["final"]  # the last batch is hashed when training ends
+    # first, every 10th (the default hash_every), last; the weights change every batch
+    assert [i for i, h in enumerate(hashes) if h] == [0, 10, BATCHES - 1]
+    assert len(set(hashes)) == 4 and run.config.hash_every == 10
     # the last batch of each epoch reports the epoch's loss, as History does
     per_epoch = [run.steps.loss[(e + 1) * N // BATCH - 1] for e in range(EPOCHS)]
     assert per_epoch == pytest.approx(fit_a["history"]["loss"], rel=1e-6)
     assert all(math.isnan(g) for g in run.steps.grad_norm)
-    assert set(run.steps.batch_hash) == {""}
-    assert run.steps.lr == pytest.approx([0.1] * BATCHES)
+    assert set(run.steps.hash_list("batch_hash")) == {""}
+    assert run.steps.values("lr") == pytest.approx([0.1] * BATCHES)
 
 
 def test_bundle_says_what_a_callback_cannot_see(fits):
@@ -89,7 +92,8 @@ def test_bundle_says_what_a_callback_cannot_see(fits):
 
 
 def test_bad_arguments_are_one_clear_error():
-    with pytest.raises(UserError, match="hash_every"):
-        KerasCallback(hash_every=-1)
+    for bad in (-1, 0, 2.5, 10**7):
+        with pytest.raises(UserError, match="hash_every"):
+            KerasCallback(hash_every=bad)
     with pytest.raises(UserError, match="seed"):
         KerasCallback(seed="zero")

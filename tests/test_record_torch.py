@@ -114,27 +114,67 @@ def test_bundle_holds_a_user_recording_with_its_settings(bundles):
 def test_recorded_values_are_the_training_values():
     model, _ = make_model(3)
     init_hash = record_common.hash_arrays([t.numpy() for t in model.state_dict().values()])
-    rec, model, truth = train(3, steps=4)
+    rec, model, truth = train(3, steps=4, hash_every=1)
     steps = rec.record.steps
     assert rec.record.init_param_hash == init_hash
-    assert steps.step == [0, 1, 2, 3]
-    assert steps.loss == [t["loss"] for t in truth]
-    assert steps.grad_norm == pytest.approx([t["grad_norm"] for t in truth], rel=1e-5)
-    assert steps.batch_hash == [record_common.hash_arrays([t["x"].numpy(), t["y"].numpy()])
-                                for t in truth]
+    assert steps.values("step") == [0, 1, 2, 3]
+    assert steps.values("loss") == [t["loss"] for t in truth]
+    assert steps.values("grad_norm") == pytest.approx([t["grad_norm"] for t in truth], rel=1e-5)
+    arrays = [a for t in truth for a in (t["x"].numpy(), t["y"].numpy())]
+    # Chained: step s's batch hash is the digest of the batches of steps 0..s.
+    assert steps.hash_list("batch_hash") == [record_common.hash_arrays(arrays[: 2 * (s + 1)])
+                                             for s in range(4)]
     final = record_common.hash_arrays([t.numpy() for t in model.state_dict().values()])
-    assert steps.param_hash[-1] == final and steps.param_hash[0] != init_hash
-    assert steps.lr == [0.1] * 4
-    assert all(t >= 0 for t in steps.step_time)
+    hashes = steps.hash_list("param_hash")
+    assert hashes[-1] == final and hashes[0] != init_hash
+    assert steps.values("lr") == [0.1] * 4
+    assert all(t >= 0 for t in steps.values("step_time"))
 
 
-def test_hash_every_skips_hashes_between(tmp_path):
-    rec, _, _ = train(0, steps=5, hash_every=2)
-    hashes = rec.record.steps.param_hash
-    assert [bool(h) for h in hashes] == [True, False, True, False, True]
-    assert [bool(h) for h in rec.record.steps.batch_hash] == [True, False, True, False, True]
+def test_hash_every_skips_hashes_between_and_save_pins_the_last(tmp_path):
+    rec, model, _ = train(0, steps=6, hash_every=2)
+    hashes = rec.record.steps.hash_list("param_hash")
+    assert [bool(h) for h in hashes] == [True, False, True, False, True, False]
+    assert [bool(h) for h in rec.record.steps.hash_list("batch_hash")] == [True, False] * 3
     run = read_bundle(rec.save(tmp_path / "k.reprodiag.zip")).runs[0]
-    assert run.steps.param_hash == hashes and run.settings["hash_every"] == 2
+    final = record_common.hash_arrays([t.numpy() for t in model.state_dict().values()])
+    assert run.steps.hash_list("param_hash") == hashes[:-1] + [final]
+    assert run.steps.hash_list("batch_hash")[-1] != "" and run.settings["hash_every"] == 2
+
+
+def test_default_hash_every_is_10_and_a_non_finite_step_is_hashed():
+    model, opt = make_model(0)
+    rec = TorchRecorder(model, optimizer=opt)
+    for i, (x, y) in enumerate(batches(14)):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        rec.step(loss * float("inf") if i == 12 else loss, batch=(x, y))
+    steps = rec.record.steps
+    assert [i for i, h in enumerate(steps.hash_list("param_hash")) if h] == [0, 10, 12]
+    assert [i for i, h in enumerate(steps.hash_list("batch_hash")) if h] == [0, 10, 12]
+    assert rec.record.settings["hash_every"] == 10
+
+
+def test_chained_batch_hash_sees_a_change_between_hashed_steps():
+    def batch_hashes(changed_step):
+        model, opt = make_model(0)
+        rec = TorchRecorder(model, optimizer=opt, hash_every=4)
+        for i, (x, y) in enumerate(batches(5)):
+            if i == changed_step:
+                x = x.clone()
+                x[7, 2] += 1.0  # one value of one sample
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            rec.step(loss, batch=(x, y))
+        return rec.record.steps.hash_list("batch_hash")
+
+    plain, changed = batch_hashes(None), batch_hashes(2)
+    assert plain[0] == changed[0] and plain[4] != changed[4]  # step 2 itself was not hashed
+    assert plain[1:4] == changed[1:4] == ["", "", ""]
 
 
 def test_settings_follow_torch_flags():
@@ -189,6 +229,50 @@ def test_hash_is_the_canaries_hash(canary_common):
     flipped.view(np.uint32)[0, 0] ^= 1
     assert record_common.hash_arrays([flipped]) != record_common.hash_arrays(arrays[:1])
     assert record_common.NUMERICS_VARIABLES == canary_common.NUMERICS_VARIABLES
+
+
+def test_grad_norm_is_the_torch_canarys(canary_common):
+    from reprodiag.record.torch_recorder import cpu_grad_norm
+
+    folder = str(paths.worker_script("canary_torch.py").parent)
+    had_common = "canary_common" in sys.modules
+    sys.path.insert(0, folder)
+    try:
+        spec = importlib.util.spec_from_file_location("canary_torch_for_record",
+                                                      paths.worker_script("canary_torch.py"))
+        canary_torch = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(canary_torch)
+    finally:
+        sys.path.remove(folder)
+        if not had_common:
+            sys.modules.pop("canary_common", None)
+    gen = torch.Generator().manual_seed(0)
+    grads = [torch.randn(shape, generator=gen) for shape in ((128, 64), (128,), (10, 3, 3), (1,))]
+    grads.append(torch.randn(7, generator=gen, dtype=torch.float64))
+    norm = cpu_grad_norm(torch, grads)
+    assert norm == canary_torch._cpu_grad_norm(torch, grads)
+    whole = torch.linalg.vector_norm(torch.cat([g.double().flatten() for g in grads])).item()
+    assert norm == pytest.approx(whole, rel=1e-6)
+
+
+def test_parameters_added_during_training_count_from_the_next_hashed_step():
+    model, opt = make_model(0)
+    rec = TorchRecorder(model, optimizer=opt, hash_every=2)
+    extra = torch.nn.Parameter(torch.ones(3))
+    norms = []
+    for step, (x, y) in enumerate(batches(4)):
+        if step == 1:
+            model.register_parameter("extra", extra)  # after step 0 (hashed): seen from step 2
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x) + model.extra if step >= 1 else model(x), y)
+        loss.backward()
+        rec.step(loss, batch=(x, y))
+        grads = [p.grad.flatten() for p in model.parameters() if p.grad is not None]
+        norms.append(torch.linalg.vector_norm(torch.cat(grads)).item())
+    recorded = rec.record.steps.values("grad_norm")
+    assert recorded[0] == pytest.approx(norms[0], rel=1e-5)
+    assert recorded[1] < norms[1]  # step 1: the new parameter's gradient not yet listed
+    assert recorded[2:] == pytest.approx(norms[2:], rel=1e-5)
 
 
 def test_bfloat16_parameters_hash_by_their_bits():

@@ -4,12 +4,12 @@
 
 The subject is the worker's real training loop, `canary_common.train`, with the worker's
 real `TorchBackend` (both imported from the worker folder, unchanged); its protocol lines go
-to os.devnull through the same json.dumps + write + flush the worker's Output does, and its
+to os.devnull through the worker's own Output (given a stream instead of fd 1), and its
 per-step time is the loop's own wall time (the `done` summary) over the steps. The baseline
 is the same model, optimizer, data and batch stream, stepped with plain torch calls and one
 JSON line with the loss per step. Both run single-threaded, interleaved repetition by
 repetition. Then each recording part is timed alone, and the loop is timed once more with
-the parameters read for hashing on every k-th step only (what-if figures).
+hash_every 1 and 100 instead of the default 10 (what-if figures).
 """
 
 from __future__ import annotations
@@ -28,19 +28,19 @@ common, canary_torch = import_workers("canary_common", "canary_torch")
 import torch  # noqa: E402
 
 SEED = 0
-HASH_EVERY_WHAT_IF = (10, 100)
+HASH_EVERY_WHAT_IF = (1, 100)  # the run config's default is 10
 
 
-class NullOutput:
-    """canary_common.Output's emit, writing to os.devnull instead of the parent's pipe."""
+class NullOutput(common.Output):
+    """canary_common.Output itself (emit, emit_step), writing to os.devnull instead of the
+    parent's pipe; keeps the `done` summary."""
 
     def __init__(self) -> None:
-        self._stream = open(os.devnull, "w", encoding="utf-8")
+        super().__init__(open(os.devnull, "w", encoding="utf-8"))
         self.summary: dict = {}
 
     def emit(self, message_type: str, /, **fields) -> None:
-        self._stream.write(json.dumps({"type": message_type, **fields}) + "\n")
-        self._stream.flush()
+        super().emit(message_type, **fields)
         if message_type == "done":
             self.summary = fields["summary"]
 
@@ -54,16 +54,9 @@ def config(model: str, steps: int) -> dict:
     return json.loads(cfg.to_worker_json(data_dir=str(data_file(""))))
 
 
-def canary_step_time(cfg: dict, every: int = 1) -> float:
-    """Seconds per step of canary_common.train (parameters read every `every` steps)."""
+def canary_step_time(cfg: dict) -> float:
+    """Seconds per step of canary_common.train."""
     backend = canary_torch.make_backend(cfg, SEED)
-    if every > 1:
-        real, calls = backend.parameter_arrays, [0]
-
-        def sometimes():
-            calls[0] += 1
-            return real() if calls[0] % every == 1 else []
-        backend.parameter_arrays = sometimes
     out = NullOutput()
     common.train(out, backend, cfg, SEED)
     return out.summary["wall_time"] / out.summary["steps"]
@@ -101,8 +94,7 @@ def parts(cfg: dict, calls: int) -> tuple[dict[str, float], int]:
     backend.train_step(x[:, None], y)  # gradients exist, as after a real step
     grads = [p.grad for p in backend.model.parameters() if p.grad is not None]
     sink = NullOutput()
-    line = dict(step=1, loss=0.1, grad_norm=0.2, param_hash="0" * 16, batch_hash="1" * 16,
-                lr=0.05, step_time=0.001)
+    chain = common.BatchChain(cfg["augment"])
     model, optimizer, loss_fn = backend.model, backend.optimizer, backend.loss_fn
     xt, yt = torch.from_numpy(x[:, None]), torch.from_numpy(y)
 
@@ -116,13 +108,13 @@ def parts(cfg: dict, calls: int) -> tuple[dict[str, float], int]:
     jobs = {
         "train_step_backend": lambda: backend.train_step(x[:, None], y),
         "train_step_bare": bare_step,
-        "model_train_call": model.train,
         "param_hash": lambda: common.hash_arrays(backend.parameter_arrays()),
         "read_parameters_only": backend.parameter_arrays,
-        "batch_hash": lambda: common.hash_arrays([x, y]),
-        "grad_norm": lambda: torch.linalg.vector_norm(
-            torch.stack([torch.linalg.vector_norm(g) for g in grads])).item(),
-        "step_line": lambda: sink.emit("step", **line),
+        "batch_chain_add": lambda: chain.add(batches.indices, x, y),
+        "batch_hash": lambda: chain.hash(x, y),
+        "grad_norm": lambda: canary_torch._cpu_grad_norm(torch, grads),
+        "step_line": lambda: sink.emit_step(1, 0.1, 0.2, "0" * 16, "1" * 16, 0.05, 0.001),
+        "loss_line": lambda: sink.emit("step", step=1, loss=0.1),
     }
     timings = {}
     for name, job in jobs.items():
@@ -145,7 +137,7 @@ def main() -> int:
         order = (canary, bare) if i % 2 == 0 else (bare, canary)
         for side in order:
             side.append(canary_step_time(cfg) if side is canary else bare_step_time(cfg))
-    what_if = {f"hash_every_{k}": statistics.median(canary_step_time(cfg, every=k)
+    what_if = {f"hash_every_{k}": statistics.median(canary_step_time({**cfg, "hash_every": k})
                                                     for _ in range(args["reps"]))
                for k in HASH_EVERY_WHAT_IF}
     timings, n_params = parts(cfg, max(20, args["steps"] // 2))

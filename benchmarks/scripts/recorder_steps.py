@@ -4,13 +4,19 @@
 JSON line. The model is the canary MLP shape (64-128-128-10) on fixed random batches of 32.
 
 torch: the loop is zero_grad, forward, loss, backward, step and `loss.item()` (a loop that
-logs its loss); the subject adds `TorchRecorder.step(loss, batch=(x, y))`. Keras: one
-`model.fit` epoch of `steps` batches with `KerasCallback` and without. Repetitions alternate
-the two; then the subject is repeated as often with `hash_every=10` (a what-if figure).
+logs its loss); the subject adds `TorchRecorder.step(loss, batch=(x, y))`. Keras: `model.fit`
+with `KerasCallback` and without, per batch as the time of a fit of 3 x `steps` batches less
+that of a fit of a tenth as many, over the difference in batches: each fit() call costs about
+40 ms besides its batches (some 50 batches of this model), and timing whole fits of 100 batches
+let that swing the ratio widely (0.44x-3.89x seen); it is reported apart (`fixed_per_fit_s`).
+Both warm up twice first. Repetitions alternate the two, garbage collected before each; the
+subject uses the recorders' default `hash_every=10`, then it is repeated as
+often with `hash_every=1` (every step hashed: a what-if figure).
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import statistics
@@ -23,6 +29,8 @@ import numpy as np  # noqa: E402
 
 BATCH = 32
 SEED = 0
+KERAS_LONG = 3  # a Keras sample: a fit of 3 x steps batches minus one of a tenth as many
+FIXED: dict[str, list[float]] = {}  # Keras: seconds each fit() costs besides its batches
 
 
 def _data(steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +71,8 @@ def torch_sides(steps: int):
                 loss.item()
         return (time.perf_counter() - started) / len(batches)
 
-    return (lambda: loop(1)), (lambda: loop(None)), (lambda: loop(10))
+    # subject: the recorder's default (hash_every=10); what-if: every step hashed
+    return (lambda: loop(10)), (lambda: loop(None)), (lambda: loop(1))
 
 
 def keras_sides(steps: int):
@@ -80,17 +89,31 @@ def keras_sides(steps: int):
                               keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10)])
     model.compile(optimizer=keras.optimizers.SGD(0.05),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    x, y = _data(steps)
-    model.fit(x[:BATCH * 2], y[:BATCH * 2], batch_size=BATCH, epochs=1, verbose=0)  # builds
+    long = KERAS_LONG * max(steps, 2)
+    short = max(long // 10, 1)
+    x, y = _data(long)
 
-    def fit(hash_every: int | None) -> float:
+    def fit(hash_every: int | None, n: int) -> float:
         callbacks = [KerasCallback(seed=SEED, hash_every=hash_every)] if hash_every else []
+        gc.collect()
         started = time.perf_counter()
-        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False,
-                  callbacks=callbacks)
-        return (time.perf_counter() - started) / steps
+        model.fit(x[:n * BATCH], y[:n * BATCH], batch_size=BATCH, epochs=1, verbose=0,
+                  shuffle=False, callbacks=callbacks)
+        return time.perf_counter() - started
 
-    return (lambda: fit(1)), (lambda: fit(None)), (lambda: fit(10))
+    def per_step(hash_every: int | None) -> float:
+        """Seconds per batch of a long fit beyond a short one: each fit() call's fixed cost
+        (tens of ms: data adapter, iterator, callback setup) cancels out."""
+        t_short, t_long = fit(hash_every, short), fit(hash_every, long)
+        step = (t_long - t_short) / (long - short)
+        FIXED.setdefault("recorder" if hash_every == 10 else "plain" if not hash_every else "every_1",
+                         []).append(t_short - short * step)
+        return step
+
+    for _ in range(2):  # builds and traces the train function, warms the data adapter
+        per_step(10), per_step(None)
+    FIXED.clear()
+    return (lambda: per_step(10)), (lambda: per_step(None)), (lambda: per_step(1))
 
 
 def main() -> int:
@@ -102,9 +125,13 @@ def main() -> int:
     for i in range(args["reps"]):
         order = (recorded, plain) if i % 2 == 0 else (plain, recorded)
         for side in order:
+            gc.collect()
             side.append(with_recorder() if side is recorded else without())
     every = statistics.median(every_10() for _ in range(args["reps"]))
-    print(json.dumps({"recorder": recorded, "plain": plain, "hash_every_10": every}))
+    out = {"recorder": recorded, "plain": plain, "hash_every_1": every}
+    if FIXED:
+        out["fixed_per_fit_s"] = {k: statistics.median(v) for k, v in FIXED.items()}
+    print(json.dumps(out))
     return 0
 
 

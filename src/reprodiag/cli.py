@@ -78,6 +78,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     _bool_flag(p, "shuffle", d.shuffle, "shuffle the training batches (seeded)")
     _bool_flag(p, "augment", d.augment, "seeded data augmentation")
     _bool_flag(p, "onednn", d.onednn, "TensorFlow oneDNN optimisations (default: TF's choice)")
+    p.add_argument("--hash-every", type=int, default=d.hash_every, metavar="K",
+                   help="hash parameters and batches every K-th step (and the first, last and "
+                        "non-finite ones); 1 = every step")
     p.add_argument("--repeats", type=int, default=1, help="run each config N times")
 
 
@@ -268,7 +271,7 @@ def _configs_from_args(args) -> list:
                 steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                 optimizer=args.optimizer, dtype=args.dtype, deterministic=args.deterministic,
                 tf32=args.tf32, threads=args.threads, shuffle=args.shuffle,
-                augment=args.augment, onednn=args.onednn,
+                augment=args.augment, onednn=args.onednn, hash_every=args.hash_every,
             )
         except ValidationError as exc:
             err = exc.errors()[0]

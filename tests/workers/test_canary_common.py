@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import math
 
@@ -76,6 +77,34 @@ def test_batches_repeat_per_seed_and_cover_each_epoch(common):
     assert np.array_equal(epoch, first_indices(0, True))
     assert not np.array_equal(epoch, first_indices(1, True))
     assert np.array_equal(first_indices(0, False), np.arange(1500))
+
+
+def test_batch_chain_sees_order_and_augmentation_on_every_step(common):
+    data = common.load_digits(DATA_DIR)
+
+    def hashes(augment, swap_at=None, change_at=None, hash_every=1):
+        stream, chain, out = common.BatchStream(data, 8, 0, True, augment), common.BatchChain(augment), []
+        for step in range(4):
+            x, y = stream.next()
+            indices = stream.indices.copy()
+            if step == swap_at:
+                indices[[0, 1]] = indices[[1, 0]]
+            if step == change_at:
+                x = x.copy()
+                x[0, 0, 0] += 1e-3
+            chain.add(indices, x, y)
+            if step % hash_every == 0 or step == 3:
+                out.append(chain.hash(x, y))
+        return out
+
+    plain = hashes(False)
+    assert len(set(plain)) == 4
+    assert hashes(False, hash_every=3) == [plain[0], plain[3]]  # hashing often changes nothing
+    assert hashes(False, swap_at=1)[3] != plain[3]  # a different order on an unhashed step
+    assert hashes(False, change_at=3)[3] != plain[3]  # the hashed batch's own content
+    augmented = hashes(True)
+    assert augmented[0] != plain[0]
+    assert hashes(True, change_at=1)[3] != augmented[3]  # augmented content on any step
 
 
 def test_batches_larger_than_the_data_span_epochs(common):
@@ -182,22 +211,26 @@ class SoftmaxRegression:
         return self.lr
 
 
-class Collect:
-    """Stands in for Output: keeps the protocol lines instead of writing them to fd 1."""
-
-    def __init__(self):
-        self.lines = []
-
-    def emit(self, message_type, /, **fields):
-        self.lines.append(json.dumps({"type": message_type, **fields}))
+def test_step_line_is_what_json_dumps_writes(common):
+    stream = io.StringIO()
+    out = common.Output(stream)
+    numbers = [0.1, -2.5e-300, 1e300, 3.0, float("nan"), float("inf"), float("-inf"), 0.0, -0.0]
+    for i, value in enumerate(numbers):
+        out.emit_step(i, value, numbers[-1 - i], "0123456789abcdef", "", 0.05, value)
+        out.emit("step", step=i, loss=value, grad_norm=numbers[-1 - i],
+                 param_hash="0123456789abcdef", batch_hash="", lr=0.05, step_time=value)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 * len(numbers)
+    assert lines[0::2] == lines[1::2]
+    assert all(isinstance(parse_line(line), Step) for line in lines)
 
 
 @pytest.mark.parametrize("lr, diverges", [(0.5, False), (100.0, True)])
 def test_training_loop_stops_at_a_non_finite_loss(common, lr, diverges):
     config = json.loads(RunConfig(steps=30, lr=lr).to_worker_json(DATA_DIR))
-    out = Collect()
-    common.train(out, SoftmaxRegression(lr), config, seed=0)
-    messages = [parse_line(line) for line in out.lines]
+    stream = io.StringIO()
+    common.train(common.Output(stream), SoftmaxRegression(lr), config, seed=0)
+    messages = [parse_line(line) for line in stream.getvalue().splitlines()]
     steps = [m for m in messages if isinstance(m, Step)]
     done = messages[-1]
     assert isinstance(done, Done) and done.summary["diverged"] is diverges

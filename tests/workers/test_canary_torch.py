@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import signal
 import subprocess
 
+import numpy as np
 import pytest
 from canary_harness import DATA_DIR, worker_command
 
@@ -30,10 +32,14 @@ def test_protocol_lines_in_order_and_complete(canary):
     assert run.env.n_params == 64 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10
     for text in (run.env.dataset_hash, run.env.init_param_hash, run.done.summary["probe_hash"]):
         assert HEX16.match(text)
+    hashed = {0, 10, 20, 30, 39}  # first, every 10th (the default hash_every), last
     for s in run.steps:
-        assert HEX16.match(s.param_hash) and HEX16.match(s.batch_hash)
+        if s.step in hashed:
+            assert HEX16.match(s.param_hash) and HEX16.match(s.batch_hash)
+        else:
+            assert s.param_hash == "" and s.batch_hash == ""
         assert math.isfinite(s.loss) and s.grad_norm > 0 and s.lr == 0.05 and s.step_time >= 0
-    assert len({s.param_hash for s in run.steps}) == 40  # every update changes the parameters
+    assert len({s.param_hash for s in run.steps}) == len(hashed) + 1  # each update changes them
     summary = run.done.summary
     assert summary["metric_name"] == "accuracy" and 0.0 <= summary["metric"] <= 1.0
     assert summary["steps"] == 40 and summary["final_loss"] == run.steps[-1].loss
@@ -106,7 +112,10 @@ def test_unseeded_runs_differ(canary):
 def test_unshuffled_batches_are_the_training_set_in_order(canary, common):
     run = canary(**{**BASE, "shuffle": False, "steps": 2})
     data = common.load_digits(DATA_DIR).cast("float32")
-    expected = [common.hash_arrays([data.x_train[i : i + 32], data.y_train[i : i + 32]]) for i in (0, 32)]
+    x, y = data.x_train, data.y_train
+    # Chained: step 1's batch hash covers the indices of batches 0 and 1, then batch 1 itself.
+    expected = [_batch_hash(common, np.arange(32), x[:32], y[:32]),
+                _batch_hash(common, np.arange(64), x[32:64], y[32:64])]
     assert [s.batch_hash for s in run.steps] == expected
 
 
@@ -162,3 +171,69 @@ def test_sigterm_cancels_with_an_error_line():
         proc.wait()
     errors = [m for m in rest if isinstance(m, WorkerError)]
     assert errors and errors[-1].kind == "cancelled"
+
+
+def test_hash_cadence_first_every_kth_and_last(canary):
+    run = canary(**{**BASE, "steps": 8, "hash_every": 3})
+    assert [s.step for s in run.steps if s.param_hash] == [0, 3, 6, 7]
+    assert [s.step for s in run.steps if s.batch_hash] == [0, 3, 6, 7]
+    every = canary(**{**BASE, "steps": 8, "hash_every": 1})
+    assert all(s.param_hash and s.batch_hash for s in every.steps)
+    for sparse, full in zip(run.steps, every.steps):  # the same run, only hashed more often
+        assert sparse.loss == full.loss and sparse.grad_norm == full.grad_norm
+        assert sparse.param_hash in ("", full.param_hash) and sparse.batch_hash in ("", full.batch_hash)
+
+
+def test_hash_every_1_and_10_compare_identical(canary):
+    from reprodiag.core.compare import compare_runs
+
+    one, ten = (canary(**{**BASE, "steps": 12, "hash_every": k}) for k in (1, 10))
+    assert [s.loss for s in one.steps] == [s.loss for s in ten.steps]
+    assert [s.step for s in ten.steps if s.param_hash] == [0, 10, 11]
+    assert one.config.pairing_key() == ten.config.pairing_key()
+    records = []
+    for run in (one, ten):
+        record = RunRecord(config=run.config)
+        for message in run.messages:
+            record.apply(message)
+        records.append(record)
+    result = compare_runs(*records)
+    assert result.first_bitwise_loss_diff_step is None and result.first_grad_norm_diff_step is None
+
+
+def test_hash_due_pins_first_kth_last_and_non_finite_steps(common):
+    due = [step for step in range(12) if common.hash_due(step, 11, 5, finite=True)]
+    assert due == [0, 5, 10, 11]
+    assert common.hash_due(7, 11, 5, finite=False)  # a NaN/Inf loss or gradient norm
+    assert all(common.hash_due(step, 11, 1, finite=True) for step in range(12))
+
+
+def test_chained_batch_hash_sees_a_batch_between_hashed_steps(canary, common):
+    run = canary(**{**BASE, "shuffle": False, "steps": 5, "hash_every": 4})
+    assert [s.step for s in run.steps if s.batch_hash] == [0, 4]
+    data = common.load_digits(DATA_DIR).cast("float32")
+    x, y = data.x_train[128:160], data.y_train[128:160]
+    assert run.steps[4].batch_hash == _batch_hash(common, np.arange(160), x, y)
+    swapped = np.arange(160)
+    swapped[[70, 71]] = swapped[[71, 70]]  # two samples of batch 2, an unhashed step, swapped
+    assert _batch_hash(common, swapped, x, y) != run.steps[4].batch_hash
+
+
+def _batch_hash(common, indices, x, y) -> str:
+    """BatchChain's definition without augmentation: every index so far, then the batch."""
+    digest = hashlib.sha256(np.asarray(indices, dtype="<i8").tobytes())
+    common.update_digest(digest, (x, y))
+    return digest.hexdigest()[:16]
+
+
+def test_bad_hash_every_is_a_config_error(common):
+    with pytest.raises(common.WorkerFailure, match="hash_every"):
+        common.parse_config(["w", _worker_json(hash_every=0)], "torch")
+
+
+def _worker_json(**fields) -> str:
+    import json
+
+    payload = json.loads(RunConfig().to_worker_json(data_dir=DATA_DIR))
+    payload.update(fields)
+    return json.dumps(payload)

@@ -23,10 +23,12 @@ import numpy as np
 
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.protocol import PROTOCOL_VERSION, Done, EnvInfo, Hello, Step
-from reprodiag.core.runs.record import RunRecord
+from reprodiag.core.runs.record import STEP_COLUMNS, RunRecord, StepSeries
 from reprodiag.errors import UserError
 
 HASH_CHARS = 16
+# Byte orders stored as is: little-endian, not applicable (one byte), native on a little-endian host.
+_LITTLE_ENDIAN = ("<", "|", "=") if sys.byteorder == "little" else ("<", "|")
 NOT_HASHED = ""  # the hash column of a step skipped by hash_every (or a batch not given)
 
 # Variables that change numerics when set before the framework starts; reported as read.
@@ -54,12 +56,24 @@ def hash_arrays(arrays) -> str:
     host and any single-bit change changes the hash.
     """
     digest = hashlib.sha256()
+    update_digest(digest, arrays)
+    return digest.hexdigest()[:HASH_CHARS]
+
+
+def update_digest(digest, arrays) -> None:
+    """Feed dtype, shape and exact bytes of each array to `digest`, in hash_arrays' format.
+
+    The bytes go in as the array's own buffer: no copy unless it is not C-ordered little-endian.
+    """
     for array in arrays:
         a = np.asarray(array)
-        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+        if not (a.flags.c_contiguous and a.dtype.byteorder in _LITTLE_ENDIAN):
+            a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
         digest.update(f"{a.dtype.str}{a.shape};".encode())
-        digest.update(a.tobytes())
-    return digest.hexdigest()[:HASH_CHARS]
+        try:
+            digest.update(a)  # the same bytes as the uint8 view below, without making it
+        except (TypeError, ValueError, BufferError):
+            digest.update(memoryview(a.reshape(-1).view(np.uint8)))
 
 
 def cpu_name() -> str:
@@ -107,8 +121,10 @@ class Recording:
                  hash_every: int):
         if not isinstance(label, str):
             raise UserError(f"label must be a string, not {type(label).__name__}")
-        if isinstance(hash_every, bool) or not isinstance(hash_every, int) or hash_every < 1:
-            raise UserError(f"hash_every must be a whole number of steps >= 1, not {hash_every!r}")
+        if (isinstance(hash_every, bool) or not isinstance(hash_every, int)
+                or not 1 <= hash_every <= 1_000_000):
+            raise UserError(f"hash_every must be a whole number of steps in 1..1000000, "
+                            f"not {hash_every!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
                                  or not 0 <= seed < 2**31):
             raise UserError(f"seed must be an integer in 0..2147483647 or None, not {seed!r}")
@@ -126,14 +142,27 @@ class Recording:
                                 python=platform.python_version()))
         self.record.started_at = time.time()
         self._settings_done = False
+        self._last_hashes = (NOT_HASHED, NOT_HASHED)
 
     @property
     def steps(self) -> int:
         return len(self.record.steps)
 
-    def hash_due(self) -> bool:
-        """Whether the step about to be recorded gets its hashes (every `hash_every`-th)."""
-        return self.steps % self.hash_every == 0
+    def hash_due(self, *values: float) -> bool:
+        """Whether the step about to be recorded gets its hashes: the first, every
+        `hash_every`-th, and any step where one of `values` (loss, gradient norm) is not finite,
+        so a divergence is pinned exactly. The last step is hashed by `pin_last_step`."""
+        if self.steps % self.hash_every == 0:
+            return True
+        for value in values:
+            if not math.isfinite(value):
+                return True
+        return False
+
+    def pin_last_step(self, param_hash: str, batch_hash: str = NOT_HASHED) -> None:
+        """The hashes the last recorded step gets in a saved bundle if hash_every skipped it
+        (training ends, or is saved, there): the model as it is now is the one after it."""
+        self._last_hashes = (param_hash, batch_hash)
 
     def start(self, init_param_hash: str, n_params: int) -> None:
         """The hash of the parameters before training, and their count."""
@@ -155,9 +184,13 @@ class Recording:
 
     def add_step(self, *, loss: float, grad_norm: float, param_hash: str, batch_hash: str,
                  lr: float, step_time: float) -> None:
-        self.record.apply(Step(step=self.steps, loss=float(loss), grad_norm=float(grad_norm),
-                               param_hash=param_hash, batch_hash=batch_hash, lr=float(lr),
-                               step_time=float(step_time)))
+        """Append the next step. It is numbered here, one after the last, so it goes straight
+        into the step columns: RunRecord.apply's ordering checks cannot fail (and cost as
+        much as the append)."""
+        self.record.steps.append(Step(step=self.steps, loss=float(loss),
+                                      grad_norm=float(grad_norm), param_hash=param_hash,
+                                      batch_hash=batch_hash, lr=float(lr),
+                                      step_time=float(step_time)))
 
     def config(self) -> RunConfig:
         """The RunConfig of this recording; fields it cannot know keep their defaults and are
@@ -168,6 +201,7 @@ class Recording:
             "steps": self.steps, "device": facts.get("device", "cpu"),
             "deterministic": bool(facts.get("deterministic", False)),
             "tf32": bool(facts.get("tf32", False)), "threads": _positive(facts.get("threads")),
+            "hash_every": self.hash_every,
         }
         unknown = []
         for name, ok in (("batch_size", lambda v: isinstance(v, int) and 1 <= v <= 65_536),
@@ -196,10 +230,19 @@ class Recording:
         summary = {"final_loss": steps.loss[-1], "steps": self.steps, "wall_time": wall,
                    "diverged": any(not math.isfinite(v) for v in steps.loss),
                    "record_overhead_s": self.overhead / self.steps}
-        record = dataclasses.replace(self.record, config=config,
+        record = dataclasses.replace(self.record, config=config, steps=self._steps_with_last_hashed(),
                                      settings=dict(self.record.settings), log=list(self.record.log))
         record.apply(Done(summary=summary))
         return record
+
+    def _steps_with_last_hashed(self) -> StepSeries:
+        """A copy of the steps, the last one given the pinned hashes where it has none."""
+        steps = self.record.steps
+        columns = {name: steps.values(name) for name in STEP_COLUMNS}
+        for name, pinned in zip(("param_hash", "batch_hash"), self._last_hashes):
+            if pinned and not columns[name][-1]:
+                columns[name][-1] = pinned
+        return StepSeries(**columns)
 
     def save(self, path: Any, *, deep: bool = False) -> Path:
         """Write the recording and an environment snapshot of this Python as one bundle."""

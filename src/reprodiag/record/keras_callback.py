@@ -35,15 +35,18 @@ BATCH_NOTE = "unavailable in a Keras callback (recorded as an empty hash)"
 
 
 def KerasCallback(label: str = "", path: Any = None, *, seed: Optional[int] = None,  # noqa: N802
-                  hash_every: int = 1):
+                  hash_every: int = 10):
     """A `keras.callbacks.Callback` that records each training batch of `model.fit`.
 
-    Per batch: the loss Keras reports, the weights hash (`model.get_weights()`, the canaries'
-    hash), the learning rate and the batch time; the initial-weights hash and the settings in
-    force (threads, op determinism, TF32, device, XLA) when training begins. With `path` the
-    bundle is written when training ends; `.save(path)` writes it at any time. `seed` is the
-    seed your script set, kept for the record; `hash_every=k` hashes only every k-th batch.
-    Works with Keras on the TensorFlow or PyTorch backend.
+    Per batch: the loss Keras reports, the learning rate and the batch time; the weights hash
+    (`model.get_weights()`, the canaries' hash) on the first batch, every `hash_every`-th
+    (default 10), any batch whose loss is not finite and the last one (when training ends or
+    `.save` is called), an empty hash on the others -- reading the weights costs more than a
+    small model's batch. The learning rate is read once per epoch, per batch only when it is
+    a schedule. Also the initial-weights hash and the settings in force (threads, op
+    determinism, TF32, device, XLA) when training begins. With `path` the bundle is written
+    when training ends; `.save(path)` writes it at any time. `seed` is the seed your script
+    set, kept for the record. Works with Keras on the TensorFlow or PyTorch backend.
     """
     return _callback_class()(label=label, path=path, seed=seed, hash_every=hash_every)
 
@@ -87,6 +90,7 @@ def _callback_class():
             self._rec = Recording(framework, "KerasCallback", label=label, seed=seed,
                                   hash_every=hash_every)
             self._t0 = time.perf_counter()
+            self._lr: Optional[float] = None  # the epoch's rate; None = read at the next batch
 
         @property
         def record(self):
@@ -114,31 +118,51 @@ def _callback_class():
                 facts["optimizer"] = optimizer_kind(type(optimizer).__name__)
             self._rec.set_settings(settings, notes)
 
+        def on_epoch_begin(self, epoch, logs=None):
+            self._lr = None  # a callback may have changed the rate between epochs
+
         def on_train_batch_begin(self, batch, logs=None):
             self._t0 = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
             entered = time.perf_counter()
-            loss = (logs or {}).get("loss", float("nan"))
-            hashed = self._rec.hash_due()
+            loss = float(np.asarray((logs or {}).get("loss", float("nan"))))
+            hashed = self._rec.hash_due(loss)
+            lr = self._lr
+            if lr is None:
+                lr = self._learning_rate()
+                if not self._lr_scheduled():
+                    self._lr = lr
             self._rec.add_step(
-                loss=float(np.asarray(loss)),
+                loss=loss,
                 grad_norm=float("nan"),
                 param_hash=hash_arrays(self.model.get_weights()) if hashed else NOT_HASHED,
                 batch_hash=NOT_HASHED,
-                lr=self._learning_rate(),
+                lr=lr,
                 step_time=entered - self._t0,
             )
             self._rec.overhead += time.perf_counter() - entered
 
         def on_train_end(self, logs=None):
+            self._rec.pin_last_step(hash_arrays(self.model.get_weights()))
             if self.path is not None and self._rec.steps:
                 self.saved_path = self.save(self.path)
                 print(f"reprodiag: wrote {self.saved_path}")
 
         def save(self, path: Any, *, deep: bool = False) -> Path:
-            """Write the recording plus an environment snapshot to `path` (.reprodiag.zip)."""
+            """Write the recording plus an environment snapshot to `path` (.reprodiag.zip);
+            the last batch gets its weights hash if hash_every skipped it."""
+            if self.model is not None:
+                self._rec.pin_last_step(hash_arrays(self.model.get_weights()))
             return self._rec.save(path, deep=deep)
+
+        def _lr_scheduled(self) -> bool:
+            """Whether the learning rate changes batch by batch (a schedule or a callable)."""
+            optimizer = getattr(self.model, "optimizer", None)
+            rate = getattr(optimizer, "_learning_rate", None)
+            schedule = getattr(getattr(keras.optimizers, "schedules", None),
+                               "LearningRateSchedule", ())
+            return isinstance(rate, schedule) or callable(rate)
 
         def _learning_rate(self) -> float:
             optimizer = getattr(self.model, "optimizer", None)

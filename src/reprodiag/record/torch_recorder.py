@@ -11,6 +11,8 @@ torch is imported when a recorder is made, never at import of this module.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -19,7 +21,15 @@ import numpy as np
 
 from reprodiag.core.runs.record import RunRecord
 from reprodiag.errors import UserError
-from reprodiag.record.common import NOT_HASHED, Recording, cpu_name, hash_arrays, optimizer_kind
+from reprodiag.record.common import (
+    HASH_CHARS,
+    NOT_HASHED,
+    Recording,
+    cpu_name,
+    hash_arrays,
+    optimizer_kind,
+    update_digest,
+)
 
 
 class TorchRecorder:
@@ -32,13 +42,23 @@ class TorchRecorder:
     the settings in force (threads, determinism, TF32, device) at the first step. The step
     time is the whole iteration since the previous call, the recorder's own work excluded.
     `optimizer` (optional) supplies the learning rate and optimizer kind; `seed` is the seed
-    your script set, kept for the record. Hashing copies every parameter to the CPU, the
-    expensive part on big models: `hash_every=k` hashes only every k-th step (the others get
-    an empty hash, which compares as equal).
+    your script set, kept for the record.
+
+    Hashing every parameter costs more than a small model's step, so `hash_every=k` (default
+    10) hashes the parameters on the first step, every k-th step, any step whose loss or
+    gradient norm is not finite, and the last step (when `save` is called); the other steps
+    get an empty hash, which compares as "not taken". The batch hash is chained: on a hashed
+    step s it is the digest of all batches given on steps 0..s, so a batch that differs on an
+    unhashed step still shows at the next hashed one. CPU batches join the chain every step;
+    batches on a GPU only on hashed steps, so no step waits for a device-to-host copy.
+
+    The gradients are read from the model's parameters as listed here and again at the start
+    of every k-th step (listing them every step would cost a fifth of the recorder's own
+    work), so a parameter added to the model during training counts from the next one on.
     """
 
     def __init__(self, model, label: str = "", *, optimizer=None, seed: Optional[int] = None,
-                 hash_every: int = 1):
+                 hash_every: int = 10):
         import torch
 
         if not isinstance(model, torch.nn.Module):
@@ -53,6 +73,9 @@ class TorchRecorder:
                               hash_every=hash_every)
         self._rec.start(hash_arrays(self._parameter_arrays()),
                         sum(p.numel() for p in model.parameters()))
+        self._list_parameters()
+        self._batch_digest = hashlib.sha256()
+        self._batches_seen = False
         self._last = time.perf_counter()
 
     @property
@@ -67,13 +90,20 @@ class TorchRecorder:
         step_time = entered - self._last
         if not self._rec.settings_read():
             self._read_settings(batch)
-        hashed = self._rec.hash_due()
+        if self._rec.steps % self._rec.hash_every == 0:  # a hashed step: list them afresh
+            self._list_parameters()
+        loss_value, grad_norm = self._loss_and_grad_norm(loss)
+        hashed = self._rec.hash_due(loss_value, grad_norm)
+        if batch is not None:
+            arrays = self._batch_arrays(batch, on_device=hashed)
+            if arrays:
+                update_digest(self._batch_digest, arrays)
+                self._batches_seen = True
         self._rec.add_step(
-            loss=_loss_value(self._torch, loss),
-            grad_norm=self._grad_norm(),
+            loss=loss_value,
+            grad_norm=grad_norm,
             param_hash=hash_arrays(self._parameter_arrays()) if hashed else NOT_HASHED,
-            batch_hash=(hash_arrays(self._batch_arrays(batch))
-                        if hashed and batch is not None else NOT_HASHED),
+            batch_hash=self._batch_hash() if hashed else NOT_HASHED,
             lr=self._learning_rate(),
             step_time=step_time,
         )
@@ -81,38 +111,68 @@ class TorchRecorder:
         self._rec.overhead += self._last - entered
 
     def save(self, path: Any, *, deep: bool = False) -> Path:
-        """Write the recording plus an environment snapshot to `path` (a .reprodiag.zip)."""
+        """Write the recording plus an environment snapshot to `path` (a .reprodiag.zip); the
+        last step gets its hashes if hash_every skipped it."""
+        self._rec.pin_last_step(hash_arrays(self._parameter_arrays()), self._batch_hash())
         return self._rec.save(path, deep=deep)
 
     # -- reading the model ----------------------------------------------------------------
 
+    def _list_parameters(self) -> None:
+        self._params = list(self.model.parameters())
+        self._params_on_cpu = all(p.device.type == "cpu" for p in self._params)
+
     def _parameter_arrays(self) -> list[np.ndarray]:
         return [tensor_to_numpy(self._torch, t) for t in self.model.state_dict().values()]
 
-    def _batch_arrays(self, batch: Any) -> list[np.ndarray]:
+    def _batch_hash(self) -> str:
+        """The chained digest of the batches given so far (empty if none was)."""
+        return self._batch_digest.hexdigest()[:HASH_CHARS] if self._batches_seen else NOT_HASHED
+
+    def _batch_arrays(self, batch: Any, on_device: bool = True) -> list[np.ndarray]:
+        """The batch as numpy arrays in a fixed order; tensors off the CPU only if `on_device`."""
         torch = self._torch
         if isinstance(batch, torch.Tensor):
+            if batch.is_cpu and not batch.requires_grad:
+                try:
+                    return [batch.numpy()]  # the common case, a view: no detach, no copy
+                except (TypeError, RuntimeError):  # bfloat16, conjugate or negative views
+                    pass
+            elif not (batch.is_cpu or on_device):
+                return []
             return [tensor_to_numpy(torch, batch)]
         if isinstance(batch, np.ndarray) or isinstance(batch, (int, float)):
             return [np.asarray(batch)]
         if isinstance(batch, dict):
-            return [a for key in sorted(batch, key=str) for a in self._batch_arrays(batch[key])]
+            return [a for key in sorted(batch, key=str)
+                    for a in self._batch_arrays(batch[key], on_device)]
         if isinstance(batch, (tuple, list)):
-            return [a for item in batch for a in self._batch_arrays(item)]
+            return [a for item in batch for a in self._batch_arrays(item, on_device)]
         raise UserError("batch must be a tensor, an array, or a tuple/list/dict of them, not "
                         f"{type(batch).__name__}")
 
-    def _grad_norm(self) -> float:
-        """Global L2 norm of the gradients, as the canaries compute it; NaN with no gradient."""
+    def _loss_and_grad_norm(self, loss: Any) -> tuple[float, float]:
+        """The loss as a float and the global L2 norm of the gradients (the canaries' norm of
+        per-tensor norms; NaN when no parameter has a gradient), with one host sync at most."""
         torch = self._torch
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        grads = [p.grad for p in self._params if p.grad is not None]
         if not grads:
-            return float("nan")
+            return _loss_value(torch, loss), float("nan")
+        if self._params_on_cpu:
+            return _loss_value(torch, loss), cpu_grad_norm(torch, grads)
         with torch.no_grad():
-            norms = [torch.linalg.vector_norm(g) for g in grads]
+            foreach_norm = getattr(torch, "_foreach_norm", None)  # torch >= 1.13
+            norms = foreach_norm(grads) if foreach_norm else [torch.linalg.vector_norm(g)
+                                                              for g in grads]
             if len({(n.device, n.dtype) for n in norms}) > 1:
                 norms = [n.to("cpu", torch.float64) for n in norms]
-            return float(torch.linalg.vector_norm(torch.stack(norms)).item())
+            norm = torch.linalg.vector_norm(torch.stack(norms))
+        if (isinstance(loss, torch.Tensor) and loss.numel() == 1 and norm.device.type != "cpu"
+                and loss.device == norm.device):
+            # One device-to-host copy for both numbers: a single sync, as loss.item() alone.
+            both = torch.stack([loss.detach().reshape(()).to(norm.dtype), norm]).tolist()
+            return float(both[0]), float(both[1])
+        return _loss_value(torch, loss), float(norm.item())
 
     def _learning_rate(self) -> float:
         if self.optimizer is None:
@@ -173,11 +233,24 @@ def torch_settings(torch, device) -> dict[str, Any]:
 
 def tensor_to_numpy(torch, tensor) -> np.ndarray:
     """A CPU numpy copy of a tensor; dtypes numpy lacks (bfloat16, float8) as their raw bytes."""
-    t = tensor.detach().cpu()
+    t = tensor.detach()
+    if not t.is_cpu:
+        t = t.cpu()
     try:
         return t.numpy()
     except TypeError:
         return t.contiguous().view(torch.uint8).numpy()
+
+
+def cpu_grad_norm(torch, grads) -> float:
+    """Global L2 norm of CPU gradients, as the torch canary takes it (canary_torch's
+    _cpu_grad_norm; a test holds them equal): each tensor's norm in its dtype, combined as the
+    square root of their sum of squares in float64 -- one call per tensor, no stack."""
+    vector_norm = torch.linalg.vector_norm
+    total = 0.0
+    for g in grads:
+        total += vector_norm(g).item() ** 2
+    return math.sqrt(total)
 
 
 def _loss_value(torch, loss: Any) -> float:
@@ -185,7 +258,7 @@ def _loss_value(torch, loss: Any) -> float:
         if loss.numel() != 1:
             raise UserError(f"loss must be a single number, not a tensor of shape "
                             f"{tuple(loss.shape)}")
-        return float(loss.detach().item())
+        return float(loss.item())
     try:
         return float(loss)
     except (TypeError, ValueError):

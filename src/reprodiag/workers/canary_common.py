@@ -31,6 +31,9 @@ except ImportError as exc:  # reported by main() as an error line, not as a trac
 
 PROTOCOL_VERSION = 1
 HASH_CHARS = 16
+# Byte orders stored as is: little-endian, not applicable (one byte), native on a little-endian host.
+_LITTLE_ENDIAN = ("<", "|", "=") if sys.byteorder == "little" else ("<", "|")
+NOT_HASHED = ""  # param_hash / batch_hash of a step between hashed steps
 
 DIGITS_FILE = "digits.csv.gz"
 DIGITS_PIXELS = 64
@@ -77,20 +80,44 @@ class Output:
     """Writes protocol lines to a private copy of stdout.
 
     File descriptor 1 is pointed at stderr, and so is sys.stdout, so whatever a framework
-    or a C library prints can never get between (or into) the protocol lines.
+    or a C library prints can never get between (or into) the protocol lines. Given a
+    `stream`, the lines go there instead and nothing is redirected (tests, benchmarks).
     """
 
-    def __init__(self) -> None:
-        sys.stdout.flush()
-        private = os.dup(1)
-        os.dup2(2, 1)
-        self._stream = os.fdopen(private, "w", encoding="utf-8", newline="\n")
-        sys.stdout = sys.stderr
+    def __init__(self, stream=None) -> None:
+        if stream is None:
+            sys.stdout.flush()
+            private = os.dup(1)
+            os.dup2(2, 1)
+            stream = os.fdopen(private, "w", encoding="utf-8", newline="\n")
+            sys.stdout = sys.stderr
+        self._stream = stream
 
     def emit(self, message_type: str, /, **fields: Any) -> None:
         """One JSON object on one line, flushed at once (NaN/Infinity allowed: they are data)."""
         self._stream.write(json.dumps({"type": message_type, **fields}) + "\n")
         self._stream.flush()
+
+    def emit_step(self, step: int, loss: float, grad_norm: float, param_hash: str,
+                  batch_hash: str, lr: float, step_time: float) -> None:
+        """The `step` line, exactly as emit("step", ...) writes it, formatted directly: it is
+        written every step, and json.dumps of the dict costs about twice as much."""
+        self._stream.write(
+            f'{{"type": "step", "step": {step:d}, "loss": {_json_float(loss)}, '
+            f'"grad_norm": {_json_float(grad_norm)}, "param_hash": "{param_hash}", '
+            f'"batch_hash": "{batch_hash}", "lr": {_json_float(lr)}, '
+            f'"step_time": {_json_float(step_time)}}}\n'
+        )
+        self._stream.flush()
+
+
+def _json_float(value: float) -> str:
+    """A float as json.dumps writes it: repr, or NaN / Infinity / -Infinity."""
+    if math.isfinite(value):
+        return float.__repr__(value)
+    if value != value:
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
 
 
 def one_line(text: str, limit: int = 1000) -> str:
@@ -119,6 +146,7 @@ _FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
     "augment": lambda v: isinstance(v, bool),
     "onednn": lambda v: v is None or isinstance(v, bool),
     "data_dir": lambda v: isinstance(v, str) and bool(v),
+    "hash_every": lambda v: _is_int(v) and v >= 1,
 }
 
 
@@ -171,12 +199,30 @@ def hash_arrays(arrays) -> str:
     and any single-bit change changes the hash.
     """
     digest = hashlib.sha256()
+    update_digest(digest, arrays)
+    return digest.hexdigest()[:HASH_CHARS]
+
+
+def update_digest(digest, arrays) -> None:
+    """Feed dtype, shape and exact bytes of each array to `digest`, in hash_arrays' format.
+
+    The bytes go in as the array's own buffer: no copy unless it is not C-ordered little-endian.
+    """
     for array in arrays:
         a = np.asarray(array)
-        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+        if not (a.flags.c_contiguous and a.dtype.byteorder in _LITTLE_ENDIAN):
+            a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
         digest.update(f"{a.dtype.str}{a.shape};".encode())
-        digest.update(a.tobytes())
-    return digest.hexdigest()[:HASH_CHARS]
+        try:
+            digest.update(a)  # the same bytes as the uint8 view below, without making it
+        except (TypeError, ValueError, BufferError):
+            digest.update(memoryview(a.reshape(-1).view(np.uint8)))
+
+
+def hash_due(step: int, last_step: int, hash_every: int, finite: bool) -> bool:
+    """Whether a step's hashes are emitted: step 0, every `hash_every`-th, the last step, and
+    any step whose loss or gradient norm is not finite (so a divergence is pinned exactly)."""
+    return step % hash_every == 0 or step == last_step or not finite
 
 
 # ---------------------------------------------------------------- data
@@ -277,6 +323,7 @@ class BatchStream:
         self._order_rng = np.random.default_rng([seed, 1])
         self._augment_rng = np.random.default_rng([seed, 2])
         self._pending = np.empty(0, dtype=np.int64)
+        self.indices = self._pending  # the sample indices of the batch `next` drew last
 
     def _indices(self) -> np.ndarray:
         n = len(self.data.x_train)
@@ -288,7 +335,7 @@ class BatchStream:
 
     def next(self) -> tuple[np.ndarray, np.ndarray]:
         """The next (images, targets), images in the dataset dtype."""
-        idx = self._indices()
+        idx = self.indices = self._indices()
         x, y = self.data.x_train[idx], self.data.y_train[idx]
         if self.augment:
             x, y = self._augmented(x, y)
@@ -303,6 +350,35 @@ class BatchStream:
             y = np.stack([shift_image(m, dy, dx) for m, (dy, dx) in zip(y, shifts)])
         noise = 0.05 * rng.standard_normal(x.shape)
         return (x + noise).astype(x.dtype), y
+
+
+class BatchChain:
+    """The running evidence of every batch so far, for `batch_hash`.
+
+    A batch is x_train[indices] of the run's data (hashed as `dataset_hash`), augmented or
+    not by the seeded augmentation RNG. Each step adds its sample indices (int64,
+    little-endian) to one running sha256, and with augmentation the augmented arrays too;
+    the hash of step s is that digest followed by batch s's own arrays (hash_arrays' format).
+    So a different order or augmentation on any step 0..s, or different data, changes it,
+    and it does not depend on hash_every; without augmentation a step costs 256 bytes of
+    hashing instead of the whole batch.
+    """
+
+    def __init__(self, augment: bool):
+        self._digest = hashlib.sha256()
+        self._augment = augment
+
+    def add(self, indices: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
+        """Chain one step's batch (called every step)."""
+        self._digest.update(indices.astype("<i8", copy=False))
+        if self._augment:
+            update_digest(self._digest, (x, y))
+
+    def hash(self, x: np.ndarray, y: np.ndarray) -> str:
+        """The batch hash of the step whose batch is (x, y), the last one added."""
+        digest = self._digest.copy()
+        update_digest(digest, (x, y))
+        return digest.hexdigest()[:HASH_CHARS]
 
 
 def shift_image(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
@@ -351,14 +427,16 @@ class Backend:
         raise NotImplementedError
 
     def parameter_arrays(self) -> list[np.ndarray]:
-        """All parameters and buffers as numpy arrays, in a fixed order."""
+        """All parameters and buffers as numpy arrays, in a fixed order; they may be views of
+        the live values, so they are hashed at once, before the next step."""
         raise NotImplementedError
 
     def n_params(self) -> int:
         raise NotImplementedError
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        """One optimizer step; returns (loss before the update, global gradient norm)."""
+        """One optimizer step in training mode; returns (loss before the update, global L2
+        norm of the gradients). Called every step: no per-step work beyond those two."""
         raise NotImplementedError
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -408,7 +486,14 @@ def _with_channel(x: np.ndarray, channels_first: bool) -> np.ndarray:
 
 
 def train(out: Output, backend: Backend, config: dict[str, Any], seed: int) -> None:
-    """Build, report the environment, train step by step, evaluate, report `done`."""
+    """Build, report the environment, train step by step, evaluate, report `done`.
+
+    Every step reports loss, gradient norm, learning rate and step time. Hashes are emitted
+    on hashed steps only (see hash_due; NOT_HASHED on the others) because hashing every
+    parameter costs more than a small model's step: `param_hash` is the parameters after
+    that step's update; `batch_hash` on step s covers all batches 0..s (see BatchChain), so
+    a batch that differs on an unhashed step still shows at the next hashed one.
+    """
     data = load_dataset(config["model"], config["data_dir"])
     source_hash = data.source_hash()
     data = data.cast(config["dtype"])
@@ -423,27 +508,26 @@ def train(out: Output, backend: Backend, config: dict[str, Any], seed: int) -> N
     )
     batches = BatchStream(data, config["batch_size"], seed, config["shuffle"], config["augment"])
     channels_first = backend.channels_first
+    hash_every, last_step = config["hash_every"], config["steps"] - 1
+    chain = BatchChain(config["augment"])
     loss = float("nan")
     steps_done = 0
     diverged = False
     started = time.perf_counter()
     for step in range(config["steps"]):
         x, y = batches.next()
-        batch_hash = hash_arrays([x, y])
-        x = _with_channel(x, channels_first)
+        chain.add(batches.indices, x, y)
         t0 = time.perf_counter()
-        loss, grad_norm = backend.train_step(x, y)
+        loss, grad_norm = backend.train_step(_with_channel(x, channels_first), y)
         step_time = time.perf_counter() - t0
-        out.emit(
-            "step",
-            step=step,
-            loss=float(loss),
-            grad_norm=float(grad_norm),
-            param_hash=hash_arrays(backend.parameter_arrays()),
-            batch_hash=batch_hash,
-            lr=float(backend.learning_rate()),
-            step_time=step_time,
-        )
+        finite = math.isfinite(loss) and math.isfinite(grad_norm)
+        if hash_due(step, last_step, hash_every, finite):
+            param_hash = hash_arrays(backend.parameter_arrays())
+            batch_hash = chain.hash(x, y)
+        else:
+            param_hash = batch_hash = NOT_HASHED
+        out.emit_step(step, float(loss), float(grad_norm), param_hash, batch_hash,
+                      float(backend.learning_rate()), step_time)
         steps_done = step + 1
         if not math.isfinite(loss):
             diverged = True

@@ -25,6 +25,8 @@ DEVICES: tuple[str, ...] = ("cpu", "gpu", "auto")
 # Fields that describe *where* a run happened rather than *what* it computed: two runs of
 # different environments still pair when only these differ.
 PLACEMENT_FIELDS = ("device", "threads")
+# Fields that change how a run is recorded, never what it computes: ignored when pairing.
+RECORDING_FIELDS = ("hash_every",)
 
 
 class RunConfig(BaseModel):
@@ -47,6 +49,8 @@ class RunConfig(BaseModel):
     shuffle: bool = True
     augment: bool = False
     onednn: Optional[bool] = Field(None, description="TF oneDNN opts; None = TF default")
+    hash_every: int = Field(10, ge=1, le=1_000_000,
+                            description="hash parameters every k-th step; 1 = every step")
 
     def to_worker_json(self, data_dir: str) -> str:
         """The JSON a worker reads: this config plus where the shipped data lies."""
@@ -55,9 +59,10 @@ class RunConfig(BaseModel):
         return json.dumps(payload)
 
     def pairing_key(self) -> tuple:
-        """Runs whose configs agree on everything but placement are comparable."""
+        """Runs whose configs agree on everything but placement and recording are comparable."""
         d = self.model_dump()
-        return tuple((k, d[k]) for k in sorted(d) if k not in PLACEMENT_FIELDS)
+        skipped = PLACEMENT_FIELDS + RECORDING_FIELDS
+        return tuple((k, d[k]) for k in sorted(d) if k not in skipped)
 
     def short_label(self) -> str:
         """A compact human label, e.g. 'torch mlp cpu seed=0 t=1'."""

@@ -29,7 +29,7 @@ LABELS = {
     "steps": "Steps", "batch_size": "Batch size", "lr": "Learning rate",
     "optimizer": "Optimizer", "dtype": "Float type", "deterministic": "Deterministic ops",
     "tf32": "Allow TF32", "threads": "CPU threads", "shuffle": "Shuffle batches",
-    "augment": "Augment data", "onednn": "TF oneDNN",
+    "augment": "Augment data", "onednn": "TF oneDNN", "hash_every": "Hash every",
 }
 # Choices a canary can run (the model type also allows "custom": recorded, never run).
 CHOICES = {"framework": FRAMEWORKS, "model": MODELS, "device": DEVICES}
@@ -50,6 +50,8 @@ HELP = {
     "shuffle": "Shuffle batches each epoch (seeded)",
     "augment": "Seeded data augmentation (random flips/noise)",
     "onednn": "TensorFlow oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS); default = TF's choice",
+    "hash_every": "Hash parameters and batches every k-th step (and the first, last and "
+                  "non-finite ones); 1 = every step. Recording only: runs still pair",
 }
 
 
