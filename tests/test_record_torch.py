@@ -139,7 +139,9 @@ def test_hash_every_skips_hashes_between_and_save_pins_the_last(tmp_path):
     run = read_bundle(rec.save(tmp_path / "k.reprodiag.zip")).runs[0]
     final = record_common.hash_arrays([t.numpy() for t in model.state_dict().values()])
     assert run.steps.hash_list("param_hash") == hashes[:-1] + [final]
-    assert run.steps.hash_list("batch_hash")[-1] != "" and run.settings["hash_every"] == 2
+    # the last step's batch is gone by save(): its batch hash stays "not taken"
+    assert run.steps.hash_list("batch_hash")[-1] == "" and run.settings["hash_every"] == 2
+    assert run.recording_scheme == "torch-recorder/2"
 
 
 def test_default_hash_every_is_10_and_a_non_finite_step_is_hashed():
@@ -157,8 +159,8 @@ def test_default_hash_every_is_10_and_a_non_finite_step_is_hashed():
     assert rec.record.settings["hash_every"] == 10
 
 
-def test_chained_batch_hash_sees_a_change_between_hashed_steps():
-    def batch_hashes(changed_step):
+def test_batch_hash_chains_the_batches_of_hashed_steps():
+    def recorded(changed_step):
         model, opt = make_model(0)
         rec = TorchRecorder(model, optimizer=opt, hash_every=4)
         for i, (x, y) in enumerate(batches(5)):
@@ -170,12 +172,16 @@ def test_chained_batch_hash_sees_a_change_between_hashed_steps():
             loss.backward()
             opt.step()
             rec.step(loss, batch=(x, y))
-        return rec.record.steps.hash_list("batch_hash")
+        return rec.record.steps.hash_list("batch_hash"), rec.record.steps.values("loss")
 
-    plain, changed = batch_hashes(None), batch_hashes(2)
-    assert plain[0] == changed[0] and plain[4] != changed[4]  # step 2 itself was not hashed
-    assert plain[1:4] == changed[1:4] == ["", "", ""]
-
+    (plain, plain_loss), (first, _), (between, between_loss) = (
+        recorded(None), recorded(0), recorded(2))
+    assert [bool(h) for h in plain] == [True, False, False, False, True]
+    assert first[0] != plain[0] and first[4] != plain[4]  # chained: step 0's batch stays in
+    # a batch changed on an unhashed step is not in the hash (no host copy there), but the
+    # loss of that step shows it
+    assert between == plain and between_loss[:2] == plain_loss[:2]
+    assert between_loss[2] != plain_loss[2]
 
 def test_settings_follow_torch_flags():
     torch.use_deterministic_algorithms(True)

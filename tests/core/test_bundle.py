@@ -53,6 +53,22 @@ def test_round_trip_is_exact(tmp_path):
     assert bundle.runs[2].status == PENDING and bundle.runs[2].started_at is None
 
 
+def test_a_bundle_from_before_recording_scheme_reads_with_an_empty_one(tmp_path):
+    path = write_bundle(tmp_path / "new", snapshot=None, runs=[sample_record()], label="x")
+    assert read_bundle(path).runs[0].recording_scheme == "canary/2"
+    old = tmp_path / "old.reprodiag.zip"  # the same bundle as reprodiag 0.1.0 wrote it
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("run.json"):
+                obj = json.loads(data)
+                del obj["recording_scheme"]
+                data = json.dumps(obj).encode()
+            dst.writestr(info, data)
+    run = read_bundle(old).runs[0]
+    assert run.recording_scheme == "" and len(run.steps) == len(AWKWARD_LOSSES)
+
+
 def test_nan_in_summary_and_settings_survive(tmp_path):
     record = sample_record(losses=[float("nan")])
     record.settings["nan_setting"] = float("-inf")

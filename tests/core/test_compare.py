@@ -50,7 +50,8 @@ def _param_hashes(init, batches, losses, grads):
 
 
 def make_run(losses, *, config=None, steps=None, grads=None, batches=None, params=None,
-             dataset="data-1", init="init-1", probe="probe-1", settings=None, end="done"):
+             dataset="data-1", init="init-1", probe="probe-1", settings=None, end="done",
+             scheme="canary/2"):
     """A RunRecord filled from the worker lines a real run with these values would print."""
     steps = list(range(len(losses))) if steps is None else steps
     grads = [0.5 * x for x in losses] if grads is None else grads
@@ -58,8 +59,10 @@ def make_run(losses, *, config=None, steps=None, grads=None, batches=None, param
     params = _param_hashes(init, batches, losses, grads) if params is None else params
     record = RunRecord(config=config or RunConfig(steps=len(losses)))
     record.start()
-    _feed(record, {"type": "hello", "protocol": 1, "worker": "canary_test", "pid": 7,
-                   "python": "3.11.9"})
+    hello = {"type": "hello", "protocol": 1, "worker": "canary_test", "pid": 7, "python": "3.11.9"}
+    if scheme is not None:  # None: a worker of reprodiag 0.1.0 (no recording_scheme)
+        hello["recording_scheme"] = scheme
+    _feed(record, hello)
     _feed(record, {"type": "env", "settings": settings or {"num_threads": 1},
                    "dataset_hash": dataset, "init_param_hash": init, "n_params": 42})
     for s, loss, g, p, b in zip(steps, losses, grads, params, batches):
@@ -166,6 +169,27 @@ def test_batch_order_difference():
     assert c.stage == STAGE_BATCHES and c.first_batch_diff_step == 3
     assert c.first_param_diff_step == 3 and c.first_loss_diff_step == 3
     assert "step 3" in c.explanation and c.verdict == "diverged"
+
+
+def test_runs_of_different_recording_schemes_compare_on_loss_and_parameters_only():
+    # an old (0.1.0) bundle hashed each batch's content, a new one chains indices; its grad
+    # norm was summed differently: neither may pass for a difference
+    old = make_run(BASE, batches=[f"content-{s}" for s in range(len(BASE))], scheme=None)
+    new = make_run(BASE, grads=[_up(0.5 * x) for x in BASE],
+                   params=_param_hashes("init-1", [f"content-{s}" for s in range(len(BASE))],
+                                        BASE, [0.5 * x for x in BASE]))
+    assert old.recording_scheme == "" and new.recording_scheme == "canary/2"
+    c = compare_runs(old, new)
+    assert c.schemes_differ and c.verdict == "identical" and c.stage is None
+    assert c.first_batch_diff_step is None and c.first_grad_norm_diff_step is None
+    text = to_text(compare_bundles(SimpleNamespace(label="old", runs=[old], snapshot=None),
+                                   SimpleNamespace(label="new", runs=[new], snapshot=None)))
+    assert "not compared: recorded under different definitions (reprodiag 0.1.0 vs canary/2)" in text
+
+    # the same scheme on both sides: the batch and gradient-norm differences count
+    same = compare_runs(make_run(BASE, batches=[f"content-{s}" for s in range(len(BASE))]), new)
+    assert not same.schemes_differ and same.first_batch_diff_step == 0
+    assert same.first_grad_norm_diff_step == 0 and same.verdict != "identical"
 
 
 def test_batch_difference_after_parameters_parted_is_not_the_cause():

@@ -228,7 +228,7 @@ def test_json_values_at_any_depth(tmp_path, valid, target, pick, value, delete):
 MESSAGES = (Hello, EnvInfo, Step, Done, WorkerError, LogLine)
 FIELDS = ["step", "loss", "grad_norm", "param_hash", "batch_hash", "lr", "step_time",
           "worker", "protocol", "pid", "python", "settings", "dataset_hash", "init_param_hash",
-          "n_params", "summary", "message", "kind", "level"]
+          "n_params", "summary", "message", "kind", "level", "recording_scheme"]
 FIELD_VALUES = SCALARS | st.lists(SCALARS, max_size=3) | st.dictionaries(
     st.text(max_size=4), SCALARS, max_size=3)
 TYPES = st.sampled_from(["hello", "env", "step", "log", "done", "error", "teleport", 1, None])

@@ -27,6 +27,7 @@ def test_protocol_lines_in_order_and_complete(canary):
     assert run.returncode == 0, run.stderr
     assert run.raw_lines == []  # nothing but protocol lines on stdout
     assert run.hello is run.messages[0] and run.hello.worker == "canary_torch"
+    assert run.hello.recording_scheme == "canary/2"  # names the batch-hash and grad-norm definitions
     assert run.env is run.messages[1] and run.done is run.messages[-1]
     assert [s.step for s in run.steps] == list(range(40))
     assert run.env.n_params == 64 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10

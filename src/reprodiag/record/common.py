@@ -118,7 +118,7 @@ class Recording:
     """
 
     def __init__(self, framework: str, recorder: str, *, label: str, seed: Optional[int],
-                 hash_every: int):
+                 hash_every: int, recording_scheme: str):
         if not isinstance(label, str):
             raise UserError(f"label must be a string, not {type(label).__name__}")
         if (isinstance(hash_every, bool) or not isinstance(hash_every, int)
@@ -139,7 +139,8 @@ class Recording:
         self.record = RunRecord(config=RunConfig(framework=framework, model="custom", steps=1),
                                 python=sys.executable, worker=recorder)
         self.record.apply(Hello(worker=recorder, protocol=PROTOCOL_VERSION, pid=os.getpid(),
-                                python=platform.python_version()))
+                                python=platform.python_version(),
+                                recording_scheme=recording_scheme))
         self.record.started_at = time.time()
         self._settings_done = False
         self._last_hashes = (NOT_HASHED, NOT_HASHED)

@@ -88,7 +88,7 @@ def _callback_class():
                                 f"backend, not {self._backend}")
             framework = "torch" if self._backend == "torch" else "tensorflow"
             self._rec = Recording(framework, "KerasCallback", label=label, seed=seed,
-                                  hash_every=hash_every)
+                                  hash_every=hash_every, recording_scheme="keras-callback/2")
             self._t0 = time.perf_counter()
             self._lr: Optional[float] = None  # the epoch's rate; None = read at the next batch
 

@@ -31,6 +31,10 @@ from reprodiag.record.common import (
     update_digest,
 )
 
+# The definitions of batch_hash and grad_norm in a TorchRecorder run (the class docstring);
+# runs of different schemes are not compared on them.
+RECORDING_SCHEME = "torch-recorder/2"
+
 
 class TorchRecorder:
     """Records loss, gradient norm, parameter and batch hashes and step time of each step.
@@ -47,10 +51,11 @@ class TorchRecorder:
     Hashing every parameter costs more than a small model's step, so `hash_every=k` (default
     10) hashes the parameters on the first step, every k-th step, any step whose loss or
     gradient norm is not finite, and the last step (when `save` is called); the other steps
-    get an empty hash, which compares as "not taken". The batch hash is chained: on a hashed
-    step s it is the digest of all batches given on steps 0..s, so a batch that differs on an
-    unhashed step still shows at the next hashed one. CPU batches join the chain every step;
-    batches on a GPU only on hashed steps, so no step waits for a device-to-host copy.
+    get an empty hash, which compares as "not taken". The batch hash is chained over the
+    batches of the hashed steps: on a hashed step s it is the digest of the batches given on
+    every hashed step up to s, the same on a CPU and a GPU, and no unhashed step copies its
+    batch to the host or hashes it. A batch that differs on an unhashed step shows in that
+    step's loss, not in the batch hash.
 
     The gradients are read from the model's parameters as listed here and again at the start
     of every k-th step (listing them every step would cost a fifth of the recorder's own
@@ -70,7 +75,7 @@ class TorchRecorder:
         self.model = model
         self.optimizer = optimizer
         self._rec = Recording("torch", "TorchRecorder", label=label, seed=seed,
-                              hash_every=hash_every)
+                              hash_every=hash_every, recording_scheme=RECORDING_SCHEME)
         self._rec.start(hash_arrays(self._parameter_arrays()),
                         sum(p.numel() for p in model.parameters()))
         self._list_parameters()
@@ -94,8 +99,8 @@ class TorchRecorder:
             self._list_parameters()
         loss_value, grad_norm = self._loss_and_grad_norm(loss)
         hashed = self._rec.hash_due(loss_value, grad_norm)
-        if batch is not None:
-            arrays = self._batch_arrays(batch, on_device=hashed)
+        if batch is not None and hashed:
+            arrays = self._batch_arrays(batch)
             if arrays:
                 update_digest(self._batch_digest, arrays)
                 self._batches_seen = True
@@ -112,8 +117,8 @@ class TorchRecorder:
 
     def save(self, path: Any, *, deep: bool = False) -> Path:
         """Write the recording plus an environment snapshot to `path` (a .reprodiag.zip); the
-        last step gets its hashes if hash_every skipped it."""
-        self._rec.pin_last_step(hash_arrays(self._parameter_arrays()), self._batch_hash())
+        last step gets its parameter hash if hash_every skipped it (its batch is gone by now)."""
+        self._rec.pin_last_step(hash_arrays(self._parameter_arrays()))
         return self._rec.save(path, deep=deep)
 
     # -- reading the model ----------------------------------------------------------------
@@ -129,8 +134,8 @@ class TorchRecorder:
         """The chained digest of the batches given so far (empty if none was)."""
         return self._batch_digest.hexdigest()[:HASH_CHARS] if self._batches_seen else NOT_HASHED
 
-    def _batch_arrays(self, batch: Any, on_device: bool = True) -> list[np.ndarray]:
-        """The batch as numpy arrays in a fixed order; tensors off the CPU only if `on_device`."""
+    def _batch_arrays(self, batch: Any) -> list[np.ndarray]:
+        """The batch as numpy arrays in a fixed order (tensors copied to the host if need be)."""
         torch = self._torch
         if isinstance(batch, torch.Tensor):
             if batch.is_cpu and not batch.requires_grad:
@@ -138,16 +143,14 @@ class TorchRecorder:
                     return [batch.numpy()]  # the common case, a view: no detach, no copy
                 except (TypeError, RuntimeError):  # bfloat16, conjugate or negative views
                     pass
-            elif not (batch.is_cpu or on_device):
-                return []
             return [tensor_to_numpy(torch, batch)]
         if isinstance(batch, np.ndarray) or isinstance(batch, (int, float)):
             return [np.asarray(batch)]
         if isinstance(batch, dict):
             return [a for key in sorted(batch, key=str)
-                    for a in self._batch_arrays(batch[key], on_device)]
+                    for a in self._batch_arrays(batch[key])]
         if isinstance(batch, (tuple, list)):
-            return [a for item in batch for a in self._batch_arrays(item, on_device)]
+            return [a for item in batch for a in self._batch_arrays(item)]
         raise UserError("batch must be a tensor, an array, or a tuple/list/dict of them, not "
                         f"{type(batch).__name__}")
 

@@ -30,6 +30,9 @@ except ImportError as exc:  # reported by main() as an error line, not as a trac
     _NUMPY_MISSING = str(exc)
 
 PROTOCOL_VERSION = 1
+# The definitions of batch_hash (BatchChain) and grad_norm, sent in hello: runs recorded
+# under different schemes are not compared on them. Change it when either definition changes.
+RECORDING_SCHEME = "canary/2"
 HASH_CHARS = 16
 # Byte orders stored as is: little-endian, not applicable (one byte), native on a little-endian host.
 _LITTLE_ENDIAN = ("<", "|", "=") if sys.byteorder == "little" else ("<", "|")
@@ -567,6 +570,7 @@ def main(worker: str, framework: str, make_backend: Callable[[dict, int], Backen
     out.emit(
         "hello",
         protocol=PROTOCOL_VERSION,
+        recording_scheme=RECORDING_SCHEME,
         worker=worker,
         pid=os.getpid(),
         python=platform.python_version(),

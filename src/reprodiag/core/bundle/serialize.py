@@ -27,7 +27,7 @@ STEPS_CSV = "steps.csv"
 
 MAX_JSON_DEPTH = 64
 MAX_ID_CHARS = 128
-MAX_TEXT_CHARS = {"label": 500, "reason": 10_000, "python": 4096, "worker": 256}
+MAX_TEXT_CHARS = {"label": 500, "reason": 10_000, "python": 4096, "worker": 256, "scheme": 64}
 MAX_HASH_CHARS = 256
 MAX_LOG_LINE_CHARS = 10_000
 MAX_CELL_CHARS = 256
@@ -69,6 +69,7 @@ def record_to_dict(record: RunRecord) -> dict[str, Any]:
         "reason": record.reason,
         "python": record.python,
         "worker": record.worker,
+        "recording_scheme": record.recording_scheme,
         "config": record.config.model_dump(mode="json"),
         "settings": record.settings,
         "dataset_hash": record.dataset_hash,
@@ -152,6 +153,7 @@ def record_from_parts(run_obj: Any, steps_text: str | bytes) -> RunRecord:
         reason=get.text("reason", MAX_TEXT_CHARS["reason"]),
         python=get.text("python", MAX_TEXT_CHARS["python"]),
         worker=get.text("worker", MAX_TEXT_CHARS["worker"]),
+        recording_scheme=get.optional_text("recording_scheme", MAX_TEXT_CHARS["scheme"]),
         settings=get.obj("settings"),
         dataset_hash=get.text("dataset_hash", MAX_HASH_CHARS),
         init_param_hash=get.text("init_param_hash", MAX_HASH_CHARS),
@@ -187,6 +189,10 @@ class _Fields:
         if not isinstance(v, str) or len(v) > limit:
             raise self.fail(key, f"a string of at most {limit} characters")
         return v
+
+    def optional_text(self, key: str, limit: int) -> str:
+        """A key added in a later version: "" when absent (bundles written before it)."""
+        return self.text(key, limit) if key in self.data else ""
 
     def obj(self, key: str) -> dict[str, Any]:
         v = self.value(key)

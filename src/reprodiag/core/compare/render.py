@@ -74,6 +74,11 @@ def _env_note(bc: BundleComparison) -> str:
     return "" if not missing else f"no environment snapshot in {' and '.join(missing)}"
 
 
+def _scheme(run) -> str:
+    """The run's recording scheme, for people ("" is what reprodiag 0.1.0 wrote)."""
+    return run.recording_scheme or "reprodiag 0.1.0"
+
+
 def _diff_lines(p: RunComparison) -> list[str]:
     """The facts of one pair as short lines, shared by text and Markdown."""
     params = (f"parameters parted {p.param_parting}" if p.param_hashes_sparse
@@ -88,6 +93,9 @@ def _diff_lines(p: RunComparison) -> list[str]:
     if p.nonfinite_steps:
         size += f"; {p.nonfinite_steps} steps with a non-finite loss left out"
     lines = [parting, size]
+    if p.schemes_differ:
+        lines.append("batch hashes and gradient norms not compared: recorded under different "
+                     f"definitions ({_scheme(p.ref)} vs {_scheme(p.other)})")
     if p.config_differences:
         lines.append("config differs: " + _changes(p.config_differences))
     if p.settings_differences:
@@ -227,6 +235,7 @@ def _run_json(run: RunRecord) -> dict:
         "config": run.config.model_dump(),
         "status": run.status,
         "reason": run.reason,
+        "recording_scheme": run.recording_scheme,
         "steps": len(run.steps),
         "final_loss": float(run.steps.loss[-1]) if len(run.steps) else None,
     }
@@ -250,6 +259,7 @@ def _pair_json(p: RunComparison) -> dict:
         "first_bitwise_loss_diff_step": p.first_bitwise_loss_diff_step,
         "first_grad_norm_diff_step": p.first_grad_norm_diff_step,
         "first_batch_diff_step": p.first_batch_diff_step,
+        "schemes_differ": p.schemes_differ,
         "max_abs_diff": p.max_abs_diff,
         "max_rel_diff": p.max_rel_diff,
         "final_abs_diff": p.final_abs_diff,

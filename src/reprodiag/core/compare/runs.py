@@ -63,6 +63,10 @@ class RunComparison:
     first_bitwise_loss_diff_step: int | None = None
     first_grad_norm_diff_step: int | None = None
     first_batch_diff_step: int | None = None
+    # The runs were recorded under different definitions of batch_hash and grad_norm
+    # (RunRecord.recording_scheme: another reprodiag version, or a recorder against a
+    # canary), so neither was compared.
+    schemes_differ: bool = False
     max_abs_diff: float = float("nan")
     max_rel_diff: float = float("nan")
     final_abs_diff: float = float("nan")
@@ -221,12 +225,15 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
     common, ia, ib = _align(ref, other)
     loss_a = ref.steps.array("loss")[ia]
     loss_b = other.steps.array("loss")[ib]
-    grad_a = ref.steps.array("grad_norm")[ia]
-    grad_b = other.steps.array("grad_norm")[ib]
     param_at, param_agreed = hash_parting(ref.steps.param_hash[ia], other.steps.param_hash[ib])
-    batch_at, _ = hash_parting(ref.steps.batch_hash[ia], other.steps.batch_hash[ib])
     loss_bits_differ = _bits(loss_a) != _bits(loss_b)
-    grad_bits_differ = _bits(grad_a) != _bits(grad_b)
+    schemes_differ = ref.recording_scheme != other.recording_scheme
+    if schemes_differ:
+        batch_at, grad_bits_differ = None, np.zeros(len(common), dtype=bool)
+    else:
+        batch_at, _ = hash_parting(ref.steps.batch_hash[ia], other.steps.batch_hash[ib])
+        grad_bits_differ = (_bits(ref.steps.array("grad_norm")[ia])
+                            != _bits(other.steps.array("grad_norm")[ib]))
     loss_not_close = ~_close(loss_a, loss_b, rtol, atol)
 
     absdiff = _abs_diff(loss_a, loss_b)
@@ -276,6 +283,7 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
         first_bitwise_loss_diff_step=first_bitwise_loss,
         first_grad_norm_diff_step=first_grad,
         first_batch_diff_step=first_batch,
+        schemes_differ=schemes_differ,
         max_abs_diff=_nanmax(absdiff),
         max_rel_diff=_nanmax(reldiff),
         final_abs_diff=float(absdiff[last]) if last >= 0 else float("nan"),

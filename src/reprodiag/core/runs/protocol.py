@@ -2,7 +2,9 @@
 
 A worker writes one JSON object per line on stdout. Types:
 
-- ``{"type": "hello", "protocol": 1, "worker": "canary_torch", "pid": 123, "python": "3.11.7"}``
+- ``{"type": "hello", "protocol": 1, "worker": "canary_torch", "pid": 123, "python": "3.11.7",
+  "recording_scheme": "canary/2"}`` -- names the definitions of the step lines' ``batch_hash``
+  and ``grad_norm`` (optional; absent from workers of reprodiag 0.1.0)
 - ``{"type": "env", "settings": {...}, "dataset_hash": "...", "init_param_hash": "...",
   "n_params": 1234}`` -- the settings actually in force inside the worker (flags, threads,
   device name, versions), and the hashes taken before the first step
@@ -39,6 +41,7 @@ class Hello:
     protocol: int
     pid: int
     python: str
+    recording_scheme: str = ""  # "" = reprodiag 0.1.0's definitions
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ def _message(obj: dict) -> Message:
             protocol=_as_int(obj["protocol"]),
             pid=_as_int(obj.get("pid", 0)),
             python=_as_text(obj.get("python", "")),
+            recording_scheme=_as_text(obj.get("recording_scheme", ""), 64),
         )
     if kind == "env":
         return EnvInfo(

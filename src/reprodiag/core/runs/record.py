@@ -207,6 +207,9 @@ class RunRecord:
     reason: str = ""
     python: str = ""  # the target interpreter's path
     worker: str = ""
+    # Names the definitions of batch_hash and grad_norm in this run's steps
+    # (Hello.recording_scheme); runs of different schemes are not compared on them.
+    recording_scheme: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
     dataset_hash: str = ""
     init_param_hash: str = ""
@@ -253,6 +256,7 @@ class RunRecord:
             self.n_params = msg.n_params
         elif isinstance(msg, Hello):
             self.worker = msg.worker
+            self.recording_scheme = msg.recording_scheme
             if self.status == PENDING:
                 self.status = RUNNING
         elif isinstance(msg, Done):
