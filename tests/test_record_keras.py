@@ -97,3 +97,20 @@ def test_bad_arguments_are_one_clear_error():
             KerasCallback(hash_every=bad)
     with pytest.raises(UserError, match="seed"):
         KerasCallback(seed="zero")
+
+
+def test_fast_weight_reads_equal_get_weights_with_non_trainable_weights():
+    from reprodiag.record.keras_callback import _variable_reader
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.BatchNormalization(), keras.layers.Dense(3)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = data()
+    model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)  # moving statistics move too
+    read = _variable_reader(model, "tensorflow")
+    assert read != model.get_weights  # the fast path, not the fallback
+    fast, plain = read(), model.get_weights()
+    assert [(a.dtype, a.shape) for a in fast] == [(a.dtype, a.shape) for a in plain]
+    assert hash_arrays(fast) == hash_arrays(plain)
