@@ -105,7 +105,7 @@ def test_true_cause_first_and_its_fix_makes_the_runs_agree(bundles, rerun, capsy
     # The canary fix is the `reprodiag run` command for exactly that fixed config.
     canary = next(f for f in first["fixes"] if f["code"].startswith("reprodiag run "))
     args = cli.build_parser().parse_args(shlex.split(canary["code"])[1:])
-    assert cli._configs_from_args(args) == [fixed]
+    assert cli.configs_from_args(args) == [fixed]
 
 
 def test_same_config_same_machine_has_no_finding(bundles, rerun, capsys, tmp_path):

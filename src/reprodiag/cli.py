@@ -58,7 +58,8 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """The canary options (framework, model, seed, threads, ...) of `run` and `explain`."""
     from reprodiag.core.runs.config import DEVICES, FRAMEWORKS, MODELS, RunConfig
 
     d = RunConfig()
@@ -122,7 +123,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a seeded canary training and record every step")
     if wanted("run"):
-        _add_run_options(p)
+        add_run_options(p)
     p.add_argument("--python", metavar="PATH", help="target interpreter (default: this one)")
     p.add_argument("--out", metavar="FILE", help="write a bundle (NAME.reprodiag.zip)")
     p.add_argument("--label", default="", help="label stored in the bundle")
@@ -229,7 +230,7 @@ def _cmd_screenshot(args) -> int:
 def _cmd_env(args) -> int:
     from reprodiag.core.env import capture, render_text
 
-    python = _interpreter(args.python)
+    python = checked_interpreter(args.python)
     snapshot = capture(python=python, deep=args.deep)
     if args.anonymise:
         from reprodiag.core.anonymise import anonymise_snapshot
@@ -239,7 +240,7 @@ def _cmd_env(args) -> int:
     return EXIT_OK
 
 
-def _interpreter(path: Optional[str]) -> Optional[str]:
+def checked_interpreter(path: Optional[str]) -> Optional[str]:
     """Validate a --python path early, with one clear line when it is wrong."""
     from reprodiag.core.env.interpreters import resolve_interpreter
 
@@ -255,7 +256,8 @@ def _out_path(path: str) -> Path:
     return out
 
 
-def _configs_from_args(args) -> list:
+def configs_from_args(args) -> list:
+    """The RunConfigs the run options ask for (one per seed and repeat); bad values: one line."""
     from pydantic import ValidationError
 
     from reprodiag.core.runs.config import RunConfig
@@ -285,9 +287,9 @@ def _cmd_run(args) -> int:
     from reprodiag.core.runs.progress import ConsoleProgress
     from reprodiag.core.runs.session import record_runs
 
-    python = _interpreter(args.python)
+    python = checked_interpreter(args.python)
     out = _out_path(args.out) if args.out else None
-    configs = _configs_from_args(args)
+    configs = configs_from_args(args)
     progress = ConsoleProgress(sys.stderr)
     result = record_runs(configs, python=python, out=out, label=args.label,
                          timeout=args.timeout, on_message=progress.on_message,
@@ -311,7 +313,7 @@ def _cmd_export(args) -> int:
     from reprodiag.core.runs.progress import ConsoleProgress
     from reprodiag.core.runs.session import export_standard_set
 
-    python = _interpreter(args.python)
+    python = checked_interpreter(args.python)
     out = _out_path(args.out)
     progress = ConsoleProgress(sys.stderr)
     result = export_standard_set(out, python=python, label=args.label, quick=args.quick,

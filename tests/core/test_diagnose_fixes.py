@@ -92,7 +92,7 @@ def test_canary_command_parses_back_to_its_config(config):
     words = fx.canary_command(config).split()
     assert words[:2] == ["reprodiag", "run"]
     args = cli.build_parser().parse_args(words[1:])
-    assert cli._configs_from_args(args) == [config]
+    assert cli.configs_from_args(args) == [config]
 
 
 def test_pip_lines_pin_versions_and_use_pytorchs_index_for_local_builds():

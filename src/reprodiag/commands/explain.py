@@ -37,14 +37,14 @@ def _assignment(text: str) -> tuple[str, str]:
 
 
 def register(subparsers) -> None:
-    from reprodiag.cli import _add_run_options
+    from reprodiag.cli import add_run_options
     from reprodiag.core.diagnose.attribution import FACTOR_KEYS
 
     p = subparsers.add_parser(
         "explain", help="rerun changing one factor at a time: which one removes the difference",
         description=DESCRIPTION,
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_run_options(p)
+    add_run_options(p)
     for action in p._actions:  # explain takes one config: hide the multi-run options
         if action.dest in ("seeds", "repeats"):
             action.help = argparse.SUPPRESS
@@ -85,14 +85,14 @@ def reference_config(other, against: list[tuple[str, str]]):
 
 
 def run(args) -> int:
-    from reprodiag.cli import EXIT_INTERRUPTED, EXIT_OK, _configs_from_args, _interpreter
+    from reprodiag.cli import EXIT_INTERRUPTED, EXIT_OK, configs_from_args, checked_interpreter
     from reprodiag.core.diagnose import attribution
     from reprodiag.errors import UserError
 
     if args.seeds or args.repeats != 1:
         raise UserError("explain takes one config: use --seed, not --seeds or --repeats")
-    python = _interpreter(args.python)
-    other = _configs_from_args(args)[0]
+    python = checked_interpreter(args.python)
+    other = configs_from_args(args)[0]
     ref = reference_config(other, args.against) if args.against else None
     cancel = threading.Event()
 
