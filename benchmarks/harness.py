@@ -42,6 +42,7 @@ class Sizes:
     live_seconds: float
     live_rate: int  # steps per second, all runs together
     e2e_steps: int
+    device: str = "cpu"  # where the canary overhead benchmark trains ("gpu": needs CUDA)
 
 
 MODES: dict[str, Sizes] = {

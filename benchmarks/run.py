@@ -12,6 +12,7 @@ measure (targets met or not), 1 when one failed to run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import compileall
 import importlib
 import json
@@ -183,10 +184,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     mode.add_argument("--smoke", action="store_true", help="one tiny repetition (for tests)")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), metavar="NAME",
                         help=f"run only these: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="where the canary overhead benchmark trains (gpu: needs CUDA)")
     parser.add_argument("--json", metavar="OUT", help="write the results as JSON")
     parser.add_argument("--markdown", metavar="OUT", help="write the table as Markdown")
     args = parser.parse_args(argv)
-    sizes = MODES["smoke" if args.smoke else "quick" if args.quick else "full"]
+    sizes = dataclasses.replace(MODES["smoke" if args.smoke else "quick" if args.quick else "full"],
+                                device=args.device)
     names = [n for n in BENCHMARKS if not args.only or n in args.only]
 
     started, load = time.time(), load_average()

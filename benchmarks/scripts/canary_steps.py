@@ -45,11 +45,11 @@ class NullOutput(common.Output):
             self.summary = fields["summary"]
 
 
-def config(model: str, steps: int) -> dict:
+def config(model: str, steps: int, device: str = "cpu") -> dict:
     from reprodiag.core.runs.config import RunConfig
     from reprodiag.paths import data_file
 
-    cfg = RunConfig(framework="torch", model=model, device="cpu", seed=SEED, steps=steps,
+    cfg = RunConfig(framework="torch", model=model, device=device, seed=SEED, steps=steps,
                     threads=1)
     return json.loads(cfg.to_worker_json(data_dir=str(data_file(""))))
 
@@ -74,8 +74,8 @@ def bare_step_time(cfg: dict) -> float:
     started = time.perf_counter()
     for step in range(cfg["steps"]):
         x, y = batches.next()
-        x = torch.from_numpy(x[:, None])
-        y = torch.from_numpy(y)
+        x = torch.from_numpy(x[:, None]).to(backend.device)
+        y = torch.from_numpy(y).to(backend.device)
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), y)
         loss.backward()
@@ -96,7 +96,7 @@ def parts(cfg: dict, calls: int) -> tuple[dict[str, float], int]:
     sink = NullOutput()
     chain = common.BatchChain(cfg["augment"])
     model, optimizer, loss_fn = backend.model, backend.optimizer, backend.loss_fn
-    xt, yt = torch.from_numpy(x[:, None]), torch.from_numpy(y)
+    xt, yt = torch.from_numpy(x[:, None]).to(backend.device), torch.from_numpy(y).to(backend.device)
 
     def bare_step():
         optimizer.zero_grad(set_to_none=True)
@@ -112,7 +112,8 @@ def parts(cfg: dict, calls: int) -> tuple[dict[str, float], int]:
         "read_parameters_only": backend.parameter_arrays,
         "batch_chain_add": lambda: chain.add(batches.indices, x, y),
         "batch_hash": lambda: chain.hash(x, y),
-        "grad_norm": lambda: canary_torch._cpu_grad_norm(torch, grads),
+        "grad_norm": (lambda: canary_torch._cpu_grad_norm(torch, grads)) if backend._on_cpu
+        else (lambda: canary_torch._grad_norm(torch, grads).item()),
         "step_line": lambda: sink.emit_step(1, 0.1, 0.2, "0" * 16, "1" * 16, 0.05, 0.001),
         "loss_line": lambda: sink.emit("step", step=1, loss=0.1),
     }
@@ -128,11 +129,12 @@ def parts(cfg: dict, calls: int) -> tuple[dict[str, float], int]:
 
 def main() -> int:
     args = json.loads(sys.argv[1])
-    cfg = config(args["model"], args["steps"])
+    device = args.get("device", "cpu")
+    cfg = config(args["model"], args["steps"], device)
     torch.set_num_threads(1)
     canary, bare = [], []
-    canary_step_time(config(args["model"], 5))  # warm-up: first calls allocate and dispatch
-    bare_step_time(config(args["model"], 5))
+    canary_step_time(config(args["model"], 5, device))  # warm-up: allocations and dispatch
+    bare_step_time(config(args["model"], 5, device))
     for i in range(args["reps"]):
         order = (canary, bare) if i % 2 == 0 else (bare, canary)
         for side in order:
@@ -143,7 +145,8 @@ def main() -> int:
     timings, n_params = parts(cfg, max(20, args["steps"] // 2))
     print(json.dumps({"canary": canary, "bare": bare, "what_if": what_if, "parts": timings,
                       "bare_median": statistics.median(bare), "n_params": n_params,
-                      "threads": torch.get_num_threads()}))
+                      "threads": torch.get_num_threads(),
+                      "device_name": torch.cuda.get_device_name() if device == "gpu" else "cpu"}))
     return 0
 
 
