@@ -237,3 +237,24 @@ def test_streaming_draws_fast_and_a_still_view_is_antialiased(qtbot):
     assert view._diffs["b"].item.curve.opts["antialias"] and item.opts["autoDownsampleFactor"] == 5.0
     assert view.loss_panel.plot.getViewBox().autoRangeEnabled()[0]  # fits the data again
     assert view.point_count("a") == 100
+
+
+def test_verdict_table_gives_the_parameter_parting_range_when_hashes_are_sparse(qtbot):
+    from types import SimpleNamespace
+
+    from reprodiag.core.compare import compare_bundles
+    from reprodiag.gui.widgets.verdict_table import COLUMNS, VerdictTable
+
+    dense, sparse = _running(12), _running(12)
+    for i in range(12):  # hashed every step / every 4th; the parameters part at step 6
+        dense.apply(parse_line(_step_line(i, 1.0, f"p{i}")))
+        sparse.apply(parse_line(_step_line(i, 1.0, ("p" if i < 6 else "q") + str(i)
+                                           if i % 4 == 0 else "")))
+    for run in (dense, sparse):
+        run.finish("finished")
+    bc = compare_bundles(SimpleNamespace(label="a", runs=[dense], snapshot=None),
+                         SimpleNamespace(label="b", runs=[sparse], snapshot=None))
+    table = VerdictTable()
+    qtbot.addWidget(table)
+    table.set_comparisons([bc], lambda run: 1, lambda run: run_color(0))
+    assert table.item(0, COLUMNS.index("1st param diff")).text() == "4 to 8"

@@ -144,13 +144,6 @@ def md_cell(text: Any, limit: int = 80) -> str:
     return s.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _param_cell(p: RunComparison) -> str:
-    """The first parameter difference step, or "a to b" when the hashes were sparse."""
-    if p.param_hashes_sparse and p.last_param_match_step is not None:
-        return f"{p.last_param_match_step} to {p.first_param_diff_step}"
-    return fmt_step(p.first_param_diff_step)
-
-
 def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     """Markdown table lines; cells must already be escaped with md_cell."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -165,7 +158,7 @@ def to_markdown(bc: BundleComparison) -> str:
            f"**{summary_line(bc)}**", ""]
     if bc.pairs:
         rows = [[str(i), md_cell(p.title), md_cell(_run_state(p.ref)), md_cell(_run_state(p.other)),
-                 f"**{p.verdict}**", md_cell(p.stage or _DASH), _param_cell(p),
+                 f"**{p.verdict}**", md_cell(p.stage or _DASH), (p.param_parting_cell or _DASH),
                  fmt_step(p.first_loss_diff_step), fmt_num(p.max_abs_diff), fmt_num(p.final_abs_diff)]
                 for i, p in enumerate(bc.pairs, 1)]
         out += md_table(["#", "run", "A", "B", "verdict", "where they part",

@@ -93,6 +93,15 @@ class RunComparison:
         return bool(self.problems)
 
     @property
+    def param_parting_cell(self) -> str:
+        """`param_parting` for a table cell: "b", "a to b" when hashes were sparse, "" if none."""
+        if self.first_param_diff_step is None:
+            return ""
+        if self.param_hashes_sparse and self.last_param_match_step is not None:
+            return f"{self.last_param_match_step} to {self.first_param_diff_step}"
+        return str(self.first_param_diff_step)
+
+    @property
     def param_parting(self) -> str:
         """Where the parameter hashes part, in words ("" when they never do)."""
         step, before = self.first_param_diff_step, self.last_param_match_step

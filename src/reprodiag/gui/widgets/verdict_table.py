@@ -24,7 +24,8 @@ TIPS = (
     "The canary config of the pair",
     "The environment compared with the reference",
     "identical: bitwise equal; equivalent: within tolerance; diverged: the runs part",
-    "The first step after which the parameters differ (bitwise)",
+    ("The first step after which the parameters differ (bitwise); \"a to b\" when parameters "
+     "were hashed only every few steps: equal at step a, different at step b"),
     "The first step whose loss differs (bitwise); the marker in the difference plot",
     ("Where in the pipeline the runs part: dataset, initial parameters, batches, first "
     "forward pass, or accumulated numerics"),
@@ -67,7 +68,7 @@ class VerdictTable(QTableWidget):
             for p in bc.pairs:
                 self.row_runs.append((p.ref, p.other))
                 self.rows.append((p.ref, p.title, bc.labels[1], p.verdict,
-                                  _step(p.first_param_diff_step),
+                                  p.param_parting_cell or "—",
                                   _step(p.first_bitwise_loss_diff_step), p.stage or "—",
                                   _num(p.max_abs_diff), p.explanation, p.problems))
             self.row_runs += [(run, None) for run in bc.unpaired_a]
