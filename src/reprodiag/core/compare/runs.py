@@ -118,7 +118,8 @@ class RunComparison:
         return self.ref.config.short_label()
 
 
-def _bits(values: np.ndarray) -> np.ndarray:
+def float_bits(values: np.ndarray) -> np.ndarray:
+    """float64 values as their bit patterns, for bitwise comparison (a NaN equals the same NaN)."""
     return np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
 
 
@@ -154,7 +155,8 @@ def _step_at(steps: np.ndarray, index: int | None) -> int | None:
     return None if index is None else int(steps[index])
 
 
-def _first(steps: np.ndarray, mask: np.ndarray) -> int | None:
+def first_step(steps: np.ndarray, mask: np.ndarray) -> int | None:
+    """The step number at the first True of `mask`, or None."""
     hits = np.flatnonzero(mask)
     return int(steps[hits[0]]) if hits.size else None
 
@@ -235,14 +237,14 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
     loss_a = ref.steps.array("loss")[ia]
     loss_b = other.steps.array("loss")[ib]
     param_at, param_agreed = hash_parting(ref.steps.param_hash[ia], other.steps.param_hash[ib])
-    loss_bits_differ = _bits(loss_a) != _bits(loss_b)
+    loss_bits_differ = float_bits(loss_a) != float_bits(loss_b)
     schemes_differ = ref.recording_scheme != other.recording_scheme
     if schemes_differ:
         batch_at, grad_bits_differ = None, np.zeros(len(common), dtype=bool)
     else:
         batch_at, _ = hash_parting(ref.steps.batch_hash[ia], other.steps.batch_hash[ib])
-        grad_bits_differ = (_bits(ref.steps.array("grad_norm")[ia])
-                            != _bits(other.steps.array("grad_norm")[ib]))
+        grad_bits_differ = (float_bits(ref.steps.array("grad_norm")[ia])
+                            != float_bits(other.steps.array("grad_norm")[ib]))
     loss_not_close = ~_close(loss_a, loss_b, rtol, atol)
 
     absdiff = _abs_diff(loss_a, loss_b)
@@ -252,8 +254,8 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
     probe_differs = isinstance(probe_a, str) and isinstance(probe_b, str) and probe_a != probe_b
 
     first_param = _step_at(common, param_at)
-    first_bitwise_loss = _first(common, loss_bits_differ)
-    first_grad = _first(common, grad_bits_differ)
+    first_bitwise_loss = first_step(common, loss_bits_differ)
+    first_grad = first_step(common, grad_bits_differ)
     first_batch = _step_at(common, batch_at)
     dataset_differs = ref.dataset_hash != other.dataset_hash
     init_differs = ref.init_param_hash != other.init_param_hash
@@ -288,7 +290,7 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
         # differing one went unhashed on a side
         param_hashes_sparse=param_at is not None
         and param_at - (-1 if param_agreed is None else param_agreed) > 1,
-        first_loss_diff_step=_first(common, loss_not_close),
+        first_loss_diff_step=first_step(common, loss_not_close),
         first_bitwise_loss_diff_step=first_bitwise_loss,
         first_grad_norm_diff_step=first_grad,
         first_batch_diff_step=first_batch,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from reprodiag.core.compare import abs_diff_series, compare_runs
-from reprodiag.core.compare.runs import hash_parting
+from reprodiag.core.compare.runs import first_step, float_bits, hash_parting
 from reprodiag.core.runs.record import RunRecord
 from reprodiag.gui.plots.buffers import GrowingSeries
 
@@ -91,7 +91,7 @@ class PairDiff:
         self.steps.extend(common.astype(np.float64))
         self.diff.extend(diff)
         if self.first_loss_step is None:
-            self.first_loss_step = _first(common, loss_a.view(np.uint64) != loss_b.view(np.uint64))
+            self.first_loss_step = first_step(common, float_bits(loss_a) != float_bits(loss_b))
         if self.first_param_step is None:
             hashes_a = _column(self.ref, "param_hash", a0, a0 + ka)[ia]
             hashes_b = _column(self.other, "param_hash", b0, b0 + kb)[ib]
@@ -109,8 +109,3 @@ class PairDiff:
         cmp = compare_runs(self.ref, self.other)
         self.first_loss_step = cmp.first_bitwise_loss_diff_step
         self.first_param_step = cmp.first_param_diff_step
-
-
-def _first(steps: np.ndarray, mask) -> int | None:
-    hits = np.flatnonzero(mask)
-    return int(steps[hits[0]]) if hits.size else None
