@@ -143,7 +143,7 @@ class Recording:
                                 recording_scheme=recording_scheme))
         self.record.started_at = time.time()
         self._settings_done = False
-        self._last_hashes = (NOT_HASHED, NOT_HASHED)
+        self._last_param_hash = NOT_HASHED
 
     @property
     def steps(self) -> int:
@@ -160,10 +160,11 @@ class Recording:
                 return True
         return False
 
-    def pin_last_step(self, param_hash: str, batch_hash: str = NOT_HASHED) -> None:
-        """The hashes the last recorded step gets in a saved bundle if hash_every skipped it
-        (training ends, or is saved, there): the model as it is now is the one after it."""
-        self._last_hashes = (param_hash, batch_hash)
+    def pin_last_step(self, param_hash: str) -> None:
+        """The parameter hash the last recorded step gets in a saved bundle if hash_every
+        skipped it (training ends, or is saved, there): the model as it is now is the one
+        after it. Its batch is gone by then, so its batch hash stays as recorded."""
+        self._last_param_hash = param_hash
 
     def start(self, init_param_hash: str, n_params: int) -> None:
         """The hash of the parameters before training, and their count."""
@@ -237,12 +238,11 @@ class Recording:
         return record
 
     def _steps_with_last_hashed(self) -> StepSeries:
-        """A copy of the steps, the last one given the pinned hashes where it has none."""
+        """A copy of the steps, the last one given the pinned parameter hash if it has none."""
         steps = self.record.steps
         columns = {name: steps.values(name) for name in STEP_COLUMNS}
-        for name, pinned in zip(("param_hash", "batch_hash"), self._last_hashes):
-            if pinned and not columns[name][-1]:
-                columns[name][-1] = pinned
+        if self._last_param_hash and not columns["param_hash"][-1]:
+            columns["param_hash"][-1] = self._last_param_hash
         return StepSeries(**columns)
 
     def save(self, path: Any, *, deep: bool = False) -> Path:
