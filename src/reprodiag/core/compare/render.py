@@ -25,16 +25,17 @@ _DASH = "-"
 
 # ---------------------------------------------------------------- shared formatting helpers
 
-def fmt_num(value: float | None) -> str:
-    """A number in 3 significant digits; a dash for none or non-finite (shared by the renderers)."""
+def fmt_num(value: float | None, dash: str = _DASH) -> str:
+    """A number in 3 significant digits; `dash` for none or non-finite (shared by the
+    renderers and the GUI tables)."""
     if value is None or not math.isfinite(value):
-        return _DASH
+        return dash
     return "0" if value == 0 else f"{value:.3g}"
 
 
-def fmt_step(value: int | None) -> str:
-    """A step number, or a dash when there is none."""
-    return _DASH if value is None else str(value)
+def fmt_step(value: int | None, dash: str = _DASH) -> str:
+    """A step number, or `dash` when there is none."""
+    return dash if value is None else str(value)
 
 
 def _short(text: str, limit: int) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
@@ -13,6 +12,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from reprodiag.core.compare.render import fmt_num, fmt_step
 from reprodiag.gui import theme
 from reprodiag.gui.widgets.run_table import swatch
 
@@ -34,11 +34,11 @@ TIPS = (
 
 
 def _step(value) -> str:
-    return "—" if value is None else str(value)
+    return fmt_step(value, dash="—")
 
 
 def _num(value: float) -> str:
-    return "—" if value is None or not math.isfinite(value) else f"{value:.3g}"
+    return fmt_num(value, dash="—")
 
 
 class VerdictTable(QTableWidget):
