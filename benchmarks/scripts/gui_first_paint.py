@@ -19,6 +19,10 @@ MARKS_START = time.time()
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+if sys.argv[1:2] != ["bare"]:
+    # as `reprodiag gui` does: the gui package comes before PySide6 (see reprodiag/gui/compat.py)
+    import reprodiag.gui  # noqa: E402, F401
+
 from PySide6.QtCore import QEvent, QObject, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMainWindow, QWidget  # noqa: E402
 

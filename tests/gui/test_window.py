@@ -288,3 +288,21 @@ def test_a_screenshot_while_runs_stream_draws_the_curves_antialiased(qtbot, wind
     image = QImage(str(saved)).convertToFormat(fast.format())
     assert image.size() == fast.size() and image != fast  # the saved one is antialiased
     assert not item.curve.opts["antialias"]  # and the live view is fast again afterwards
+
+
+def test_the_gui_package_takes_back_shibokens_import_hook():
+    """PySide6's import hook inspects the source of every module imported after it and now
+    and then breaks pydantic's lazy imports (see gui/compat.py): the app removes it."""
+    import os
+    import subprocess
+
+    code = ("import builtins\n"
+            "python_import = builtins.__import__\n"
+            "import reprodiag.gui.app\n"
+            "from PySide6.QtWidgets import QApplication\n"
+            "app = QApplication([])\n"
+            "import reprodiag.gui.tabs.runs_tab, reprodiag.gui.tabs.compare_tab, pydantic\n"
+            "print(builtins.__import__ is python_import)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr[-1500:]

@@ -1,4 +1,6 @@
-"""Guard against PySide6 releases whose bindings drop references to None on CPython < 3.12.
+"""Work-arounds for PySide6 behaviour the app cannot live with.
+
+1. Bindings that drop references to None on CPython < 3.12 (protect_singletons).
 
 PySide6 6.12.0 (abi3 wheels, cp310+) returns None from void methods without taking a
 reference. On Python 3.12+ None is immortal and nothing happens; on 3.10/3.11 every call
@@ -6,6 +8,16 @@ of a void Qt method (setText, setValue, ...) takes one reference away from None,
 a few thousand calls Python aborts with "Fatal Python error: none_dealloc". When that loss
 is measured here, None, True and False get a huge reference count once -- what Python 3.12
 does for every program (PEP 683) -- so the app runs for years of calls instead of seconds.
+
+2. shiboken's import hook (restore_python_import). Importing PySide6 replaces
+`builtins.__import__` with `__feature_import__`, which runs `inspect.getsource` on every
+Python module that imports something afterwards (for the opt-in `__feature__` switches,
+which reprodiag does not use). The window imports pydantic, bundles and the Runs/Compare
+tabs after the first frame; getsource then asks pydantic.errors for `__wrapped__`, its
+module `__getattr__` imports pydantic._internal._validators while that module is still
+half-imported, and now and then the import fails ("cannot import name 'import_string' from
+partially initialized module"), so the Runs tab is never built. It also makes every later
+import slower (building the two tabs: ~0.19 s with the hook, ~0.14 s without).
 """
 
 from __future__ import annotations
@@ -42,4 +54,17 @@ def protect_singletons() -> bool:
         # ob_refcnt is the first field of every CPython object
         ctypes.c_ssize_t.from_address(id(obj)).value += BOOST
     active = True
+    return True
+
+
+def restore_python_import(python_import) -> bool:
+    """Put back `python_import` (builtins.__import__ as it was before PySide6 was imported)
+    if shiboken's `__feature_import__` replaced it; True when it did. Nothing changes when
+    PySide6 was already imported before reprodiag.gui (then the hook is what was saved)."""
+    import builtins
+
+    current = builtins.__import__
+    if current is python_import or getattr(current, "__name__", "") != "__feature_import__":
+        return False
+    builtins.__import__ = python_import
     return True
