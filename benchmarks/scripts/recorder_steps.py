@@ -30,6 +30,9 @@ import numpy as np  # noqa: E402
 BATCH = 32
 SEED = 0
 KERAS_LONG = 3  # a Keras sample: a fit of 3 x steps batches minus one of a tenth as many
+# ... but at least this many batches: a fit()'s fixed cost varies by several ms, which would
+# swamp the difference of a few short fits (smoke mode) and could even make it negative
+KERAS_MIN_LONG = 200
 FIXED: dict[str, list[float]] = {}  # Keras: seconds each fit() costs besides its batches
 
 
@@ -89,7 +92,7 @@ def keras_sides(steps: int):
                               keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10)])
     model.compile(optimizer=keras.optimizers.SGD(0.05),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    long = KERAS_LONG * max(steps, 2)
+    long = max(KERAS_LONG * steps, KERAS_MIN_LONG)
     short = max(long // 10, 1)
     x, y = _data(long)
 
@@ -106,6 +109,9 @@ def keras_sides(steps: int):
         (tens of ms: data adapter, iterator, callback setup) cancels out."""
         t_short, t_long = fit(hash_every, short), fit(hash_every, long)
         step = (t_long - t_short) / (long - short)
+        if step <= 0:
+            raise SystemExit(f"a fit of {long} batches took no longer than one of {short}: "
+                             "too noisy to measure, run again on a quieter machine")
         FIXED.setdefault("recorder" if hash_every == 10 else "plain" if not hash_every else "every_1",
                          []).append(t_short - short * step)
         return step
