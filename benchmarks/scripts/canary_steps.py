@@ -91,8 +91,7 @@ def parts(cfg: dict, calls: int) -> tuple[dict[str, float], int]:
     backend.build(data)
     batches = common.BatchStream(data, cfg["batch_size"], SEED, cfg["shuffle"], cfg["augment"])
     x, y = batches.next()
-    backend.train_step(x[:, None], y)  # gradients exist, as after a real step
-    grads = [p.grad for p in backend.model.parameters() if p.grad is not None]
+    backend.train_step(x[:, None], y, True)  # gradients exist, as after a real step
     sink = NullOutput()
     chain = common.BatchChain(cfg["augment"])
     model, optimizer, loss_fn = backend.model, backend.optimizer, backend.loss_fn
@@ -106,14 +105,13 @@ def parts(cfg: dict, calls: int) -> tuple[dict[str, float], int]:
         return loss.item()
 
     jobs = {
-        "train_step_backend": lambda: backend.train_step(x[:, None], y),
+        "train_step_backend": lambda: backend.train_step(x[:, None], y, False),
         "train_step_bare": bare_step,
         "param_hash": lambda: common.hash_arrays(backend.parameter_arrays()),
         "read_parameters_only": backend.parameter_arrays,
         "batch_chain_add": lambda: chain.add(batches.indices, x, y),
         "batch_hash": lambda: chain.hash(x, y),
-        "grad_norm": (lambda: canary_torch._cpu_grad_norm(torch, grads)) if backend._on_cpu
-        else (lambda: canary_torch._grad_norm(torch, grads).item()),
+        "grad_norm": backend.grad_norm,
         "step_line": lambda: sink.emit_step(1, 0.1, 0.2, "0" * 16, "1" * 16, 0.05, 0.001),
         "loss_line": lambda: sink.emit("step", step=1, loss=0.1),
     }

@@ -80,8 +80,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     _bool_flag(p, "augment", d.augment, "seeded data augmentation")
     _bool_flag(p, "onednn", d.onednn, "TensorFlow oneDNN optimisations (default: TF's choice)")
     p.add_argument("--hash-every", type=int, default=d.hash_every, metavar="K",
-                   help="hash parameters and batches every K-th step (and the first, last and "
-                        "non-finite ones); 1 = every step")
+                   help="hash parameters and batches and take the gradient norm every K-th step "
+                        "(and the first, last and non-finite ones); 1 = every step")
     p.add_argument("--repeats", type=int, default=1, help="run each config N times")
 
 

@@ -55,7 +55,7 @@ def test_round_trip_is_exact(tmp_path):
 
 def test_a_bundle_from_before_recording_scheme_reads_with_an_empty_one(tmp_path):
     path = write_bundle(tmp_path / "new", snapshot=None, runs=[sample_record()], label="x")
-    assert read_bundle(path).runs[0].recording_scheme == "canary/2"
+    assert read_bundle(path).runs[0].recording_scheme == "canary/3"
     old = tmp_path / "old.reprodiag.zip"  # the same bundle as reprodiag 0.1.0 wrote it
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
         for info in src.infolist():

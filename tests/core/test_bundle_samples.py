@@ -42,7 +42,7 @@ def sample_record(
     )
     record.started_at = started_at
     record.apply(Hello(worker="canary_torch", protocol=1, pid=1234, python="3.11.7",
-                       recording_scheme="canary/2"))
+                       recording_scheme="canary/3"))
     record.apply(
         EnvInfo(
             settings={"torch.version": "2.13.0", "threads": 3, "flags": [True, None, 1.5]},

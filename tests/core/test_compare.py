@@ -51,7 +51,7 @@ def _param_hashes(init, batches, losses, grads):
 
 def make_run(losses, *, config=None, steps=None, grads=None, batches=None, params=None,
              dataset="data-1", init="init-1", probe="probe-1", settings=None, end="done",
-             scheme="canary/2"):
+             scheme="canary/3"):
     """A RunRecord filled from the worker lines a real run with these values would print."""
     steps = list(range(len(losses))) if steps is None else steps
     grads = [0.5 * x for x in losses] if grads is None else grads
@@ -178,13 +178,13 @@ def test_runs_of_different_recording_schemes_compare_on_loss_and_parameters_only
     new = make_run(BASE, grads=[_up(0.5 * x) for x in BASE],
                    params=_param_hashes("init-1", [f"content-{s}" for s in range(len(BASE))],
                                         BASE, [0.5 * x for x in BASE]))
-    assert old.recording_scheme == "" and new.recording_scheme == "canary/2"
+    assert old.recording_scheme == "" and new.recording_scheme == "canary/3"
     c = compare_runs(old, new)
     assert c.schemes_differ and c.verdict == "identical" and c.stage is None
     assert c.first_batch_diff_step is None and c.first_grad_norm_diff_step is None
     text = to_text(compare_bundles(SimpleNamespace(label="old", runs=[old], snapshot=None),
                                    SimpleNamespace(label="new", runs=[new], snapshot=None)))
-    assert "not compared: recorded under different definitions (reprodiag 0.1.0 vs canary/2)" in text
+    assert "not compared: recorded under different definitions (reprodiag 0.1.0 vs canary/3)" in text
 
     # the same scheme on both sides: the batch and gradient-norm differences count
     same = compare_runs(make_run(BASE, batches=[f"content-{s}" for s in range(len(BASE))]), new)
@@ -525,3 +525,12 @@ def test_hashes_bytes_cannot_hold_compare_as_text():
     c = compare_runs(ascii_run, other)
     assert (c.last_param_match_step, c.first_param_diff_step) == (5, 6)
     assert compare_runs(other, other).verdict == "identical"
+
+
+def test_grad_norms_not_taken_are_not_compared():
+    nan = float("nan")
+    a = make_run([1.0, 0.9, 0.8, 0.7], grads=[0.5, nan, nan, 0.35])
+    b = make_run([1.0, 0.9, 0.8, 0.7], grads=[0.5, 0.45, nan, 0.35])
+    assert compare_runs(a, b).first_grad_norm_diff_step is None
+    c = make_run([1.0, 0.9, 0.8, 0.7], grads=[0.5, nan, nan, 0.36])
+    assert compare_runs(a, c).first_grad_norm_diff_step == 3

@@ -195,13 +195,17 @@ class SoftmaxRegression:
         e = np.exp(z)  # no max-shift on purpose: a huge lr overflows to inf/inf = NaN
         return e / e.sum(axis=1, keepdims=True)
 
-    def train_step(self, x, y):
+    def train_step(self, x, y, with_norm):
         with np.errstate(all="ignore"):
             p = self._probabilities(x)
             loss = -np.mean(np.log(p[np.arange(len(y)), y]))
-            grad = x.reshape(len(x), -1).T @ (p - np.eye(self.w.shape[1])[y]) / len(y)
-            self.w = self.w - self.lr * grad
-        return float(loss), float(np.sqrt(np.sum(grad**2)))
+            self.grad = x.reshape(len(x), -1).T @ (p - np.eye(self.w.shape[1])[y]) / len(y)
+            self.w = self.w - self.lr * self.grad
+        return float(loss), self.grad_norm() if with_norm else float("nan")
+
+    def grad_norm(self):
+        with np.errstate(all="ignore"):
+            return float(np.sqrt(np.sum(self.grad**2)))
 
     def predict(self, x):
         with np.errstate(all="ignore"):

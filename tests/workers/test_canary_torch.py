@@ -27,7 +27,7 @@ def test_protocol_lines_in_order_and_complete(canary):
     assert run.returncode == 0, run.stderr
     assert run.raw_lines == []  # nothing but protocol lines on stdout
     assert run.hello is run.messages[0] and run.hello.worker == "canary_torch"
-    assert run.hello.recording_scheme == "canary/2"  # names the batch-hash and grad-norm definitions
+    assert run.hello.recording_scheme == "canary/3"  # names the batch-hash and grad-norm definitions
     assert run.env is run.messages[1] and run.done is run.messages[-1]
     assert [s.step for s in run.steps] == list(range(40))
     assert run.env.n_params == 64 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10
@@ -205,7 +205,7 @@ def test_hash_every_1_and_10_compare_identical(canary):
 def test_hash_due_pins_first_kth_last_and_non_finite_steps(common):
     due = [step for step in range(12) if common.hash_due(step, 11, 5, finite=True)]
     assert due == [0, 5, 10, 11]
-    assert common.hash_due(7, 11, 5, finite=False)  # a NaN/Inf loss or gradient norm
+    assert common.hash_due(7, 11, 5, finite=False)  # a NaN/Inf loss
     assert all(common.hash_due(step, 11, 1, finite=True) for step in range(12))
 
 
@@ -238,3 +238,11 @@ def _worker_json(**fields) -> str:
     payload = json.loads(RunConfig().to_worker_json(data_dir=DATA_DIR))
     payload.update(fields)
     return json.dumps(payload)
+
+
+def test_grad_norm_is_taken_exactly_on_hashed_steps(canary):
+    run = canary(**{**BASE, "steps": 12, "hash_every": 5})
+    taken = [s.step for s in run.steps if not math.isnan(s.grad_norm)]
+    hashed = [s.step for s in run.steps if s.param_hash]
+    assert taken == hashed == [0, 5, 10, 11]
+    assert all(s.grad_norm > 0 for s in run.steps if s.step in taken)

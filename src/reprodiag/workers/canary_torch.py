@@ -219,21 +219,28 @@ class TorchBackend(common.Backend):
         tensor = self.torch.from_numpy(np.ascontiguousarray(array))
         return tensor if self._on_cpu else tensor.to(self.device)
 
-    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        torch = self.torch
+    def train_step(self, x: np.ndarray, y: np.ndarray, with_norm: bool) -> tuple[float, float]:
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.loss_fn(self.model(self._tensor(x)), self._tensor(y))
         loss.backward()
-        grads = [p.grad for p in self._params if p.grad is not None]
+        self.optimizer.step()  # leaves the gradients as they are: the norm is theirs
+        if not with_norm:
+            return loss.item(), math.nan
         if self._on_cpu:
-            norm_value = _cpu_grad_norm(torch, grads)
-            self.optimizer.step()
-            return loss.item(), norm_value
-        norm = _grad_norm(torch, grads)
-        self.optimizer.step()
+            return loss.item(), self.grad_norm()
+        norm = _grad_norm(self.torch, self._grads())
         # One device-to-host copy for both numbers: a single sync, as loss.item() alone.
-        loss_value, norm_value = torch.stack([loss.detach(), norm.to(loss.dtype)]).tolist()
+        loss_value, norm_value = self.torch.stack([loss.detach(), norm.to(loss.dtype)]).tolist()
         return loss_value, norm_value
+
+    def grad_norm(self) -> float:
+        grads = self._grads()
+        if self._on_cpu:
+            return _cpu_grad_norm(self.torch, grads)
+        return float(_grad_norm(self.torch, grads).item())
+
+    def _grads(self) -> list:
+        return [p.grad for p in self._params if p.grad is not None]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         self.model.eval()

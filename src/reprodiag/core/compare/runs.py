@@ -123,6 +123,15 @@ def float_bits(values: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
 
 
+def _taken_values_differ(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per step, whether two values were both taken and differ bitwise. NaN is "not taken":
+    a gradient norm is recorded on hashed steps only (and never by Keras), and two runs may
+    hash at different steps. A NaN norm that was taken goes uncounted too; the loss and the
+    parameters show such a step, one step later at most."""
+    taken = ~(np.isnan(a) | np.isnan(b))
+    return taken & (float_bits(a) != float_bits(b))
+
+
 def _align(ref: RunRecord, other: RunRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Common step numbers and the row indices of each run holding them."""
     steps_a = np.asarray(ref.steps.step, dtype=np.int64)
@@ -243,8 +252,8 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
         batch_at, grad_bits_differ = None, np.zeros(len(common), dtype=bool)
     else:
         batch_at, _ = hash_parting(ref.steps.batch_hash[ia], other.steps.batch_hash[ib])
-        grad_bits_differ = (float_bits(ref.steps.array("grad_norm")[ia])
-                            != float_bits(other.steps.array("grad_norm")[ib]))
+        grad_bits_differ = _taken_values_differ(ref.steps.array("grad_norm")[ia],
+                                                other.steps.array("grad_norm")[ib])
     loss_not_close = ~_close(loss_a, loss_b, rtol, atol)
 
     absdiff = _abs_diff(loss_a, loss_b)

@@ -3,7 +3,7 @@
 A worker writes one JSON object per line on stdout. Types:
 
 - ``{"type": "hello", "protocol": 1, "worker": "canary_torch", "pid": 123, "python": "3.11.7",
-  "recording_scheme": "canary/2"}`` -- names the definitions of the step lines' ``batch_hash``
+  "recording_scheme": "canary/3"}`` -- names the definitions of the step lines' ``batch_hash``
   and ``grad_norm`` (optional; absent from workers of reprodiag 0.1.0)
 - ``{"type": "env", "settings": {...}, "dataset_hash": "...", "init_param_hash": "...",
   "n_params": 1234}`` -- the settings actually in force inside the worker (flags, threads,

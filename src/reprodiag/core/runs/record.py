@@ -149,6 +149,14 @@ class StepSeries:
             self._put_hash(name, n, getattr(s, name))
         self._n = n + 1
 
+    def set_hashes(self, index: int, param_hash: str, batch_hash: str) -> None:
+        """Fill in the hashes of row `index` after the fact (a recorder hashes a step off
+        the training thread and hands the result back on it)."""
+        if not 0 <= index < self._n:
+            raise IndexError(f"no step row {index} in {self!r}")
+        self._put_hash("param_hash", index, param_hash)
+        self._put_hash("batch_hash", index, batch_hash)
+
     def _grow(self, capacity: int) -> None:
         for name, col in self._cols.items():
             # hash columns start blank ("" bytes or str) so the whole buffer stays decodable

@@ -38,7 +38,7 @@ HELP = {
     "model": "Canary model: a small MLP, a small CNN, or a DeepLab-style segmentation net",
     "device": "Where the worker trains: CPU, GPU, or the framework's choice (auto)",
     "seed": "Seed for every random generator; 'unseeded' shows what an unseeded run does",
-    "steps": "Optimizer steps to record (each step's loss, gradient norm and hashes)",
+    "steps": "Optimizer steps to record (each step's loss; gradient norm and hashes on hashed steps)",
     "batch_size": "Examples per training step",
     "lr": "Learning rate of the optimizer",
     "optimizer": "SGD (simplest arithmetic) or Adam",
@@ -50,8 +50,9 @@ HELP = {
     "shuffle": "Shuffle batches each epoch (seeded)",
     "augment": "Seeded data augmentation (random flips/noise)",
     "onednn": "TensorFlow oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS); default = TF's choice",
-    "hash_every": "Hash parameters and batches every k-th step (and the first, last and "
-                  "non-finite ones); 1 = every step. Recording only: runs still pair",
+    "hash_every": "Hash parameters and batches and take the gradient norm every k-th step (and "
+                  "the first, last and non-finite ones); 1 = every step. Recording only: runs "
+                  "still pair",
 }
 
 
