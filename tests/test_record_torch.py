@@ -141,7 +141,7 @@ def test_hash_every_skips_hashes_between_and_save_pins_the_last(tmp_path):
     assert run.steps.hash_list("param_hash") == hashes[:-1] + [final]
     # the last step's batch is gone by save(): its batch hash stays "not taken"
     assert run.steps.hash_list("batch_hash")[-1] == "" and run.settings["hash_every"] == 2
-    assert run.recording_scheme == "torch-recorder/2"
+    assert run.recording_scheme == "torch-recorder/3"
 
 
 def test_default_hash_every_is_10_and_a_non_finite_step_is_hashed():
@@ -261,7 +261,7 @@ def test_grad_norm_is_the_torch_canarys(canary_common):
     assert norm == pytest.approx(whole, rel=1e-6)
 
 
-def test_parameters_added_during_training_count_from_the_next_hashed_step():
+def test_grad_norm_is_taken_on_hashed_steps_with_parameters_added_during_training():
     model, opt = make_model(0)
     rec = TorchRecorder(model, optimizer=opt, hash_every=2)
     extra = torch.nn.Parameter(torch.ones(3))
@@ -277,8 +277,8 @@ def test_parameters_added_during_training_count_from_the_next_hashed_step():
         norms.append(torch.linalg.vector_norm(torch.cat(grads)).item())
     recorded = rec.record.steps.values("grad_norm")
     assert recorded[0] == pytest.approx(norms[0], rel=1e-5)
-    assert recorded[1] < norms[1]  # step 1: the new parameter's gradient not yet listed
-    assert recorded[2:] == pytest.approx(norms[2:], rel=1e-5)
+    assert math.isnan(recorded[1]) and math.isnan(recorded[3])  # not hashed: not taken
+    assert recorded[2] == pytest.approx(norms[2], rel=1e-5)  # the new parameter counts
 
 
 def test_bfloat16_parameters_hash_by_their_bits():

@@ -8,6 +8,8 @@ nothing of reprodiag, and recorders nothing of workers); a test holds them equal
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
 import hashlib
 import math
@@ -15,6 +17,7 @@ import os
 import platform
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -74,6 +77,31 @@ def update_digest(digest, arrays) -> None:
             digest.update(a)  # the same bytes as the uint8 view below, without making it
         except (TypeError, ValueError, BufferError):
             digest.update(memoryview(a.reshape(-1).view(np.uint8)))
+
+
+_hasher_lock = threading.Lock()
+_hasher: Optional[concurrent.futures.ThreadPoolExecutor] = None
+
+
+def _hash_thread() -> concurrent.futures.ThreadPoolExecutor:
+    """The one background thread every recording in this process hashes on (first in, first
+    out, so each recording's batch chain is fed in step order)."""
+    global _hasher
+    with _hasher_lock:
+        if _hasher is None:
+            _hasher = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="reprodiag-hash")
+        return _hasher
+
+
+def _forget_hash_thread() -> None:
+    """In a forked child the thread is gone but the executor would still count it."""
+    global _hasher, _hasher_lock
+    _hasher, _hasher_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_hash_thread)
 
 
 def cpu_name() -> str:
@@ -144,6 +172,10 @@ class Recording:
         self.record.started_at = time.time()
         self._settings_done = False
         self._last_param_hash = NOT_HASHED
+        # Hashed steps waiting for the hash thread: (row, future of (param, batch hash)).
+        self._pending: collections.deque = collections.deque()
+        self._batch_digest = hashlib.sha256()  # the batch chain; fed on the hash thread only
+        self._batches_seen = False
 
     @property
     def steps(self) -> int:
@@ -184,15 +216,49 @@ class Recording:
                                   n_params=self.record.n_params))
         self._settings_done = True
 
-    def add_step(self, *, loss: float, grad_norm: float, param_hash: str, batch_hash: str,
-                 lr: float, step_time: float) -> None:
+    def add_step(self, *, loss: float, grad_norm: float, lr: float, step_time: float,
+                 params: Optional[list] = None, batch: Optional[list] = None) -> None:
         """Append the next step. It is numbered here, one after the last, so it goes straight
         into the step columns: RunRecord.apply's ordering checks cannot fail (and cost as
-        much as the append)."""
-        self.record.steps.append(Step(step=self.steps, loss=float(loss),
-                                      grad_norm=float(grad_norm), param_hash=param_hash,
-                                      batch_hash=batch_hash, lr=float(lr),
-                                      step_time=float(step_time)))
+        much as the append).
+
+        A hashed step passes `params`, the parameters after it, and `batch`, the arrays of
+        its batch (None if not given), both as arrays the recording may keep: copies, not
+        views of tensors training will change. They are hashed on a background thread
+        (sha256 releases the GIL, so on a second core the training loop does not wait for
+        it): `param_hash` is their hash_arrays, `batch_hash` the running digest of every
+        batch given on a hashed step so far. The hashes reach the step's row at a later
+        step, or when the record is read (`live_record`) or saved.
+        """
+        self._take_hashes(wait=False)
+        index = self.steps
+        self.record.steps.append(Step(step=index, loss=float(loss), grad_norm=float(grad_norm),
+                                      param_hash=NOT_HASHED, batch_hash=NOT_HASHED,
+                                      lr=float(lr), step_time=float(step_time)))
+        if params is not None:
+            self._pending.append((index, _hash_thread().submit(self._hash_step, params, batch)))
+
+    def _hash_step(self, params: list, batch: Optional[list]) -> tuple[str, str]:
+        """On the hash thread: the hashes of one hashed step."""
+        param_hash = hash_arrays(params)
+        if batch:
+            update_digest(self._batch_digest, batch)
+            self._batches_seen = True
+        batch_hash = self._batch_digest.hexdigest()[:HASH_CHARS] if self._batches_seen else NOT_HASHED
+        return param_hash, batch_hash
+
+    def _take_hashes(self, wait: bool) -> None:
+        """Write the finished hashes into their rows (all of them, waiting, if `wait`); a
+        hashing error is raised here, on the caller's thread."""
+        pending = self._pending
+        while pending and (wait or pending[0][1].done()):
+            index, future = pending.popleft()
+            self.record.steps.set_hashes(index, *future.result())
+
+    def live_record(self) -> RunRecord:
+        """The live record with every hash taken so far written in."""
+        self._take_hashes(wait=True)
+        return self.record
 
     def config(self) -> RunConfig:
         """The RunConfig of this recording; fields it cannot know keep their defaults and are
@@ -226,6 +292,7 @@ class Recording:
         if not self.steps:
             raise UserError(f"{self.recorder}: nothing recorded yet; call step() after each "
                             "optimizer step, then save()")
+        self._take_hashes(wait=True)
         config = self.config()
         steps = self.record.steps
         wall = time.time() - (self.record.started_at or time.time())

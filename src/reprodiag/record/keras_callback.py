@@ -27,7 +27,7 @@ from typing import Any, Optional
 import numpy as np
 
 from reprodiag.errors import UserError
-from reprodiag.record.common import NOT_HASHED, Recording, cpu_name, hash_arrays, optimizer_kind
+from reprodiag.record.common import Recording, cpu_name, hash_arrays, optimizer_kind
 
 GRAD_NORM_NOTE = "unavailable in a Keras callback (recorded as NaN)"
 LOSS_NOTE = "Keras logs['loss']: the running mean over the epoch so far (Keras 3)"
@@ -95,8 +95,8 @@ def _callback_class():
 
         @property
         def record(self):
-            """The live record (batches so far)."""
-            return self._rec.record
+            """The live record (batches so far, every hash taken so far written in)."""
+            return self._rec.live_record()
 
         def on_train_begin(self, logs=None):
             if self._rec.settings_read():  # a second fit() continues the same recording
@@ -134,14 +134,11 @@ def _callback_class():
                 lr = self._learning_rate()
                 if not self._lr_scheduled():
                     self._lr = lr
-            self._rec.add_step(
-                loss=loss,
-                grad_norm=float("nan"),
-                param_hash=hash_arrays(self._weights()) if hashed else NOT_HASHED,
-                batch_hash=NOT_HASHED,
-                lr=lr,
-                step_time=entered - self._t0,
-            )
+            # The weights read out are copies (a variable's later updates do not reach them),
+            # so the recording hashes them on its background thread.
+            self._rec.add_step(loss=loss, grad_norm=float("nan"), lr=lr,
+                               step_time=entered - self._t0,
+                               params=self._weights() if hashed else None)
             self._rec.overhead += time.perf_counter() - entered
 
         def on_train_end(self, logs=None):

@@ -11,7 +11,6 @@ torch is imported when a recorder is made, never at import of this module.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from pathlib import Path
@@ -22,18 +21,15 @@ import numpy as np
 from reprodiag.core.runs.record import RunRecord
 from reprodiag.errors import UserError
 from reprodiag.record.common import (
-    HASH_CHARS,
-    NOT_HASHED,
     Recording,
     cpu_name,
     hash_arrays,
     optimizer_kind,
-    update_digest,
 )
 
 # The definitions of batch_hash and grad_norm in a TorchRecorder run (the class docstring);
 # runs of different schemes are not compared on them.
-RECORDING_SCHEME = "torch-recorder/2"
+RECORDING_SCHEME = "torch-recorder/3"
 
 
 class TorchRecorder:
@@ -48,14 +44,17 @@ class TorchRecorder:
     `optimizer` (optional) supplies the learning rate and optimizer kind; `seed` is the seed
     your script set, kept for the record.
 
-    Hashing every parameter costs more than a small model's step, so `hash_every=k` (default
-    10) hashes the parameters on the first step, every k-th step, any step whose loss or
-    gradient norm is not finite, and the last step (when `save` is called); the other steps
-    get an empty hash, which compares as "not taken". The batch hash is chained over the
-    batches of the hashed steps: on a hashed step s it is the digest of the batches given on
-    every hashed step up to s, the same on a CPU and a GPU, and no unhashed step copies its
-    batch to the host or hashes it. A batch that differs on an unhashed step shows in that
-    step's loss, not in the batch hash.
+    Hashing every parameter costs more than a small model's step, and the gradient norm
+    alone some 8% of a 0.3 ms one, so `hash_every=k` (default 10) hashes the parameters and
+    takes the gradient norm on the first step, every k-th step and any step whose loss is not
+    finite, and hashes the parameters of the last step (when `save` is called); the other
+    steps get an empty hash and a NaN gradient norm, which compare as "not taken". The batch
+    hash is chained over the batches of the hashed steps: on a hashed step s it is the digest
+    of the batches given on every hashed step up to s, the same on a CPU and a GPU, and no
+    unhashed step copies its batch to the host or hashes it. A batch that differs on an
+    unhashed step shows in that step's loss, not in the batch hash. A hashed step copies the
+    parameters and batch to host memory and hashes the copies on a background thread (see
+    `Recording.add_step`): the loop waits for the copies only.
 
     The gradients are read from the model's parameters as listed here and again at the start
     of every k-th step (listing them every step would cost a fifth of the recorder's own
@@ -79,14 +78,12 @@ class TorchRecorder:
         self._rec.start(hash_arrays(self._parameter_arrays()),
                         sum(p.numel() for p in model.parameters()))
         self._list_parameters()
-        self._batch_digest = hashlib.sha256()
-        self._batches_seen = False
         self._last = time.perf_counter()
 
     @property
     def record(self) -> RunRecord:
-        """The live record (steps so far)."""
-        return self._rec.record
+        """The live record (steps so far, every hash taken so far written in)."""
+        return self._rec.live_record()
 
     def step(self, loss: Any, batch: Any = None) -> None:
         """Record one optimizer step: `loss` a tensor or float, `batch` a tensor, an array or a
@@ -95,23 +92,19 @@ class TorchRecorder:
         step_time = entered - self._last
         if not self._rec.settings_read():
             self._read_settings(batch)
-        if self._rec.steps % self._rec.hash_every == 0:  # a hashed step: list them afresh
+        hashed = self._rec.hash_due()
+        if hashed:  # list the parameters afresh
             self._list_parameters()
-        loss_value, grad_norm = self._loss_and_grad_norm(loss)
-        hashed = self._rec.hash_due(loss_value, grad_norm)
-        if batch is not None and hashed:
-            arrays = self._batch_arrays(batch)
-            if arrays:
-                update_digest(self._batch_digest, arrays)
-                self._batches_seen = True
-        self._rec.add_step(
-            loss=loss_value,
-            grad_norm=grad_norm,
-            param_hash=hash_arrays(self._parameter_arrays()) if hashed else NOT_HASHED,
-            batch_hash=self._batch_hash() if hashed else NOT_HASHED,
-            lr=self._learning_rate(),
-            step_time=step_time,
-        )
+        loss_value, grad_norm = self._loss_and_grad_norm(loss, hashed)
+        if not hashed and self._rec.hash_due(loss_value):  # a non-finite loss is pinned
+            hashed, grad_norm = True, self._grad_norm_now()
+        params = batch_arrays = None
+        if hashed:  # copies: training changes the tensors while the hash thread reads them
+            params = [_host_copy(self._torch, t) for t in self.model.state_dict().values()]
+            if batch is not None:
+                batch_arrays = [np.array(a) for a in self._batch_arrays(batch)]
+        self._rec.add_step(loss=loss_value, grad_norm=grad_norm, lr=self._learning_rate(),
+                           step_time=step_time, params=params, batch=batch_arrays)
         self._last = time.perf_counter()
         self._rec.overhead += self._last - entered
 
@@ -129,10 +122,6 @@ class TorchRecorder:
 
     def _parameter_arrays(self) -> list[np.ndarray]:
         return [tensor_to_numpy(self._torch, t) for t in self.model.state_dict().values()]
-
-    def _batch_hash(self) -> str:
-        """The chained digest of the batches given so far (empty if none was)."""
-        return self._batch_digest.hexdigest()[:HASH_CHARS] if self._batches_seen else NOT_HASHED
 
     def _batch_arrays(self, batch: Any) -> list[np.ndarray]:
         """The batch as numpy arrays in a fixed order (tensors copied to the host if need be)."""
@@ -154,28 +143,46 @@ class TorchRecorder:
         raise UserError("batch must be a tensor, an array, or a tuple/list/dict of them, not "
                         f"{type(batch).__name__}")
 
-    def _loss_and_grad_norm(self, loss: Any) -> tuple[float, float]:
-        """The loss as a float and the global L2 norm of the gradients (the canaries' norm of
-        per-tensor norms; NaN when no parameter has a gradient), with one host sync at most."""
+    def _loss_and_grad_norm(self, loss: Any, with_norm: bool) -> tuple[float, float]:
+        """The loss as a float and, if `with_norm`, the global L2 norm of the gradients (the
+        canaries' norm of per-tensor norms; NaN when not taken or no parameter has a
+        gradient), with one host sync at most."""
+        torch = self._torch
+        if not with_norm:
+            return _loss_value(torch, loss), math.nan
+        norm = self._device_grad_norm()
+        if norm is None:
+            return _loss_value(torch, loss), self._grad_norm_now()
+        if (isinstance(loss, torch.Tensor) and loss.numel() == 1
+                and loss.device == norm.device):
+            # One device-to-host copy for both numbers: a single sync, as loss.item() alone.
+            both = torch.stack([loss.detach().reshape(()).to(norm.dtype), norm]).tolist()
+            return float(both[0]), float(both[1])
+        return _loss_value(torch, loss), float(norm.item())
+
+    def _grad_norm_now(self) -> float:
+        """The global L2 norm of the gradients as a float (NaN if no parameter has one)."""
+        norm = self._device_grad_norm()
+        if norm is not None:
+            return float(norm.item())
+        grads = [p.grad for p in self._params if p.grad is not None]
+        return cpu_grad_norm(self._torch, grads) if grads else math.nan
+
+    def _device_grad_norm(self) -> Any:
+        """The gradients' global norm as a tensor on their device, without a host sync; None
+        when the parameters are all on the CPU (cpu_grad_norm is cheaper there) or none has a
+        gradient."""
         torch = self._torch
         grads = [p.grad for p in self._params if p.grad is not None]
-        if not grads:
-            return _loss_value(torch, loss), float("nan")
-        if self._params_on_cpu:
-            return _loss_value(torch, loss), cpu_grad_norm(torch, grads)
+        if self._params_on_cpu or not grads:
+            return None
         with torch.no_grad():
             foreach_norm = getattr(torch, "_foreach_norm", None)  # torch >= 1.13
             norms = foreach_norm(grads) if foreach_norm else [torch.linalg.vector_norm(g)
                                                               for g in grads]
             if len({(n.device, n.dtype) for n in norms}) > 1:
                 norms = [n.to("cpu", torch.float64) for n in norms]
-            norm = torch.linalg.vector_norm(torch.stack(norms))
-        if (isinstance(loss, torch.Tensor) and loss.numel() == 1 and norm.device.type != "cpu"
-                and loss.device == norm.device):
-            # One device-to-host copy for both numbers: a single sync, as loss.item() alone.
-            both = torch.stack([loss.detach().reshape(()).to(norm.dtype), norm]).tolist()
-            return float(both[0]), float(both[1])
-        return _loss_value(torch, loss), float(norm.item())
+            return torch.linalg.vector_norm(torch.stack(norms))
 
     def _learning_rate(self) -> float:
         if self.optimizer is None:
@@ -243,6 +250,13 @@ def tensor_to_numpy(torch, tensor) -> np.ndarray:
         return t.numpy()
     except TypeError:
         return t.contiguous().view(torch.uint8).numpy()
+
+
+def _host_copy(torch, tensor) -> np.ndarray:
+    """A numpy copy of a tensor that training cannot change (tensor_to_numpy's array is a
+    view of a CPU tensor and already a fresh copy of any other)."""
+    array = tensor_to_numpy(torch, tensor)
+    return array.copy() if tensor.is_cpu else array
 
 
 def cpu_grad_norm(torch, grads) -> float:
