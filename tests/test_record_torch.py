@@ -156,7 +156,25 @@ def test_default_hash_every_is_10_and_a_non_finite_step_is_hashed():
     steps = rec.record.steps
     assert [i for i, h in enumerate(steps.hash_list("param_hash")) if h] == [0, 10, 12]
     assert [i for i, h in enumerate(steps.hash_list("batch_hash")) if h] == [0, 10, 12]
+    taken = [i for i, g in enumerate(steps.values("grad_norm")) if not math.isnan(g)]
+    assert taken == [0, 10, 12]  # the gradient norm is taken where the hashes are
     assert rec.record.settings["hash_every"] == 10
+
+
+def test_hashes_made_in_the_background_are_of_the_parameters_at_their_step():
+    # The hash thread reads copies: training on meanwhile must not change what it hashes.
+    model, opt = make_model(5)
+    rec = TorchRecorder(model, optimizer=opt, hash_every=1)
+    at_step = []
+    for x, y in batches(30):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        rec.step(loss, batch=(x, y))
+        at_step.append(record_common.hash_arrays([t.numpy() for t in model.state_dict().values()]))
+    assert rec.record.steps.hash_list("param_hash") == at_step
+    assert len(set(at_step)) == 30
 
 
 def test_batch_hash_chains_the_batches_of_hashed_steps():
