@@ -183,7 +183,7 @@ class Recording:
 
     def hash_due(self, *values: float) -> bool:
         """Whether the step about to be recorded gets its hashes: the first, every
-        `hash_every`-th, and any step where one of `values` (loss, gradient norm) is not finite,
+        `hash_every`-th, and any step where one of `values` (the loss) is not finite,
         so a divergence is pinned exactly. The last step is hashed by `pin_last_step`."""
         if self.steps % self.hash_every == 0:
             return True
