@@ -114,3 +114,26 @@ def test_fast_weight_reads_equal_get_weights_with_non_trainable_weights():
     fast, plain = read(), model.get_weights()
     assert [(a.dtype, a.shape) for a in fast] == [(a.dtype, a.shape) for a in plain]
     assert hash_arrays(fast) == hash_arrays(plain)
+
+
+def test_background_hashes_are_of_the_weights_at_their_batch():
+    # The callback hands weight read-outs to the hash thread while training goes on: each
+    # must be the weights after its own batch.
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(3)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    at_batch = []
+
+    class Truth(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            at_batch.append(hash_arrays(model.get_weights()))
+
+    rec = KerasCallback(hash_every=1)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32 * 40, 8)).astype("float32")
+    y = rng.integers(0, 3, 32 * 40)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False, callbacks=[rec, Truth()])
+    assert rec.record.steps.hash_list("param_hash") == at_batch
+    assert len(set(at_batch)) == 40
