@@ -27,7 +27,7 @@ def data():
     return rng.standard_normal((N, 8)).astype("float32"), rng.integers(0, 3, N)
 
 
-def fit(seed: int, path):
+def fit(seed: int, path, **callback_args):
     """A plain seeded Keras training with the callback; returns it and the weight hashes."""
     keras.utils.set_random_seed(seed)
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
@@ -35,7 +35,7 @@ def fit(seed: int, path):
     model.compile(optimizer=keras.optimizers.SGD(0.1),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     initial = hash_arrays(model.get_weights())
-    callback = KerasCallback(label=f"seed {seed}", path=path, seed=seed)
+    callback = KerasCallback(label=f"seed {seed}", path=path, seed=seed, **callback_args)
     x, y = data()
     history = model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=True, verbose=0,
                         callbacks=[callback])
@@ -46,7 +46,9 @@ def fit(seed: int, path):
 @pytest.fixture(scope="module")
 def fits(tmp_path_factory):
     d = tmp_path_factory.mktemp("keras_recordings")
-    return {name: fit(seed, d / name) for name, seed in (("a", 0), ("b", 0), ("other", 1))}
+    # hash_every=10 so that a step between the first and the last is hashed
+    return {name: fit(seed, d / name, hash_every=10)
+            for name, seed in (("a", 0), ("b", 0), ("other", 1))}
 
 
 def test_same_seed_twice_compares_identical(fits):
@@ -67,7 +69,7 @@ def test_recorded_values_are_the_training_values(fits):
     assert len(run.steps) == BATCHES and run.steps.values("step") == list(range(BATCHES))
     hashes = run.steps.hash_list("param_hash")
     assert hashes[-1] == fit_a["final"]  # the last batch is hashed when training ends
-    # first, every 10th (the default hash_every), last; the weights change every batch
+    # first, every 10th (hash_every=10), last; the weights change every batch
     assert [i for i, h in enumerate(hashes) if h] == [0, 10, BATCHES - 1]
     assert len(set(hashes)) == 4 and run.config.hash_every == 10
     # the last batch of each epoch reports the epoch's loss, as History does
@@ -137,3 +139,18 @@ def test_background_hashes_are_of_the_weights_at_their_batch():
     model.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False, callbacks=[rec, Truth()])
     assert rec.record.steps.hash_list("param_hash") == at_batch
     assert len(set(at_batch)) == 40
+
+
+def test_default_cadence_hashes_the_first_and_every_100th_batch():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4), keras.layers.Dense(3)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rec = KerasCallback()
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((8 * 105, 8)).astype("float32")
+    model.fit(x, rng.integers(0, 3, 8 * 105), batch_size=8, epochs=1, verbose=0,
+              shuffle=False, callbacks=[rec])
+    record = rec.record
+    assert len(record.steps) == 105 and record.settings["hash_every"] == 100
+    assert [i for i, h in enumerate(record.steps.hash_list("param_hash")) if h] == [0, 100]

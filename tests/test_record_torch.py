@@ -144,21 +144,22 @@ def test_hash_every_skips_hashes_between_and_save_pins_the_last(tmp_path):
     assert run.recording_scheme == "torch-recorder/3"
 
 
-def test_default_hash_every_is_10_and_a_non_finite_step_is_hashed():
+def test_default_hash_every_is_100_and_a_non_finite_step_is_hashed():
     model, opt = make_model(0)
     rec = TorchRecorder(model, optimizer=opt)
-    for i, (x, y) in enumerate(batches(14)):
+    for i, (x, y) in enumerate(batches(104)):
         opt.zero_grad()
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
-        rec.step(loss * float("inf") if i == 12 else loss, batch=(x, y))
+        rec.step(loss * float("inf") if i == 102 else loss, batch=(x, y))
     steps = rec.record.steps
-    assert [i for i, h in enumerate(steps.hash_list("param_hash")) if h] == [0, 10, 12]
-    assert [i for i, h in enumerate(steps.hash_list("batch_hash")) if h] == [0, 10, 12]
+    assert len(steps) == 104 and steps.values("step") == list(range(104))
+    assert [i for i, h in enumerate(steps.hash_list("param_hash")) if h] == [0, 100, 102]
+    assert [i for i, h in enumerate(steps.hash_list("batch_hash")) if h] == [0, 100, 102]
     taken = [i for i, g in enumerate(steps.values("grad_norm")) if not math.isnan(g)]
-    assert taken == [0, 10, 12]  # the gradient norm is taken where the hashes are
-    assert rec.record.settings["hash_every"] == 10
+    assert taken == [0, 100, 102]  # the gradient norm is taken where the hashes are
+    assert rec.record.settings["hash_every"] == 100
 
 
 def test_hashes_made_in_the_background_are_of_the_parameters_at_their_step():

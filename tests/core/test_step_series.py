@@ -76,3 +76,23 @@ def test_steps_out_of_order_or_out_of_int64_range_are_ignored_with_a_log_line():
     assert record.steps.step.tolist() == [5]
     assert any("out-of-order" in line for line in record.log)
     assert any("out of range" in line for line in record.log)
+
+
+def test_extending_with_unhashed_rows_equals_appending_them_one_by_one():
+    # A recorder keeps rows as tuples and moves them in at once; the result must be the same
+    # series, blank hashes included, even where a grown buffer held hashes of other rows.
+    rows = [(math.nextafter(0.25, 1) * i, math.nan if i % 3 else 1.5 * i, 0.01, 1e-4 * i)
+            for i in range(40)] + [(math.inf, -0.0, 0.0, 5e-324)]
+    one_by_one, extended = StepSeries(), StepSeries()
+    for series in (one_by_one, extended):
+        series.append(_step(0, 9.0, "a" * 16, "b" * 16))
+    for i, (loss, norm, lr, dt) in enumerate(rows, start=1):
+        one_by_one.append(Step(step=i, loss=loss, grad_norm=norm, param_hash="",
+                               batch_hash="", lr=lr, step_time=dt))
+    extended.extend_unhashed(1, np.array(rows[:17]))
+    extended.extend_unhashed(18, np.array(rows[17:]))
+    extended.extend_unhashed(42, np.empty((0, 4)))
+    assert extended == one_by_one and len(extended) == 42
+    assert extended.hash_list("param_hash") == ["a" * 16] + [""] * 41
+    extended.set_hashes(20, "c" * 16, "d" * 16)
+    assert extended.hash_at("param_hash", 20) == "c" * 16 and extended.hashed("batch_hash").sum() == 2

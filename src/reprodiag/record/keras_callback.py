@@ -27,7 +27,13 @@ from typing import Any, Optional
 import numpy as np
 
 from reprodiag.errors import UserError
-from reprodiag.record.common import Recording, cpu_name, hash_arrays, optimizer_kind
+from reprodiag.record.common import (
+    RECORDER_HASH_EVERY,
+    Recording,
+    cpu_name,
+    hash_arrays,
+    optimizer_kind,
+)
 
 GRAD_NORM_NOTE = "unavailable in a Keras callback (recorded as NaN)"
 LOSS_NOTE = "Keras logs['loss']: the running mean over the epoch so far (Keras 3)"
@@ -35,12 +41,12 @@ BATCH_NOTE = "unavailable in a Keras callback (recorded as an empty hash)"
 
 
 def KerasCallback(label: str = "", path: Any = None, *, seed: Optional[int] = None,  # noqa: N802
-                  hash_every: int = 10):
+                  hash_every: int = RECORDER_HASH_EVERY):
     """A `keras.callbacks.Callback` that records each training batch of `model.fit`.
 
     Per batch: the loss Keras reports, the learning rate and the batch time; the weights hash
     (`model.get_weights()`, the canaries' hash) on the first batch, every `hash_every`-th
-    (default 10), any batch whose loss is not finite and the last one (when training ends or
+    (default 100, see RECORDER_HASH_EVERY), any batch whose loss is not finite and the last one (when training ends or
     `.save` is called), an empty hash on the others -- reading the weights costs more than a
     small model's batch. The learning rate is read once per epoch, per batch only when it is
     a schedule. Also the initial-weights hash and the settings in force (threads, op

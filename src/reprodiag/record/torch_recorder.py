@@ -21,6 +21,7 @@ import numpy as np
 from reprodiag.core.runs.record import RunRecord
 from reprodiag.errors import UserError
 from reprodiag.record.common import (
+    RECORDER_HASH_EVERY,
     Recording,
     cpu_name,
     hash_arrays,
@@ -45,7 +46,8 @@ class TorchRecorder:
     your script set, kept for the record.
 
     Hashing every parameter costs more than a small model's step, and the gradient norm
-    alone some 8% of a 0.3 ms one, so `hash_every=k` (default 10) hashes the parameters and
+    alone some 8% of a 0.3 ms one, so `hash_every=k` (default 100, see RECORDER_HASH_EVERY;
+    1 = every step) hashes the parameters and
     takes the gradient norm on the first step, every k-th step and any step whose loss is not
     finite, and hashes the parameters of the last step (when `save` is called); the other
     steps get an empty hash and a NaN gradient norm, which compare as "not taken". The batch
@@ -62,7 +64,7 @@ class TorchRecorder:
     """
 
     def __init__(self, model, label: str = "", *, optimizer=None, seed: Optional[int] = None,
-                 hash_every: int = 10):
+                 hash_every: int = RECORDER_HASH_EVERY):
         import torch
 
         if not isinstance(model, torch.nn.Module):

@@ -149,6 +149,24 @@ class StepSeries:
             self._put_hash(name, n, getattr(s, name))
         self._n = n + 1
 
+    def extend_unhashed(self, first_step: int, numbers: np.ndarray) -> None:
+        """Add len(numbers) steps numbered from `first_step`, with blank hashes: `numbers` is
+        an (n, 4) float array with the columns in NUMBER_COLUMNS order. Rows a recorder kept
+        as plain tuples go in with a few vectorised copies (`set_hashes` fills hashes in)."""
+        numbers = np.asarray(numbers, dtype=np.float64).reshape(-1, len(NUMBER_COLUMNS))
+        n, m = self._n, len(numbers)
+        if not m:
+            return
+        if n + m > len(self._cols["step"]):
+            self._grow(max(16, 2 * n, n + m))
+        cols = self._cols
+        cols["step"][n:n + m] = np.arange(first_step, first_step + m)
+        for i, name in enumerate(NUMBER_COLUMNS):
+            cols[name][n:n + m] = numbers[:, i]
+        for name in HASH_COLUMNS:
+            cols[name][n:n + m] = b"" if cols[name].dtype.kind == "S" else ""
+        self._n = n + m
+
     def set_hashes(self, index: int, param_hash: str, batch_hash: str) -> None:
         """Fill in the hashes of row `index` after the fact (a recorder hashes a step off
         the training thread and hands the result back on it)."""
