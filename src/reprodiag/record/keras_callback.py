@@ -46,13 +46,14 @@ def KerasCallback(label: str = "", path: Any = None, *, seed: Optional[int] = No
 
     Per batch: the loss Keras reports, the learning rate and the batch time; the weights hash
     (`model.get_weights()`, the canaries' hash) on the first batch, every `hash_every`-th
-    (default 100, see RECORDER_HASH_EVERY), any batch whose loss is not finite and the last one (when training ends or
-    `.save` is called), an empty hash on the others -- reading the weights costs more than a
-    small model's batch. The learning rate is read once per epoch, per batch only when it is
-    a schedule. Also the initial-weights hash and the settings in force (threads, op
-    determinism, TF32, device, XLA) when training begins. With `path` the bundle is written
-    when training ends; `.save(path)` writes it at any time. `seed` is the seed your script
-    set, kept for the record. Works with Keras on the TensorFlow or PyTorch backend.
+    (default 100, see RECORDER_HASH_EVERY), any batch whose loss is not finite and the last
+    one (when training ends or `.save` is called), an empty hash on the others -- reading
+    the weights costs more than a small model's batch. The learning rate is read once per
+    epoch, per batch only when it is a schedule. Also the initial-weights hash and the
+    settings in force (threads, op determinism, TF32, device, XLA) when training begins.
+    With `path` the bundle is written when training ends; `.save(path)` writes it at any
+    time. `seed` is the seed your script set, kept for the record. Works with Keras on the
+    TensorFlow or PyTorch backend.
     """
     return _callback_class()(label=label, path=path, seed=seed, hash_every=hash_every)
 
