@@ -19,8 +19,8 @@ MODELS = ("mlp", "cnn")
 def run(sizes: Sizes) -> list[Result]:
     results = []
     for model in MODELS:
-        out = script("canary_steps.py", json.dumps({"model": model, "steps": sizes.canary_steps,
-                                                    "reps": sizes.canary_reps,
+        out = script("canary_steps.py", json.dumps({"model": model, "steps": sizes.loop_steps,
+                                                    "reps": sizes.loop_reps,
                                                     "device": sizes.device}))
         suffix = "" if sizes.device == "cpu" else f"_{sizes.device}"
         result = Result(f"canary_overhead_{model}{suffix}",

@@ -32,9 +32,12 @@ class Sizes:
     mode: str
     process_reps: int  # GUI start, default env snapshot, canary end to end
     deep_reps: int  # env --deep vs importing both frameworks (slow)
-    canary_steps: int  # steps per timed canary loop (in-process)
-    canary_reps: int
-    recorder_steps: int  # steps per timed user loop (torch and Keras)
+    # Steps per timed torch loop (canary and user loop, in-process) and how many of each:
+    # many short repetitions, interleaved, so that a burst of load from elsewhere on the
+    # machine spoils a few of them rather than shifting the median.
+    loop_steps: int
+    loop_reps: int
+    recorder_steps: int  # batches per timed Keras fit (see scripts/recorder_steps.py)
     recorder_reps: int
     bundle_runs: int
     bundle_steps: int
@@ -46,13 +49,13 @@ class Sizes:
 
 
 MODES: dict[str, Sizes] = {
-    "full": Sizes("full", process_reps=5, deep_reps=3, canary_steps=400, canary_reps=5,
+    "full": Sizes("full", process_reps=5, deep_reps=3, loop_steps=400, loop_reps=15,
                   recorder_steps=300, recorder_reps=7, bundle_runs=8, bundle_steps=100_000,
                   bundle_reps=3, live_seconds=20.0, live_rate=2000, e2e_steps=300),
-    "quick": Sizes("quick", process_reps=2, deep_reps=1, canary_steps=150, canary_reps=3,
+    "quick": Sizes("quick", process_reps=2, deep_reps=1, loop_steps=100, loop_reps=5,
                    recorder_steps=100, recorder_reps=3, bundle_runs=8, bundle_steps=20_000,
                    bundle_reps=2, live_seconds=5.0, live_rate=2000, e2e_steps=300),
-    "smoke": Sizes("smoke", process_reps=1, deep_reps=1, canary_steps=5, canary_reps=1,
+    "smoke": Sizes("smoke", process_reps=1, deep_reps=1, loop_steps=5, loop_reps=1,
                    recorder_steps=5, recorder_reps=1, bundle_runs=2, bundle_steps=200,
                    bundle_reps=1, live_seconds=0.5, live_rate=400, e2e_steps=5),
 }

@@ -189,7 +189,9 @@ class TorchRecorder:
     def _learning_rate(self) -> float:
         if self.optimizer is None:
             return float("nan")
-        lr = self.optimizer.param_groups[0].get("lr", float("nan"))
+        lr = self.optimizer.param_groups[0].get("lr", math.nan)
+        if type(lr) is float:  # the common case, read every step: no attribute probing
+            return lr
         return float(lr.item() if hasattr(lr, "item") else lr)
 
     def _read_settings(self, batch: Any) -> None:
