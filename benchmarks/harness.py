@@ -32,9 +32,8 @@ class Sizes:
     mode: str
     process_reps: int  # GUI start, default env snapshot, canary end to end
     deep_reps: int  # env --deep vs importing both frameworks (slow)
-    # Steps per timed torch loop (canary and user loop, in-process) and how many of each:
-    # many short repetitions, interleaved, so that a burst of load from elsewhere on the
-    # machine spoils a few of them rather than shifting the median.
+    # Steps per timed torch loop (canary and user loop, in-process; subject and baseline run
+    # in alternating blocks of 20 steps, see scripts/canary_steps.py) and repetitions.
     loop_steps: int
     loop_reps: int
     recorder_steps: int  # batches per timed Keras fit (see scripts/recorder_steps.py)

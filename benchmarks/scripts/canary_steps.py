@@ -4,12 +4,18 @@
 
 The subject is the worker's real training loop, `canary_common.train`, with the worker's
 real `TorchBackend` (both imported from the worker folder, unchanged); its protocol lines go
-to os.devnull through the worker's own Output (given a stream instead of fd 1), and its
-per-step time is the loop's own wall time (the `done` summary) over the steps. The baseline
+to os.devnull through the worker's own Output (given a stream instead of fd 1). The baseline
 is the same model, optimizer, data and batch stream, stepped with plain torch calls and one
-JSON line with the loss per step. Both run single-threaded, interleaved repetition by
-repetition. Then each recording part is timed alone, and the loop is timed once more with
-hash_every 1 and 100 instead of the default 10 (what-if figures).
+JSON line with the loss per step. Both run single-threaded.
+
+One repetition runs the two in alternating blocks of BLOCK steps: after every BLOCK-th canary
+step, the canary's Output runs BLOCK baseline steps (on a model of its own) and the canary's
+time leaves that out. This machine has slow phases lasting from a fraction of a second to
+seconds (another tenant's load: a third of whole-loop samples ran 20-50% slower, CPU time as
+much as wall time); alternating whole loops let them fall on one side more than the other and
+swing the ratio of medians by +-10% run to run, where blocks of ~8 ms see the same phase.
+Then each recording part is timed alone, and the canary alone with hash_every 1 and 100
+instead of the default 10 (what-if figures).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import torch  # noqa: E402
 
 SEED = 0
 HASH_EVERY_WHAT_IF = (1, 100)  # the run config's default is 10
+BLOCK = 20  # steps of one side before the other side runs as many
 
 
 class NullOutput(common.Output):
@@ -62,26 +69,63 @@ def canary_step_time(cfg: dict) -> float:
     return out.summary["wall_time"] / out.summary["steps"]
 
 
-def bare_step_time(cfg: dict) -> float:
-    """Seconds per step of the same training recording only the loss."""
+class BareLoop:
+    """The baseline: the same training recording only the loss, run `steps` at a time."""
+
+    def __init__(self, cfg: dict) -> None:
+        self.backend = canary_torch.make_backend(cfg, SEED)
+        data = common.load_dataset(cfg["model"], cfg["data_dir"]).cast(cfg["dtype"])
+        self.backend.build(data)
+        self.batches = common.BatchStream(data, cfg["batch_size"], SEED, cfg["shuffle"],
+                                          cfg["augment"])
+        self.sink = NullOutput()
+        self.steps = 0
+        self.seconds = 0.0
+
+    def run(self, steps: int) -> None:
+        backend, batches, sink = self.backend, self.batches, self.sink
+        model, optimizer, loss_fn = backend.model, backend.optimizer, backend.loss_fn
+        model.train()
+        started = time.perf_counter()
+        for step in range(self.steps, self.steps + steps):
+            x, y = batches.next()
+            x = torch.from_numpy(x[:, None]).to(backend.device)
+            y = torch.from_numpy(y).to(backend.device)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            sink.emit("step", step=step, loss=loss.item())
+        self.seconds += time.perf_counter() - started
+        self.steps += steps
+
+
+class InterleavingOutput(NullOutput):
+    """The canary's Output, running a block of baseline steps after every BLOCK-th step and
+    keeping the time that took apart."""
+
+    def __init__(self, bare: BareLoop) -> None:
+        super().__init__()
+        self.bare = bare
+        self.outside = 0.0  # seconds spent on the baseline inside the canary's loop
+
+    def emit_step(self, step: int, *values) -> None:
+        super().emit_step(step, *values)
+        if (step + 1) % BLOCK == 0:
+            started = time.perf_counter()
+            self.bare.run(BLOCK)
+            self.outside += time.perf_counter() - started
+
+
+def paired_step_times(cfg: dict) -> tuple[float, float]:
+    """Seconds per step of canary_common.train and of the baseline, run in alternating
+    blocks of BLOCK steps (cfg's steps a multiple of BLOCK, so both run as many)."""
+    bare = BareLoop(cfg)
     backend = canary_torch.make_backend(cfg, SEED)
-    data = common.load_dataset(cfg["model"], cfg["data_dir"]).cast(cfg["dtype"])
-    backend.build(data)
-    model, optimizer, loss_fn = backend.model, backend.optimizer, backend.loss_fn
-    batches = common.BatchStream(data, cfg["batch_size"], SEED, cfg["shuffle"], cfg["augment"])
-    sink = NullOutput()
-    model.train()
-    started = time.perf_counter()
-    for step in range(cfg["steps"]):
-        x, y = batches.next()
-        x = torch.from_numpy(x[:, None]).to(backend.device)
-        y = torch.from_numpy(y).to(backend.device)
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        optimizer.step()
-        sink.emit("step", step=step, loss=loss.item())
-    return (time.perf_counter() - started) / cfg["steps"]
+    out = InterleavingOutput(bare)
+    common.train(out, backend, cfg, SEED)
+    steps = out.summary["steps"]
+    return (out.summary["wall_time"] - out.outside) / steps, bare.seconds / bare.steps
 
 
 def parts(cfg: dict, calls: int) -> tuple[dict[str, float], int]:
@@ -128,15 +172,15 @@ def parts(cfg: dict, calls: int) -> tuple[dict[str, float], int]:
 def main() -> int:
     args = json.loads(sys.argv[1])
     device = args.get("device", "cpu")
-    cfg = config(args["model"], args["steps"], device)
+    steps = max(BLOCK, args["steps"] // BLOCK * BLOCK)
+    cfg = config(args["model"], steps, device)
     torch.set_num_threads(1)
     canary, bare = [], []
-    canary_step_time(config(args["model"], 5, device))  # warm-up: allocations and dispatch
-    bare_step_time(config(args["model"], 5, device))
-    for i in range(args["reps"]):
-        order = (canary, bare) if i % 2 == 0 else (bare, canary)
-        for side in order:
-            side.append(canary_step_time(cfg) if side is canary else bare_step_time(cfg))
+    paired_step_times(config(args["model"], BLOCK, device))  # warm-up: allocations, dispatch
+    for _ in range(args["reps"]):
+        subject, baseline = paired_step_times(cfg)
+        canary.append(subject)
+        bare.append(baseline)
     what_if = {f"hash_every_{k}": statistics.median(canary_step_time({**cfg, "hash_every": k})
                                                     for _ in range(args["reps"]))
                for k in HASH_EVERY_WHAT_IF}

@@ -6,7 +6,9 @@ a 26k-parameter model whose 0.35 ms step is about as short as a step gets, the w
 for a recorder's per-step work.
 
 torch: the loop is zero_grad, forward, loss, backward, step and `loss.item()` (a loop that
-logs its loss); the subject adds `TorchRecorder.step(loss, batch=(x, y))`. Keras: `model.fit`
+logs its loss); the subject adds `TorchRecorder.step(loss, batch=(x, y))`. One repetition
+runs the two on two copies of the model in alternating blocks of BLOCK steps, so that the
+machine's slow phases (see canary_steps.py) fall on both alike. Keras: `model.fit`
 with `KerasCallback` and without, per batch as the time of a fit of 3 x `steps` batches less
 that of a fit of a tenth as many, over the difference in batches: each fit() call costs about
 40 ms besides its batches (some 50 batches of this model), and timing whole fits of 100 batches
@@ -38,6 +40,7 @@ KERAS_MIN_LONG = 200
 FIXED: dict[str, list[float]] = {}  # Keras: seconds each fit() costs besides its batches
 DEFAULT = "default"  # the recorder made without hash_every: its default cadence
 WHAT_IF = (10, 1)  # hash_every values also timed
+BLOCK = 20  # torch: steps of one side before the other side runs as many
 
 
 def _data(steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,23 +56,25 @@ def torch_sides(steps: int):
     from reprodiag.record import TorchRecorder
 
     torch.set_num_threads(1)
-    torch.manual_seed(SEED)
-    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(),
-                                torch.nn.Linear(128, 128), torch.nn.ReLU(),
-                                torch.nn.Linear(128, 10))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
     loss_fn = torch.nn.CrossEntropyLoss()
     x_all, y_all = _data(steps)
     batches = [(torch.from_numpy(x_all[i * BATCH:(i + 1) * BATCH]),
                 torch.from_numpy(y_all[i * BATCH:(i + 1) * BATCH])) for i in range(steps)]
 
-    def loop(hash_every) -> float:
-        """Seconds per step; hash_every None: no recorder, DEFAULT: the recorder's default."""
-        cadence = {} if hash_every in (None, DEFAULT) else {"hash_every": hash_every}
-        recorder = (TorchRecorder(model, optimizer=optimizer, seed=SEED, **cadence)
-                    if hash_every is not None else None)
+    def model_and_optimizer():
+        torch.manual_seed(SEED)
+        model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(),
+                                    torch.nn.Linear(128, 128), torch.nn.ReLU(),
+                                    torch.nn.Linear(128, 10))
+        return model, torch.optim.SGD(model.parameters(), lr=0.05)
+
+    recorded_side, plain_side = model_and_optimizer(), model_and_optimizer()
+
+    def train(side, some_batches, recorder) -> float:
+        """Seconds the loop takes over `some_batches` (recorder None: loss.item() only)."""
+        model, optimizer = side
         started = time.perf_counter()
-        for x, y in batches:
+        for x, y in some_batches:
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(x), y)
             loss.backward()
@@ -78,9 +83,28 @@ def torch_sides(steps: int):
                 recorder.step(loss, batch=(x, y))
             else:
                 loss.item()
-        return (time.perf_counter() - started) / len(batches)
+        return time.perf_counter() - started
 
-    return loop
+    def recorder(hash_every):
+        """A recorder on the recorded side; DEFAULT: at its default cadence."""
+        cadence = {} if hash_every == DEFAULT else {"hash_every": hash_every}
+        model, optimizer = recorded_side
+        return TorchRecorder(model, optimizer=optimizer, seed=SEED, **cadence)
+
+    def paired(rep: int) -> tuple[float, float]:
+        """Seconds per step with the recorder and without, in alternating blocks."""
+        rec, with_rec, without = recorder(DEFAULT), 0.0, 0.0
+        for start in range(0, len(batches), BLOCK):
+            block = batches[start:start + BLOCK]
+            with_rec += train(recorded_side, block, rec)
+            without += train(plain_side, block, None)
+        return with_rec / len(batches), without / len(batches)
+
+    def per_step(hash_every) -> float:
+        """Seconds per step of a whole loop with the recorder at `hash_every`."""
+        return train(recorded_side, batches, recorder(hash_every)) / len(batches)
+
+    return paired, per_step
 
 
 def keras_sides(steps: int):
@@ -123,23 +147,32 @@ def keras_sides(steps: int):
         FIXED.setdefault(name, []).append(t_short - short * step)
         return step
 
+    def paired(rep: int) -> tuple[float, float]:
+        """Seconds per batch with the callback and without, whole fits in alternating order."""
+        if rep % 2:
+            without = per_step(None)
+            return per_step(DEFAULT), without
+        return per_step(DEFAULT), per_step(None)
+
     for _ in range(2):  # builds and traces the train function, warms the data adapter
         per_step(DEFAULT), per_step(None)
     FIXED.clear()
-    return per_step
+    return paired, per_step
 
 
 def main() -> int:
     args = json.loads(sys.argv[1])
     sides = torch_sides if args["framework"] == "torch" else keras_sides
-    per_step = sides(args["steps"])  # seconds per step at a cadence (None: no recorder)
-    per_step(DEFAULT), per_step(None)  # warm-up
+    # paired(rep): seconds per step with the recorder at its default and without;
+    # per_step(k): with the recorder at hash_every k alone (what-if figures)
+    paired, per_step = sides(args["steps"])
+    paired(0)  # warm-up
     recorded, plain = [], []
     for i in range(args["reps"]):
-        order = (recorded, plain) if i % 2 == 0 else (plain, recorded)
-        for side in order:
-            gc.collect()
-            side.append(per_step(DEFAULT) if side is recorded else per_step(None))
+        gc.collect()
+        subject, baseline = paired(i)
+        recorded.append(subject)
+        plain.append(baseline)
     what_if = {f"hash_every_{k}": statistics.median(per_step(k) for _ in range(args["reps"]))
                for k in WHAT_IF}
     out = {"recorder": recorded, "plain": plain, "what_if": what_if}

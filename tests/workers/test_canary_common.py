@@ -242,6 +242,7 @@ def test_training_loop_stops_at_a_non_finite_loss(common, lr, diverges):
     if diverges:
         assert len(steps) < 30 and not math.isfinite(steps[-1].loss)
         assert all(math.isfinite(s.loss) for s in steps[:-1])
+        assert steps[-1].param_hash and steps[-1].batch_hash  # the diverging step is pinned
     else:
         assert len(steps) == 30 and done.summary["metric"] > 0.5
     record = RunRecord(config=RunConfig(steps=30, lr=lr))

@@ -33,7 +33,7 @@ def test_protocol_lines_in_order_and_complete(canary):
     assert run.env.n_params == 64 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10
     for text in (run.env.dataset_hash, run.env.init_param_hash, run.done.summary["probe_hash"]):
         assert HEX16.match(text)
-    hashed = {0, 10, 20, 30, 39}  # first, every 10th (the default hash_every), last
+    hashed = {0, 25, 39}  # first, every 25th (the default hash_every), last
     for s in run.steps:
         if s.step in hashed:
             assert HEX16.match(s.param_hash) and HEX16.match(s.batch_hash) and s.grad_norm > 0
@@ -203,11 +203,10 @@ def test_hash_every_1_and_10_compare_identical(canary):
     assert result.first_bitwise_loss_diff_step is None and result.first_grad_norm_diff_step is None
 
 
-def test_hash_due_pins_first_kth_last_and_non_finite_steps(common):
-    due = [step for step in range(12) if common.hash_due(step, 11, 5, finite=True)]
+def test_hash_due_is_first_kth_and_last_step(common):
+    due = [step for step in range(12) if common.hash_due(step, 11, 5)]
     assert due == [0, 5, 10, 11]
-    assert common.hash_due(7, 11, 5, finite=False)  # a NaN/Inf loss
-    assert all(common.hash_due(step, 11, 1, finite=True) for step in range(12))
+    assert all(common.hash_due(step, 11, 1) for step in range(12))
 
 
 def test_chained_batch_hash_sees_a_batch_between_hashed_steps(canary, common):

@@ -91,24 +91,29 @@ class TorchRecorder:
         """Record one optimizer step: `loss` a tensor or float, `batch` a tensor, an array or a
         tuple/list/dict of them (what the model was fed, targets included), or None."""
         entered = time.perf_counter()
-        step_time = entered - self._last
-        if not self._rec.settings_read():
+        rec = self._rec
+        loss_value = _loss_value(self._torch, loss)
+        if not rec.settings_read():
             self._read_settings(batch)
-        hashed = self._rec.hash_due()
-        if hashed:  # list the parameters afresh
-            self._list_parameters()
-        loss_value, grad_norm = self._loss_and_grad_norm(loss, hashed)
-        if not hashed and self._rec.hash_due(loss_value):  # a non-finite loss is pinned
-            hashed, grad_norm = True, self._grad_norm_now()
-        params = batch_arrays = None
-        if hashed:  # copies: training changes the tensors while the hash thread reads them
-            params = [_host_copy(self._torch, t) for t in self.model.state_dict().values()]
-            if batch is not None:
-                batch_arrays = [np.array(a) for a in self._batch_arrays(batch)]
+        if rec.hash_due(loss_value):  # the cadence's steps, and a non-finite loss (pinned)
+            self._hashed_step(loss_value, batch, entered - self._last)
+        else:  # most steps: kept lean, it runs after every optimizer step
+            rec.add_step(loss=loss_value, grad_norm=math.nan, lr=self._learning_rate(),
+                         step_time=entered - self._last)
+        self._last = time.perf_counter()
+        rec.overhead += self._last - entered
+
+    def _hashed_step(self, loss_value: float, batch: Any, step_time: float) -> None:
+        """Record a hashed step: the gradient norm, and copies of the parameters and batch
+        for the hash thread (copies: training changes the tensors while it reads them)."""
+        self._list_parameters()  # afresh: a parameter added since counts from here on
+        grad_norm = self._grad_norm_now()
+        params = [_host_copy(self._torch, t) for t in self.model.state_dict().values()]
+        batch_arrays = None
+        if batch is not None:
+            batch_arrays = [np.array(a) for a in self._batch_arrays(batch)]
         self._rec.add_step(loss=loss_value, grad_norm=grad_norm, lr=self._learning_rate(),
                            step_time=step_time, params=params, batch=batch_arrays)
-        self._last = time.perf_counter()
-        self._rec.overhead += self._last - entered
 
     def save(self, path: Any, *, deep: bool = False) -> Path:
         """Write the recording plus an environment snapshot to `path` (a .reprodiag.zip); the
@@ -144,23 +149,6 @@ class TorchRecorder:
             return [a for item in batch for a in self._batch_arrays(item)]
         raise UserError("batch must be a tensor, an array, or a tuple/list/dict of them, not "
                         f"{type(batch).__name__}")
-
-    def _loss_and_grad_norm(self, loss: Any, with_norm: bool) -> tuple[float, float]:
-        """The loss as a float and, if `with_norm`, the global L2 norm of the gradients (the
-        canaries' norm of per-tensor norms; NaN when not taken or no parameter has a
-        gradient), with one host sync at most."""
-        torch = self._torch
-        if not with_norm:
-            return _loss_value(torch, loss), math.nan
-        norm = self._device_grad_norm()
-        if norm is None:
-            return _loss_value(torch, loss), self._grad_norm_now()
-        if (isinstance(loss, torch.Tensor) and loss.numel() == 1
-                and loss.device == norm.device):
-            # One device-to-host copy for both numbers: a single sync, as loss.item() alone.
-            both = torch.stack([loss.detach().reshape(()).to(norm.dtype), norm]).tolist()
-            return float(both[0]), float(both[1])
-        return _loss_value(torch, loss), float(norm.item())
 
     def _grad_norm_now(self) -> float:
         """The global L2 norm of the gradients as a float (NaN if no parameter has one)."""

@@ -223,10 +223,11 @@ def update_digest(digest, arrays) -> None:
             digest.update(memoryview(a.reshape(-1).view(np.uint8)))
 
 
-def hash_due(step: int, last_step: int, hash_every: int, finite: bool = True) -> bool:
-    """Whether a step's hashes and gradient norm are emitted: step 0, every `hash_every`-th,
-    the last step, and any step whose loss is not finite (so a divergence is pinned exactly)."""
-    return step % hash_every == 0 or step == last_step or not finite
+def hash_due(step: int, last_step: int, hash_every: int) -> bool:
+    """Whether a step's hashes and gradient norm are due by the cadence: step 0, every
+    `hash_every`-th and the last step. (`train` also pins any step whose loss is not finite,
+    which it knows only after the step.)"""
+    return step % hash_every == 0 or step == last_step
 
 
 # ---------------------------------------------------------------- data

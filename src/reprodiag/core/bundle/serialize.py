@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from reprodiag.core.runs.config import RunConfig
+from reprodiag.core.runs.config import LEGACY_HASH_EVERY, RunConfig
 from reprodiag.core.runs.protocol import STEP_FLOAT_FIELDS, STEP_TEXT_FIELDS
 from reprodiag.core.runs.record import MAX_LOG_LINES, STATUSES, STEP_COLUMNS, RunRecord, StepSeries
 
@@ -229,6 +229,7 @@ class _Fields:
 def _config(obj: Any) -> RunConfig:
     if not isinstance(obj, dict):
         raise InvalidRunFile("run.json: 'config' must be an object")
+    obj = {"hash_every": LEGACY_HASH_EVERY, **obj}  # a bundle from before the field
     try:
         return RunConfig.model_validate(obj, strict=True)
     except ValidationError as exc:

@@ -27,6 +27,12 @@ DEVICES: tuple[str, ...] = ("cpu", "gpu", "auto")
 PLACEMENT_FIELDS = ("device", "threads")
 # Fields that change how a run is recorded, never what it computes: ignored when pairing.
 RECORDING_FIELDS = ("hash_every",)
+# A canary hashes its parameters (and takes the gradient norm) every this many steps. A hashed
+# step of the 26k-parameter mlp costs ~0.2 ms on a CPU, half a step: every 10th step made the
+# canary 6% slower than the same loop recording the loss, every 25th 3% (docs/performance.md).
+DEFAULT_HASH_EVERY = 25
+# What a stored config without the field means: bundles written before it existed.
+LEGACY_HASH_EVERY = 10
 
 
 class RunConfig(BaseModel):
@@ -49,7 +55,7 @@ class RunConfig(BaseModel):
     shuffle: bool = True
     augment: bool = False
     onednn: Optional[bool] = Field(None, description="TF oneDNN opts; None = TF default")
-    hash_every: int = Field(10, ge=1, le=1_000_000,
+    hash_every: int = Field(DEFAULT_HASH_EVERY, ge=1, le=1_000_000,
                             description="hash parameters every k-th step; 1 = every step")
 
     def to_worker_json(self, data_dir: str) -> str:
