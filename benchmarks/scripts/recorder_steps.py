@@ -154,9 +154,8 @@ def keras_sides(steps: int):
             return per_step(DEFAULT), without
         return per_step(DEFAULT), per_step(None)
 
-    for _ in range(2):  # builds and traces the train function, warms the data adapter
-        per_step(DEFAULT), per_step(None)
-    FIXED.clear()
+    for _ in range(2):  # builds and traces the train function, warms the data adapter (the
+        fit(DEFAULT, short), fit(None, short)  # first fit's tracing would fail per_step's check)
     return paired, per_step
 
 
@@ -167,6 +166,7 @@ def main() -> int:
     # per_step(k): with the recorder at hash_every k alone (what-if figures)
     paired, per_step = sides(args["steps"])
     paired(0)  # warm-up
+    FIXED.clear()
     recorded, plain = [], []
     for i in range(args["reps"]):
         gc.collect()

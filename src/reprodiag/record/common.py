@@ -194,16 +194,12 @@ class Recording:
         """Steps recorded so far."""
         return self._count
 
-    def hash_due(self, *values: float) -> bool:
+    def hash_due(self, loss: float = 0.0) -> bool:
         """Whether the step about to be recorded gets its hashes: the first, every
-        `hash_every`-th, and any step where one of `values` (the loss) is not finite,
-        so a divergence is pinned exactly. The last step is hashed by `pin_last_step`."""
-        if self.steps % self.hash_every == 0:
-            return True
-        for value in values:
-            if not math.isfinite(value):
-                return True
-        return False
+        `hash_every`-th, and any step whose `loss` is not finite, so a divergence is pinned
+        exactly. The last step is hashed by `pin_last_step`. (Called after every optimizer
+        step: kept to one expression.)"""
+        return self._count % self.hash_every == 0 or not math.isfinite(loss)
 
     def pin_last_step(self, param_hash: str) -> None:
         """The parameter hash the last recorded step gets in a saved bundle if hash_every

@@ -93,9 +93,9 @@ class TorchRecorder:
         entered = time.perf_counter()
         rec = self._rec
         loss_value = _loss_value(self._torch, loss)
-        if not rec.settings_read():
-            self._read_settings(batch)
         if rec.hash_due(loss_value):  # the cadence's steps, and a non-finite loss (pinned)
+            if not rec.settings_read():  # the first step is always a hashed one
+                self._read_settings(batch)
             self._hashed_step(loss_value, batch, entered - self._last)
         else:  # most steps: kept lean, it runs after every optimizer step
             rec.add_step(loss=loss_value, grad_norm=math.nan, lr=self._learning_rate(),
