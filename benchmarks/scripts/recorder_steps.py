@@ -14,8 +14,9 @@ that of a fit of a tenth as many, over the difference in batches: each fit() cal
 40 ms besides its batches (some 50 batches of this model), and timing whole fits of 100 batches
 let that swing the ratio widely (0.44x-3.89x seen); it is reported apart (`fixed_per_fit_s`).
 Both warm up twice first. Repetitions alternate the two, garbage collected before each; the
-subject uses the recorders' default cadence (RECORDER_HASH_EVERY), then it is repeated as
-often with `hash_every=10` and `hash_every=1` (what-if figures).
+subject uses the recorders' default cadence (RECORDER_HASH_EVERY), then the pairs are
+repeated as often with `hash_every=10` and `hash_every=1` (what-if figures: medians of the
+pairs' ratios).
 """
 
 from __future__ import annotations
@@ -91,20 +92,16 @@ def torch_sides(steps: int):
         model, optimizer = recorded_side
         return TorchRecorder(model, optimizer=optimizer, seed=SEED, **cadence)
 
-    def paired(rep: int) -> tuple[float, float]:
+    def paired(rep: int, hash_every=DEFAULT) -> tuple[float, float]:
         """Seconds per step with the recorder and without, in alternating blocks."""
-        rec, with_rec, without = recorder(DEFAULT), 0.0, 0.0
+        rec, with_rec, without = recorder(hash_every), 0.0, 0.0
         for start in range(0, len(batches), BLOCK):
             block = batches[start:start + BLOCK]
             with_rec += train(recorded_side, block, rec)
             without += train(plain_side, block, None)
         return with_rec / len(batches), without / len(batches)
 
-    def per_step(hash_every) -> float:
-        """Seconds per step of a whole loop with the recorder at `hash_every`."""
-        return train(recorded_side, batches, recorder(hash_every)) / len(batches)
-
-    return paired, per_step
+    return paired
 
 
 def keras_sides(steps: int):
@@ -147,24 +144,24 @@ def keras_sides(steps: int):
         FIXED.setdefault(name, []).append(t_short - short * step)
         return step
 
-    def paired(rep: int) -> tuple[float, float]:
+    def paired(rep: int, hash_every=DEFAULT) -> tuple[float, float]:
         """Seconds per batch with the callback and without, whole fits in alternating order."""
         if rep % 2:
             without = per_step(None)
-            return per_step(DEFAULT), without
-        return per_step(DEFAULT), per_step(None)
+            return per_step(hash_every), without
+        return per_step(hash_every), per_step(None)
 
     for _ in range(2):  # builds and traces the train function, warms the data adapter (the
         fit(DEFAULT, short), fit(None, short)  # first fit's tracing would fail per_step's check)
-    return paired, per_step
+    return paired
 
 
 def main() -> int:
     args = json.loads(sys.argv[1])
     sides = torch_sides if args["framework"] == "torch" else keras_sides
-    # paired(rep): seconds per step with the recorder at its default and without;
-    # per_step(k): with the recorder at hash_every k alone (what-if figures)
-    paired, per_step = sides(args["steps"])
+    # paired(rep, k): seconds per step with the recorder (at hash_every k, by default its
+    # default) and without
+    paired = sides(args["steps"])
     paired(0)  # warm-up
     FIXED.clear()
     recorded, plain = [], []
@@ -173,9 +170,10 @@ def main() -> int:
         subject, baseline = paired(i)
         recorded.append(subject)
         plain.append(baseline)
-    what_if = {f"hash_every_{k}": statistics.median(per_step(k) for _ in range(args["reps"]))
-               for k in WHAT_IF}
-    out = {"recorder": recorded, "plain": plain, "what_if": what_if}
+    what_if = {f"hash_every_{k}": statistics.median(
+        subject / baseline for subject, baseline in (paired(i, k) for i in range(args["reps"])))
+        for k in WHAT_IF}
+    out = {"recorder": recorded, "plain": plain, "what_if_ratio": what_if}
     if FIXED:
         out["fixed_per_fit_s"] = {k: statistics.median(v) for k, v in FIXED.items()}
     print(json.dumps(out))
