@@ -151,8 +151,10 @@ def keras_sides(steps: int):
             return per_step(hash_every), without
         return per_step(hash_every), per_step(None)
 
-    for _ in range(2):  # builds and traces the train function, warms the data adapter (the
-        fit(DEFAULT, short), fit(None, short)  # first fit's tracing would fail per_step's check)
+    # Warm-up: builds and traces the train function, warms the data adapter. Plain fits: the
+    # first one's tracing would make per_step's long-minus-short difference negative.
+    for _ in range(2):
+        fit(DEFAULT, short), fit(None, short)
     return paired
 
 
