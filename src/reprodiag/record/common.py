@@ -40,7 +40,7 @@ FLUSH_ROWS = 1024
 # small model that costs more than the step itself (a 26k-parameter MLP on a CPU: some 0.45 ms
 # against a 0.35 ms step, caches cold after training), and the cost grows with the parameter
 # count, not the step time. Every 100th step keeps the recorder within ~2% of such a step;
-# the canaries, short runs made to bracket a difference, keep RunConfig's 10.
+# the canaries, short runs made to bracket a difference, use RunConfig's 25.
 RECORDER_HASH_EVERY = 100
 
 # Variables that change numerics when set before the framework starts; reported as read.

@@ -151,28 +151,22 @@ class TorchRecorder:
                         f"{type(batch).__name__}")
 
     def _grad_norm_now(self) -> float:
-        """The global L2 norm of the gradients as a float (NaN if no parameter has one)."""
-        norm = self._device_grad_norm()
-        if norm is not None:
-            return float(norm.item())
-        grads = [p.grad for p in self._params if p.grad is not None]
-        return cpu_grad_norm(self._torch, grads) if grads else math.nan
-
-    def _device_grad_norm(self) -> Any:
-        """The gradients' global norm as a tensor on their device, without a host sync; None
-        when the parameters are all on the CPU (cpu_grad_norm is cheaper there) or none has a
-        gradient."""
+        """The global L2 norm of the gradients as a float (NaN if no parameter has one): on
+        the CPU as the canary takes it (cpu_grad_norm), on a device the norm of the per-tensor
+        norms computed there, with one host sync."""
         torch = self._torch
         grads = [p.grad for p in self._params if p.grad is not None]
-        if self._params_on_cpu or not grads:
-            return None
+        if not grads:
+            return math.nan
+        if self._params_on_cpu:
+            return cpu_grad_norm(torch, grads)
         with torch.no_grad():
             foreach_norm = getattr(torch, "_foreach_norm", None)  # torch >= 1.13
             norms = foreach_norm(grads) if foreach_norm else [torch.linalg.vector_norm(g)
                                                               for g in grads]
             if len({(n.device, n.dtype) for n in norms}) > 1:
                 norms = [n.to("cpu", torch.float64) for n in norms]
-            return torch.linalg.vector_norm(torch.stack(norms))
+            return float(torch.linalg.vector_norm(torch.stack(norms)).item())
 
     def _learning_rate(self) -> float:
         if self.optimizer is None:
