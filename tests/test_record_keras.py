@@ -14,6 +14,7 @@ from reprodiag.core.compare import compare_bundles
 from reprodiag.core.compare.runs import DIVERGED, IDENTICAL, STAGE_INIT
 from reprodiag.errors import UserError
 from reprodiag.record import KerasCallback, hash_arrays
+from reprodiag.record import common as record_common
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 keras = pytest.importorskip("keras")
@@ -118,9 +119,11 @@ def test_fast_weight_reads_equal_get_weights_with_non_trainable_weights():
     assert hash_arrays(fast) == hash_arrays(plain)
 
 
-def test_background_hashes_are_of_the_weights_at_their_batch():
-    # The callback hands weight read-outs to the hash thread while training goes on: each
-    # must be the weights after its own batch.
+@pytest.mark.parametrize("inline_limit", [0, 1 << 20], ids=["background", "inline"])
+def test_hashes_are_of_the_weights_at_their_batch(monkeypatch, inline_limit):
+    # The callback hashes small weight read-outs at once and hands large ones to the hash
+    # thread while training goes on: each must be the weights after its own batch.
+    monkeypatch.setattr(record_common, "INLINE_HASH_BYTES", inline_limit)
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
                               keras.layers.Dense(3)])

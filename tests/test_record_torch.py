@@ -162,8 +162,11 @@ def test_default_hash_every_is_100_and_a_non_finite_step_is_hashed():
     assert rec.record.settings["hash_every"] == 100
 
 
-def test_hashes_made_in_the_background_are_of_the_parameters_at_their_step():
-    # The hash thread reads copies: training on meanwhile must not change what it hashes.
+@pytest.mark.parametrize("inline_limit", [0, 1 << 20], ids=["background", "inline"])
+def test_hashes_are_of_the_parameters_at_their_step(monkeypatch, inline_limit):
+    # Inline hashes read views of the live tensors; the hash thread reads copies: training
+    # on meanwhile must not change what it hashes.
+    monkeypatch.setattr(record_common, "INLINE_HASH_BYTES", inline_limit)
     model, opt = make_model(5)
     rec = TorchRecorder(model, optimizer=opt, hash_every=1)
     at_step = []

@@ -42,6 +42,13 @@ FLUSH_ROWS = 1024
 # count, not the step time. Every 100th step keeps the recorder within ~2% of such a step;
 # the canaries, short runs made to bracket a difference, use RunConfig's 25.
 RECORDER_HASH_EVERY = 100
+# A hashed step whose arrays total at most this many bytes is hashed at once, on the training
+# thread. Handing arrays to the hash thread costs the loop more than hashing them when they
+# are small: the two threads then take turns at the GIL at every torch call, and on the
+# 26k-parameter MLP (104 KB; sha256 about 0.1 ms) the step after a hashed one took 0.3 ms
+# longer (2 cores). Above this size sha256 runs long with the GIL released, and the hash
+# thread lets the loop go on meanwhile.
+INLINE_HASH_BYTES = 1 << 20
 
 # Variables that change numerics when set before the framework starts; reported as read.
 NUMERICS_VARIABLES = (
@@ -184,7 +191,8 @@ class Recording:
         self._count = 0  # steps recorded: those in self.record.steps, then self._rows
         # The latest steps' (loss, grad_norm, lr, step_time), not yet in self.record.steps.
         self._rows: list[tuple[float, float, float, float]] = []
-        # Hashed steps waiting for the hash thread: (row, future of (param, batch hash)).
+        # Hashed steps whose hashes are not in their row yet: (row, future of (param, batch
+        # hash)), in step order; an inline one's future is done when it is added.
         self._pending: collections.deque = collections.deque()
         self._batch_digest = hashlib.sha256()  # the batch chain; fed on the hash thread only
         self._batches_seen = False
@@ -225,8 +233,16 @@ class Recording:
                                   n_params=self.record.n_params))
         self._settings_done = True
 
+    def hashes_inline(self, nbytes: int) -> bool:
+        """Whether the hashed step about to be added, its arrays `nbytes` in all, is hashed
+        at once (`add_step(inline=True)`): when they are small (INLINE_HASH_BYTES) and no
+        earlier step is still on the hash thread, so that the batch chain is fed in step
+        order. Otherwise the recorder hands over copies for the hash thread."""
+        return nbytes <= INLINE_HASH_BYTES and (not self._pending or self._pending[-1][1].done())
+
     def add_step(self, *, loss: float, grad_norm: float, lr: float, step_time: float,
-                 params: Optional[list] = None, batch: Optional[list] = None) -> None:
+                 params: Optional[list] = None, batch: Optional[list] = None,
+                 inline: bool = False) -> None:
         """Append the next step (all four numbers floats). It is numbered here, one after the
         last, and kept as a tuple; every FLUSH_ROWS steps, and when the record is read or
         saved, the tuples go into the step columns at once (`_flush`): RunRecord.apply's
@@ -234,23 +250,29 @@ class Recording:
         than all of the rest of an unhashed step.
 
         A hashed step passes `params`, the parameters after it, and `batch`, the arrays of
-        its batch (None if not given), both as arrays the recording may keep: copies, not
-        views of tensors training will change. They are hashed on a background thread
-        (sha256 releases the GIL, so on a second core the training loop does not wait for
-        it): `param_hash` is their hash_arrays, `batch_hash` the running digest of every
-        batch given on a hashed step so far. The hashes reach the step's row at a later
-        step, or when the record is read (`live_record`) or saved.
+        its batch (None if not given). `param_hash` is their hash_arrays, `batch_hash` the
+        running digest of every batch given on a hashed step so far. With `inline` (see
+        `hashes_inline`) they are hashed here and may be views of the live tensors.
+        Otherwise they must be arrays the recording may keep -- copies, not views of tensors
+        training will change -- and are hashed on a background thread (sha256 releases the
+        GIL, so on a second core the training loop does not wait for it); the hashes reach
+        the step's row at a later step, or when the record is read (`live_record`) or saved.
         """
         index = self._count
         self._rows.append((loss, grad_norm, lr, step_time))
         self._count = index + 1
         if params is not None:
-            self._pending.append((index, _hash_thread().submit(self._hash_step, params, batch)))
+            if inline:
+                hashed: concurrent.futures.Future = concurrent.futures.Future()
+                hashed.set_result(self._hash_step(params, batch))
+            else:
+                hashed = _hash_thread().submit(self._hash_step, params, batch)
+            self._pending.append((index, hashed))
         if len(self._rows) >= FLUSH_ROWS:
             self._flush(wait=False)
 
     def _hash_step(self, params: list, batch: Optional[list]) -> tuple[str, str]:
-        """On the hash thread: the hashes of one hashed step."""
+        """The hashes of one hashed step (on the hash thread, or inline)."""
         param_hash = hash_arrays(params)
         if batch:
             update_digest(self._batch_digest, batch)

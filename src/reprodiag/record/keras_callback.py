@@ -141,11 +141,12 @@ def _callback_class():
                 lr = self._learning_rate()
                 if not self._lr_scheduled():
                     self._lr = lr
-            # The weights read out are copies (a variable's later updates do not reach them),
-            # so the recording hashes them on its background thread.
+            # The weights read out are copies (a variable's later updates do not reach them):
+            # a large model's go to the recording's hash thread as they are.
+            weights = self._weights() if hashed else None
+            inline = hashed and self._rec.hashes_inline(sum(w.nbytes for w in weights))
             self._rec.add_step(loss=loss, grad_norm=float("nan"), lr=lr,
-                               step_time=entered - self._t0,
-                               params=self._weights() if hashed else None)
+                               step_time=entered - self._t0, params=weights, inline=inline)
             self._rec.overhead += time.perf_counter() - entered
 
         def on_train_end(self, logs=None):

@@ -54,7 +54,8 @@ class TorchRecorder:
     hash is chained over the batches of the hashed steps: on a hashed step s it is the digest
     of the batches given on every hashed step up to s, the same on a CPU and a GPU, and no
     unhashed step copies its batch to the host or hashes it. A batch that differs on an
-    unhashed step shows in that step's loss, not in the batch hash. A hashed step copies the
+    unhashed step shows in that step's loss, not in the batch hash. A hashed step of a small
+    model (up to 1 MiB of parameters and batch) is hashed at once; a larger one copies the
     parameters and batch to host memory and hashes the copies on a background thread (see
     `Recording.add_step`): the loop waits for the copies only.
 
@@ -104,16 +105,21 @@ class TorchRecorder:
         rec.overhead += self._last - entered
 
     def _hashed_step(self, loss_value: float, batch: Any, step_time: float) -> None:
-        """Record a hashed step: the gradient norm, and copies of the parameters and batch
-        for the hash thread (copies: training changes the tensors while it reads them)."""
+        """Record a hashed step: the gradient norm, and the parameters and batch as arrays,
+        hashed at once when small (views will do) or else copied for the hash thread (copies:
+        training changes the tensors while it reads them); see Recording.hashes_inline."""
+        torch = self._torch
         self._list_parameters()  # afresh: a parameter added since counts from here on
         grad_norm = self._grad_norm_now()
-        params = [_host_copy(self._torch, t) for t in self.model.state_dict().values()]
-        batch_arrays = None
-        if batch is not None:
-            batch_arrays = [np.array(a) for a in self._batch_arrays(batch)]
+        state = self.model.state_dict().values()
+        batch_arrays = None if batch is None else self._batch_arrays(batch)
+        inline = self._rec.hashes_inline(sum(t.nelement() * t.element_size() for t in state)
+                                         + sum(a.nbytes for a in batch_arrays or ()))
+        params = [(tensor_to_numpy if inline else _host_copy)(torch, t) for t in state]
+        if batch_arrays is not None and not inline:
+            batch_arrays = [np.array(a) for a in batch_arrays]
         self._rec.add_step(loss=loss_value, grad_norm=grad_norm, lr=self._learning_rate(),
-                           step_time=step_time, params=params, batch=batch_arrays)
+                           step_time=step_time, params=params, batch=batch_arrays, inline=inline)
 
     def save(self, path: Any, *, deep: bool = False) -> Path:
         """Write the recording plus an environment snapshot to `path` (a .reprodiag.zip); the
