@@ -36,7 +36,7 @@ class Sizes:
     # in alternating blocks of 20 steps, see scripts/canary_steps.py) and repetitions.
     loop_steps: int
     loop_reps: int
-    recorder_steps: int  # batches per timed Keras fit (see scripts/recorder_steps.py)
+    recorder_steps: int  # Keras batches per side and repetition (see scripts/recorder_steps.py)
     recorder_reps: int
     bundle_runs: int
     bundle_steps: int

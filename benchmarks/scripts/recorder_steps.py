@@ -8,15 +8,15 @@ for a recorder's per-step work.
 torch: the loop is zero_grad, forward, loss, backward, step and `loss.item()` (a loop that
 logs its loss); the subject adds `TorchRecorder.step(loss, batch=(x, y))`. One repetition
 runs the two on two copies of the model in alternating blocks of BLOCK steps, so that the
-machine's slow phases (see canary_steps.py) fall on both alike. Keras: `model.fit`
-with `KerasCallback` and without, per batch as the time of a fit of 3 x `steps` batches less
-that of a fit of a tenth as many, over the difference in batches: each fit() call costs about
-40 ms besides its batches (some 50 batches of this model), and timing whole fits of 100 batches
-let that swing the ratio widely (0.44x-3.89x seen); it is reported apart (`fixed_per_fit_s`).
-Both warm up twice first. Repetitions alternate the two, garbage collected before each; the
-subject uses the recorders' default cadence (RECORDER_HASH_EVERY), then the pairs are
-repeated as often with `hash_every=10` and `hash_every=1` (what-if figures: medians of the
-pairs' ratios).
+machine's slow phases (see canary_steps.py) fall on both alike. Keras: `model.fit` with
+`KerasCallback` and without, in the same way: fits of KERAS_BLOCK batches taking turns on one
+model, each timed inside the fit from its first batch to its epoch's end by a callback that
+leaves Keras's dispatch as it is (`Clock`); each fit()'s own fixed cost (some 40 ms, about 40
+batches of this model: timing whole fits, even as a long one less a short one, spread
+the pairs' ratios over 0.83x-1.38x) is
+reported apart (`fixed_per_fit_s`). Both warm up first. The subject uses the recorders'
+default cadence (RECORDER_HASH_EVERY); then the pairs are repeated as often with
+`hash_every=10` and `hash_every=1` (what-if figures: medians of the pairs' ratios).
 """
 
 from __future__ import annotations
@@ -34,10 +34,9 @@ import numpy as np  # noqa: E402
 
 BATCH = 32
 SEED = 0
-KERAS_LONG = 3  # a Keras sample: a fit of 3 x steps batches minus one of a tenth as many
-# ... but at least this many batches: a fit()'s fixed cost varies by several ms, which would
-# swamp the difference of a few short fits (smoke mode) and could even make it negative
-KERAS_MIN_LONG = 200
+# Keras: batches per fit(); each fit() costs some 40 ms besides its batches (data adapter,
+# iterator, callbacks), which the Clock leaves out
+KERAS_BLOCK = 50
 FIXED: dict[str, list[float]] = {}  # Keras: seconds each fit() costs besides its batches
 DEFAULT = "default"  # the recorder made without hash_every: its default cadence
 WHAT_IF = (10, 1)  # hash_every values also timed
@@ -118,43 +117,47 @@ def keras_sides(steps: int):
                               keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10)])
     model.compile(optimizer=keras.optimizers.SGD(0.05),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    long = max(KERAS_LONG * steps, KERAS_MIN_LONG)
-    short = max(long // 10, 1)
-    x, y = _data(long)
+    x, y = _data(steps)
+    block = min(KERAS_BLOCK, steps)
 
-    def fit(hash_every, n: int) -> float:
-        cadence = {} if hash_every == DEFAULT else {"hash_every": hash_every}
-        callbacks = [KerasCallback(seed=SEED, **cadence)] if hash_every is not None else []
-        gc.collect()
-        started = time.perf_counter()
-        model.fit(x[:n * BATCH], y[:n * BATCH], batch_size=BATCH, epochs=1, verbose=0,
-                  shuffle=False, callbacks=callbacks)
-        return time.perf_counter() - started
+    class Clock(keras.callbacks.Callback):
+        """The seconds from a fit's first batch to its epoch's end. It overrides no batch-end
+        hook: one would make Keras run every batch end synchronously, which the baseline
+        (no callback) does not; the epoch end comes after Keras has waited for them all."""
 
-    def per_step(hash_every) -> float:
-        """Seconds per batch of a long fit beyond a short one: each fit() call's fixed cost
-        (tens of ms: data adapter, iterator, callback setup) cancels out."""
-        t_short, t_long = fit(hash_every, short), fit(hash_every, long)
-        step = (t_long - t_short) / (long - short)
-        if step <= 0:
-            raise SystemExit(f"a fit of {long} batches took no longer than one of {short}: "
-                             "too noisy to measure, run again on a quieter machine")
-        name = ("recorder" if hash_every == DEFAULT else "plain" if hash_every is None
-                else f"hash_every_{hash_every}")
-        FIXED.setdefault(name, []).append(t_short - short * step)
-        return step
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 0:
+                self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds = time.perf_counter() - self.started
+
+    def fit(start: int, n: int, recorder) -> float:
+        """Seconds the batches start..start+n take in one fit(); its fixed cost goes to FIXED."""
+        clock = Clock()
+        callbacks = [clock] if recorder is None else [recorder, clock]
+        whole = time.perf_counter()
+        model.fit(x[start * BATCH:(start + n) * BATCH], y[start * BATCH:(start + n) * BATCH],
+                  batch_size=BATCH, epochs=1, verbose=0, shuffle=False, callbacks=callbacks)
+        whole = time.perf_counter() - whole
+        FIXED.setdefault("plain" if recorder is None else "recorder", []).append(
+            whole - clock.seconds)
+        return clock.seconds
 
     def paired(rep: int, hash_every=DEFAULT) -> tuple[float, float]:
-        """Seconds per batch with the callback and without, whole fits in alternating order."""
-        if rep % 2:
-            without = per_step(None)
-            return per_step(hash_every), without
-        return per_step(hash_every), per_step(None)
+        """Seconds per batch with the callback and without: fits of `block` batches taking
+        turns, one callback through all of the repetition's (a later fit() continues its
+        recording, as epochs would)."""
+        cadence = {} if hash_every == DEFAULT else {"hash_every": hash_every}
+        recorder, with_rec, without = KerasCallback(seed=SEED, **cadence), 0.0, 0.0
+        for start in range(0, steps, block):
+            n = min(block, steps - start)
+            with_rec += fit(start, n, recorder)
+            without += fit(start, n, None)
+        return with_rec / steps, without / steps
 
-    # Warm-up: builds and traces the train function, warms the data adapter. Plain fits: the
-    # first one's tracing would make per_step's long-minus-short difference negative.
-    for _ in range(2):
-        fit(DEFAULT, short), fit(None, short)
+    for _ in range(2):  # builds and traces the train function, warms the data adapter
+        fit(0, block, None)
     return paired
 
 
