@@ -3,8 +3,8 @@
 (scripts/canary_steps.py does the timing).
 
 Besides the ratio, the JSON keeps what each recorded item costs per call and the ratio with
-hashes taken every step, every 10th or every 100th step (what-if figures: the run config's
-default hash_every is 25).
+hashes taken every step, every 10th, 25th or 100th step (what-if figures: the run config's
+default hash_every is 50).
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ def test_hash_every_is_recording_only_runs_still_pair(bundles, tmp_path):
                      "--out", out)
     (summary,) = json.loads(proc.stdout[: proc.stdout.rindex("]") + 1])
     assert summary["config"]["hash_every"] == 1
-    pair = only_pair(compare_json(bundles["t1a"], out))  # hash_every 25 (default) vs 1
+    pair = only_pair(compare_json(bundles["t1a"], out))  # hash_every 50 (default) vs 1
     assert pair["first_bitwise_loss_diff_step"] is None and pair["first_grad_norm_diff_step"] is None
 
 
@@ -182,12 +182,12 @@ def test_hash_every_is_validated_and_left_out_of_pairing():
 
     from reprodiag.core.bundle.serialize import _config
 
-    assert RunConfig().hash_every == 25
+    assert RunConfig().hash_every == 50
     assert RunConfig(hash_every=1).pairing_key() == RunConfig(hash_every=50).pairing_key()
     assert "hash_every" not in RunConfig(hash_every=3).short_label()
     legacy = RunConfig().model_dump()
     del legacy["hash_every"]  # a bundle written before the field existed
-    assert _config(legacy).hash_every == 10 and _config(RunConfig().model_dump()).hash_every == 25
+    assert _config(legacy).hash_every == 10 and _config(RunConfig().model_dump()).hash_every == 50
     for bad in (0, 1_000_001):
         with pytest.raises(ValidationError):
             RunConfig(hash_every=bad)

@@ -14,8 +14,8 @@ time leaves that out. This machine has slow phases lasting from a fraction of a 
 seconds (another tenant's load: a third of whole-loop samples ran 20-50% slower, CPU time as
 much as wall time); alternating whole loops let them fall on one side more than the other and
 swing the ratio of medians by +-10% run to run, where blocks of ~8 ms see the same phase.
-Then each recording part is timed alone, and the pairs are repeated with hash_every 1, 10
-and 100 instead of the default (what-if figures: medians of the pairs' ratios).
+Then each recording part is timed alone, and the pairs are repeated with hash_every 1, 10,
+25 and 100 instead of the default (what-if figures: medians of the pairs' ratios).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ common, canary_torch = import_workers("canary_common", "canary_torch")
 import torch  # noqa: E402
 
 SEED = 0
-HASH_EVERY_WHAT_IF = (1, 10, 100)  # the run config's default is 25 (10 before 2026-12-04)
+HASH_EVERY_WHAT_IF = (1, 10, 25, 100)  # the run config's default is 50 (25, 10 before)
 BLOCK = 20  # steps of one side before the other side runs as many
 
 

@@ -18,7 +18,7 @@ from reprodiag.core.runs.record import FINISHED, RunRecord
 
 pytest.importorskip("torch")
 
-BASE = {"framework": "torch", "model": "mlp", "steps": 40, "threads": 2}
+BASE = {"framework": "torch", "model": "mlp", "steps": 60, "threads": 2}
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
 
 
@@ -29,11 +29,11 @@ def test_protocol_lines_in_order_and_complete(canary):
     assert run.hello is run.messages[0] and run.hello.worker == "canary_torch"
     assert run.hello.recording_scheme == "canary/3"  # names the batch-hash and grad-norm definitions
     assert run.env is run.messages[1] and run.done is run.messages[-1]
-    assert [s.step for s in run.steps] == list(range(40))
+    assert [s.step for s in run.steps] == list(range(60))
     assert run.env.n_params == 64 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10
     for text in (run.env.dataset_hash, run.env.init_param_hash, run.done.summary["probe_hash"]):
         assert HEX16.match(text)
-    hashed = {0, 25, 39}  # first, every 25th (the default hash_every), last
+    hashed = {0, 50, 59}  # first, every 50th (the default hash_every), last
     for s in run.steps:
         if s.step in hashed:
             assert HEX16.match(s.param_hash) and HEX16.match(s.batch_hash) and s.grad_norm > 0
@@ -43,7 +43,7 @@ def test_protocol_lines_in_order_and_complete(canary):
     assert len({s.param_hash for s in run.steps}) == len(hashed) + 1  # each update changes them
     summary = run.done.summary
     assert summary["metric_name"] == "accuracy" and 0.0 <= summary["metric"] <= 1.0
-    assert summary["steps"] == 40 and summary["final_loss"] == run.steps[-1].loss
+    assert summary["steps"] == 60 and summary["final_loss"] == run.steps[-1].loss
     assert summary["diverged"] is False
 
 
@@ -63,7 +63,7 @@ def test_a_run_folds_into_a_finished_record(canary):
     record.start()
     for message in run.messages:
         record.apply(message)
-    assert record.status == FINISHED and len(record.steps) == 40
+    assert record.status == FINISHED and len(record.steps) == 60
     assert record.init_param_hash == run.env.init_param_hash
 
 

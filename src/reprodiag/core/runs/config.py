@@ -28,9 +28,12 @@ PLACEMENT_FIELDS = ("device", "threads")
 # Fields that change how a run is recorded, never what it computes: ignored when pairing.
 RECORDING_FIELDS = ("hash_every",)
 # A canary hashes its parameters (and takes the gradient norm) every this many steps. A hashed
-# step of the 26k-parameter mlp costs ~0.2 ms on a CPU, half a step: every 10th step made the
-# canary 6% slower than the same loop recording the loss, every 25th 3% (docs/performance.md).
-DEFAULT_HASH_EVERY = 25
+# step of the 26k-parameter mlp costs ~0.2 ms on a CPU (sha256 of its 104 KB alone 0.06 ms),
+# half a step: measured against the same loop recording the loss, every 10th step made the
+# canary 6% slower, every 25th 3-5%, every 50th 2-3% (docs/performance.md). The loss is
+# recorded every step, so where two runs' losses part is exact whatever this is; the hashes
+# bracket where parameters or data part to within this many steps.
+DEFAULT_HASH_EVERY = 50
 # What a stored config without the field means: bundles written before it existed.
 LEGACY_HASH_EVERY = 10
 
