@@ -48,7 +48,7 @@ class Sizes:
 
 
 MODES: dict[str, Sizes] = {
-    "full": Sizes("full", process_reps=5, deep_reps=5, loop_steps=400, loop_reps=15,
+    "full": Sizes("full", process_reps=9, deep_reps=5, loop_steps=400, loop_reps=15,
                   recorder_steps=300, recorder_reps=15, bundle_runs=8, bundle_steps=100_000,
                   bundle_reps=3, live_seconds=20.0, live_rate=2000, e2e_steps=300),
     "quick": Sizes("quick", process_reps=2, deep_reps=1, loop_steps=100, loop_reps=5,

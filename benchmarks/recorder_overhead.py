@@ -25,7 +25,8 @@ def run(sizes: Sizes) -> list[Result]:
                         "ratio", 1.05, Side(SUBJECTS[framework], "s/step", out["recorder"]),
                         Side(BASELINES[framework], "s/step", out["plain"]))
         result.extra["what_if_ratio"] = out["what_if_ratio"]
-        if "fixed_per_fit_s" in out:  # Keras: what each fit() call costs besides its batches
-            result.extra["fixed_per_fit_s"] = out["fixed_per_fit_s"]
+        for once in ("fixed_per_fit_s", "first_step_s"):  # one-off costs, kept apart:
+            if once in out:  # Keras fit()'s besides its batches; a TorchRecorder's first step
+                result.extra[once] = out[once]
         results.append(result)
     return results

@@ -91,16 +91,31 @@ def torch_sides(steps: int):
         model, optimizer = recorded_side
         return TorchRecorder(model, optimizer=optimizer, seed=SEED, **cadence)
 
+    recorders: dict = {}  # one per cadence, recording every repetition, as a long loop would
+
     def paired(rep: int, hash_every=DEFAULT) -> tuple[float, float]:
         """Seconds per step with the recorder and without, in alternating blocks."""
-        rec, with_rec, without = recorder(hash_every), 0.0, 0.0
+        if hash_every not in recorders:
+            recorders[hash_every] = recorder(hash_every)
+        rec, with_rec, without = recorders[hash_every], 0.0, 0.0
         for start in range(0, len(batches), BLOCK):
             block = batches[start:start + BLOCK]
             with_rec += train(recorded_side, block, rec)
             without += train(plain_side, block, None)
         return with_rec / len(batches), without / len(batches)
 
-    return paired
+    def first_step() -> float:
+        """Seconds a new recorder's first step() takes (it reads the settings and hashes)."""
+        rec, (model, optimizer), (x, y) = recorder(DEFAULT), recorded_side, batches[0]
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        started = time.perf_counter()
+        rec.step(loss, batch=(x, y))
+        return time.perf_counter() - started
+
+    return paired, first_step
 
 
 def keras_sides(steps: int):
@@ -144,12 +159,16 @@ def keras_sides(steps: int):
             whole - clock.seconds)
         return clock.seconds
 
+    callbacks: dict = {}  # one per cadence through every repetition: a later fit()
+    # continues its recording, as epochs would
+
     def paired(rep: int, hash_every=DEFAULT) -> tuple[float, float]:
         """Seconds per batch with the callback and without: fits of `block` batches taking
-        turns, one callback through all of the repetition's (a later fit() continues its
-        recording, as epochs would)."""
-        cadence = {} if hash_every == DEFAULT else {"hash_every": hash_every}
-        recorder, with_rec, without = KerasCallback(seed=SEED, **cadence), 0.0, 0.0
+        turns."""
+        if hash_every not in callbacks:
+            cadence = {} if hash_every == DEFAULT else {"hash_every": hash_every}
+            callbacks[hash_every] = KerasCallback(seed=SEED, **cadence)
+        recorder, with_rec, without = callbacks[hash_every], 0.0, 0.0
         for start in range(0, steps, block):
             n = min(block, steps - start)
             with_rec += fit(start, n, recorder)
@@ -158,7 +177,7 @@ def keras_sides(steps: int):
 
     for _ in range(2):  # builds and traces the train function, warms the data adapter
         fit(0, block, None)
-    return paired
+    return paired, None
 
 
 def main() -> int:
@@ -166,8 +185,8 @@ def main() -> int:
     sides = torch_sides if args["framework"] == "torch" else keras_sides
     # paired(rep, k): seconds per step with the recorder (at hash_every k, by default its
     # default) and without
-    paired = sides(args["steps"])
-    paired(0)  # warm-up
+    paired, first_step = sides(args["steps"])
+    paired(0)  # warm-up; the recorder's first step, with its settings read, falls here
     FIXED.clear()
     recorded, plain = [], []
     for i in range(args["reps"]):
@@ -179,6 +198,8 @@ def main() -> int:
         subject / baseline for subject, baseline in (paired(i, k) for i in range(args["reps"])))
         for k in WHAT_IF}
     out = {"recorder": recorded, "plain": plain, "what_if_ratio": what_if}
+    if first_step is not None:
+        out["first_step_s"] = statistics.median(first_step() for _ in range(5))
     if FIXED:
         out["fixed_per_fit_s"] = {k: statistics.median(v) for k, v in FIXED.items()}
     print(json.dumps(out))
