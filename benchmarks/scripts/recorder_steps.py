@@ -11,12 +11,13 @@ runs the two on two copies of the model in alternating blocks of BLOCK steps, so
 machine's slow phases (see canary_steps.py) fall on both alike. Keras: `model.fit` with
 `KerasCallback` and without, in the same way: fits of KERAS_BLOCK batches taking turns on one
 model, each timed inside the fit from its first batch to its epoch's end by a callback that
-leaves Keras's dispatch as it is (`Clock`); each fit()'s own fixed cost (some 40 ms, about 40
-batches of this model: timing whole fits, even as a long one less a short one, spread
-the pairs' ratios over 0.83x-1.38x) is
-reported apart (`fixed_per_fit_s`). Both warm up first. The subject uses the recorders'
-default cadence (RECORDER_HASH_EVERY); then the pairs are repeated as often with
-`hash_every=10` and `hash_every=1` (what-if figures: medians of the pairs' ratios).
+leaves Keras's dispatch as it is (`Clock`). Each fit()'s own fixed cost (some 40 ms, about 40
+batches of this model; timed whole, even as a long fit less a short one, it spread the pairs'
+ratios over 0.83x-1.38x) is reported apart (`fixed_per_fit_s`). Both warm up first. One
+recorder per cadence records all repetitions, as in a long loop; a TorchRecorder's first step
+(the settings read) is timed apart (`first_step_s`). The subject uses the recorders' default
+cadence (RECORDER_HASH_EVERY); then the pairs are repeated as often with `hash_every=10` and
+`hash_every=1` (what-if figures: medians of the pairs' ratios).
 """
 
 from __future__ import annotations

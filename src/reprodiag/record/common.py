@@ -40,7 +40,7 @@ FLUSH_ROWS = 1024
 # small model that costs more than the step itself (a 26k-parameter MLP on a CPU: some 0.45 ms
 # against a 0.35 ms step, caches cold after training), and the cost grows with the parameter
 # count, not the step time. Every 100th step keeps the recorder within ~2% of such a step;
-# the canaries, short runs made to bracket a difference, use RunConfig's 25.
+# the canaries, short runs made to bracket a difference, use RunConfig's 50.
 RECORDER_HASH_EVERY = 100
 # A hashed step whose arrays total at most this many bytes is hashed at once, on the training
 # thread. Handing arrays to the hash thread costs the loop more than hashing them when they
@@ -194,7 +194,7 @@ class Recording:
         # Hashed steps whose hashes are not in their row yet: (row, future of (param, batch
         # hash)), in step order; an inline one's future is done when it is added.
         self._pending: collections.deque = collections.deque()
-        self._batch_digest = hashlib.sha256()  # the batch chain; fed on the hash thread only
+        self._batch_digest = hashlib.sha256()  # the batch chain; fed in step order (_hash_step)
         self._batches_seen = False
 
     @property
