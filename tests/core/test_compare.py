@@ -14,6 +14,7 @@ from reprodiag.core.compare import compare_bundles
 from reprodiag.core.compare.render import to_json, to_markdown, to_text
 from reprodiag.core.compare.runs import (
     STAGE_ACCUMULATED,
+    STAGE_PREDICTIONS,
     STAGE_BATCHES,
     STAGE_DATASET,
     STAGE_FORWARD,
@@ -210,7 +211,7 @@ def test_first_forward_pass_difference():
 
 def test_probe_hash_alone_breaks_identity():
     c = compare_runs(make_run(BASE), make_run(BASE, probe="probe-2"))
-    assert c.verdict == "equivalent" and c.stage == STAGE_ACCUMULATED
+    assert c.verdict == "equivalent" and c.stage == STAGE_PREDICTIONS
     assert "probe" in c.explanation
     # A missing probe hash on one side is not a difference.
     assert compare_runs(make_run(BASE), make_run(BASE, probe=None)).verdict == "identical"
@@ -272,11 +273,23 @@ def test_different_lengths():
     short = make_run(BASE[:6], config=RunConfig(steps=len(BASE)), end="error")
     assert short.status == FAILED
     c = compare_runs(make_run(BASE), short)
-    assert c.verdict == "diverged" and not c.same_length
+    # Shorter is not diverged: compared over the steps both have, where they agree.
+    assert c.verdict == "identical" and not c.same_length and c.partial
     assert c.common_steps == 6 and c.stage is None
     assert c.first_loss_diff_step is None and c.first_param_diff_step is None
-    assert "different lengths" in c.explanation and "10 vs 6" in c.explanation
+    assert "10 and 6 steps" in c.explanation and "compared over the 6 both have" in c.explanation
     assert c.flagged and any("failed" in p for p in c.problems)
+
+
+def test_final_predictions_are_compared_only_for_runs_that_both_finished_alike():
+    shorter = make_run(BASE[:6], config=RunConfig(steps=len(BASE)), probe="probe-2")
+    c = compare_runs(make_run(BASE), shorter)
+    assert c.verdict == "identical" and c.stage is None
+    cancelled = make_run(BASE[:6], config=RunConfig(steps=len(BASE)), end=None)
+    cancelled.finish("cancelled")
+    assert compare_runs(make_run(BASE), cancelled).verdict == "identical"
+    c = compare_runs(make_run(BASE), make_run(BASE, probe="probe-2"))
+    assert c.stage == STAGE_PREDICTIONS
 
 
 def test_no_common_step():
@@ -384,10 +397,14 @@ def test_compare_bundles(bundles):
     assert bc.pairs[1].first_loss_diff_step == 6 and bc.pairs[1].flagged
     assert [r.config.model for r in bc.unpaired_a] == ["cnn"]
     assert [r.config.seed for r in bc.unpaired_b] == [9]
-    # Numerics-relevant first (GPU before numerics settings: group order), then the rest.
-    assert [d.key for d in bc.env] == ["gpu.0.name", "numerics.torch.num_threads",
-                                       "host.hostname", "var.HOME"]
-    assert bc.env[0].a_text == "absent" and bc.env_compared
+    # Known differences first, numerics-relevant first; then facts one side did not capture
+    # (laptop has no GPU facts at all, colab no variables): unknown there, not different.
+    assert [d.key for d in bc.env] == ["numerics.torch.num_threads", "host.hostname",
+                                       "gpu.0.name", "var.HOME"]
+    assert [d.key for d in bc.env_differences] == ["numerics.torch.num_threads",
+                                                   "host.hostname"]
+    assert [d.key for d in bc.env_unknown] == ["gpu.0.name", "var.HOME"]
+    assert bc.env[2].a_text == "not captured" and bc.env_compared
     assert bc.overall_verdict == "diverged"
 
 
@@ -429,9 +446,9 @@ def test_markdown_rendering(bundles):
     assert md.startswith("### reprodiag comparison: laptop (A) vs colab (B)")
     assert "| **diverged** | accumulated numerics | 3 | 3 |" in md
     assert "| high | `numerics.torch.num_threads` | 1 | 2 |" in md
-    assert "<details><summary>2 informational differences</summary>" in md
-    assert md.index("gpu.0.name") < md.index("numerics.torch.num_threads") < md.index("<details>")
-    assert "/home/a\\|b" in md  # a pipe in a value does not break the table
+    assert "<details><summary>1 informational differences</summary>" in md
+    assert "Captured on one side only (unknown on the other, not compared): 2 facts" in md
+    assert md.index("numerics.torch.num_threads") < md.index("<details>")
     assert "pkg.numpy" not in md  # only differences
 
 
@@ -447,7 +464,8 @@ def test_json_rendering(bundles):
     assert second["b"]["final_loss"] is None
     assert [r["config"]["model"] for r in back["unpaired"]["a"]] == ["cnn"]
     gpu = next(d for d in back["environment"]["differences"] if d["key"] == "gpu.0.name")
-    assert gpu["a"] is None and gpu["b"] == {"value": "Tesla T4"} and gpu["a_text"] == "absent"
+    assert gpu["a"] is None and gpu["b"] == {"value": "Tesla T4"}
+    assert gpu["a_text"] == "not captured" and gpu["unknown"] is True
     assert gpu["severity"] == 3 and gpu["numerics"] is True
 
 
@@ -513,7 +531,7 @@ def test_the_diagnosis_says_between_which_steps_sparse_parameters_part():
     sparse = make_run(BASE, params=_every(hashes[:5] + [h[::-1] for h in hashes[5:]], 4))
     bc = compare_bundles(SimpleNamespace(label="x", runs=[dense], snapshot=None),
                          SimpleNamespace(label="y", runs=[sparse], snapshot=None))
-    line = Evidence(bc).stage_line(bc.pairs[0])
+    line = Evidence(comparison=bc).stage_line(bc.pairs[0])
     assert "the runs part between step 4 and 8 (parameters hashed on only some steps)" in line
 
 

@@ -39,14 +39,25 @@ def test_ranked_numerics_first_then_severity_then_group_then_key():
     assert "instruction set" in d.why
 
 
-def test_missing_facts_are_differences_shown_absent():
+def test_facts_one_side_did_not_capture_are_unknown_not_different():
     a = _snap({"pkg.numpy": "2.1.0", "var.CUBLAS_WORKSPACE_CONFIG": ":4096:8"})
     b = _snap({"pkg.numpy": "2.1.0", "gpu.0.name": "T4"})
     diffs = diff_env(a, b)
-    assert [(d.key, d.a_text, d.b_text) for d in diffs] == [
-        ("gpu.0.name", "absent", "T4"),
-        ("var.CUBLAS_WORKSPACE_CONFIG", ":4096:8", "absent"),
+    assert [(d.key, d.a_text, d.b_text, d.unknown) for d in diffs] == [
+        ("gpu.0.name", "not captured", "T4", True),
+        ("var.CUBLAS_WORKSPACE_CONFIG", ":4096:8", "not captured", True),
     ]
+
+
+def test_complete_lists_say_unset_not_installed_and_no_such_gpu():
+    a = _snap({"pkg.numpy": "2.1.0", "pkg.scipy": "1.13.0", "var.OMP_NUM_THREADS": None,
+               "var.MKL_CBWR": "COMPATIBLE", "gpu.count": 0})
+    b = _snap({"pkg.numpy": "2.1.0", "var.OMP_NUM_THREADS": None, "gpu.count": 1,
+               "gpu.0.name": "T4"})
+    diffs = {d.key: d for d in diff_env(a, b)}
+    assert (diffs["var.MKL_CBWR"].b_text, diffs["var.MKL_CBWR"].unknown) == ("not set", False)
+    assert (diffs["pkg.scipy"].b_text, diffs["pkg.scipy"].unknown) == ("not installed", False)
+    assert (diffs["gpu.0.name"].a_text, diffs["gpu.0.name"].unknown) == ("no such GPU", False)
 
 
 def test_include_same_lists_every_fact():

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from reprodiag.core.diagnose import fixes as fx
+from reprodiag.core.knowledge import fixes as fx
 from reprodiag.core.runs.config import RunConfig
 
 pytestmark = pytest.mark.slow
@@ -109,7 +109,7 @@ def test_pip_lines_pin_versions_and_use_pytorchs_index_for_local_builds():
 
 
 def test_recorded_user_training_gets_no_canary_rerun_command():
-    from reprodiag.core.diagnose.fixes import canary_fixes
+    from reprodiag.core.knowledge.fixes import canary_fixes
     from reprodiag.core.runs.config import RunConfig
 
     assert canary_fixes(RunConfig(model="custom"), {"threads": 1}, "b") == []

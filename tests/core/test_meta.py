@@ -2,8 +2,8 @@
 
 import pytest
 
-from reprodiag.core.env import meta
-from reprodiag.core.env.meta import FactMeta, describe
+from reprodiag.core.knowledge import facts as meta
+from reprodiag.core.knowledge.facts import FactMeta, describe
 
 
 @pytest.mark.parametrize("key", [
@@ -105,15 +105,20 @@ def test_gpu_index_rules_hold_for_any_index():
     assert describe("gpu.12.compute_capability").severity == 3
 
 
-def test_every_rule_is_consistent_and_explained():
-    for _pattern, m in meta._RULES:
+def test_every_entry_is_consistent_and_explained():
+    from reprodiag.core.knowledge.catalog import ENTRIES
+
+    assert len({e.id for e in ENTRIES}) == len(ENTRIES)
+    for e in ENTRIES:
+        m = meta.meta_of(e)
         assert m.severity in (1, 2, 3)
         if m.severity == 3:
-            assert m.numerics
+            assert m.numerics, e.id
         if m.severity == 1:
-            assert not m.numerics
-        assert m.why.endswith(".") and 20 < len(m.why) < 250
-        assert "\n" not in m.why
+            assert not m.numerics, e.id
+        assert e.why.endswith(".") and 20 < len(e.why) < 300, e.id
+        assert "\n" not in e.why and e.title and e.what and e.source, e.id
+        assert 0 <= e.prior <= 1
 
 
 def test_factmeta_is_frozen():

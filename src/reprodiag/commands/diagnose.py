@@ -60,13 +60,13 @@ def run(args: argparse.Namespace) -> int:
 
     a, b = comparable_sides(load_side(args.a), load_side(args.b))
     bc = compare_bundles(a, b, rtol=args.rtol)
-    findings = diagnose_comparison(bc, snapshots=(a.snapshot, b.snapshot), runs=(a.runs, b.runs))
+    diagnosis = diagnose_comparison(bc, snapshots=(a.snapshot, b.snapshot),
+                                    runs=(a.runs, b.runs))
     summary = summary_line(bc) if bc.pairs or bc.unpaired_a or bc.unpaired_b else None
     if args.json:
-        print(json.dumps(render.to_json(findings, bc.labels, summary), indent=1,
-                         allow_nan=False))
+        print(json.dumps(render.to_json(diagnosis, summary), indent=1, allow_nan=False))
     elif args.markdown:
-        print(render.to_markdown(findings, bc.labels, summary), end="")
+        print(render.to_markdown(diagnosis, summary), end="")
     else:
-        print(render.to_text(findings, bc.labels, summary), end="")
+        print(render.to_text(diagnosis, summary), end="")
     return 0

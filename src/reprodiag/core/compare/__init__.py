@@ -43,14 +43,44 @@ class BundleComparison:
     unpaired_b: list[RunRecord] = field(default_factory=list)
     env: list[EnvDifference] = field(default_factory=list)
     has_snapshot: tuple[bool, bool] = (False, False)
+    # The reprodiag versions that wrote each side ("" when not known: a live session, a report).
+    producers: tuple[str, str] = ("", "")
+
+    @property
+    def tooling_differences(self) -> list[str]:
+        """What differs in how the two sides were recorded -- reprodiag versions, recording
+        schemes -- and which comparisons that makes unreliable; stated before anything else."""
+        out = []
+        va, vb = self.producers
+        if va and vb and va != vb:
+            out.append(f"recorded with reprodiag {va} ({self.labels[0]}) and {vb} "
+                       f"({self.labels[1]}): canary code and data may differ between versions, "
+                       "so a difference may be reprodiag's own; record both sides with one "
+                       "version (the Colab notebook the app saves carries the app's)")
+        schemes = sorted({(p.ref.recording_scheme or "0.1.0", p.other.recording_scheme or "0.1.0")
+                          for p in self.pairs if p.schemes_differ})
+        for sa, sb in schemes:
+            out.append(f"runs recorded under different schemes ({sa} vs {sb}): batch hashes and "
+                       "gradient norms are not compared for them, only losses and parameters")
+        return out
 
     @property
     def env_compared(self) -> bool:
         return all(self.has_snapshot)
 
     @property
+    def env_differences(self) -> list[EnvDifference]:
+        """Facts both sides captured and that differ."""
+        return [d for d in self.env if not d.same and not d.unknown]
+
+    @property
+    def env_unknown(self) -> list[EnvDifference]:
+        """Facts captured on one side only: unknown on the other, not compared."""
+        return [d for d in self.env if d.unknown]
+
+    @property
     def numerics_env_differences(self) -> list[EnvDifference]:
-        return [d for d in self.env if d.numerics and not d.same]
+        return [d for d in self.env_differences if d.numerics]
 
     @property
     def overall_verdict(self) -> str | None:
@@ -93,4 +123,11 @@ def compare_bundles(a: Any, b: Any, *, rtol: float = 1e-5, atol: float = 1e-8) -
         unpaired_b=_left_over(runs_b, [y for _, y in pairs]),
         env=diff_env(snap_a, snap_b) if both else [],
         has_snapshot=(snap_a is not None, snap_b is not None),
+        producers=(_producer(a), _producer(b)),
     )
+
+
+def _producer(bundle: Any) -> str:
+    producer = getattr(bundle, "producer", None)
+    version = producer.get("version") if isinstance(producer, dict) else None
+    return str(version) if version else ""

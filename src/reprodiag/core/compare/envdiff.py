@@ -1,7 +1,12 @@
 """Fact-by-fact difference of two environment snapshots, most consequential first.
 
-A fact present on one side only is a difference whose missing side reads "absent". Two
-unavailable facts count as the same (neither side has a value), whatever their reasons.
+A fact missing from one side is *unknown* there (a quick snapshot lacks what a deep one
+probes; an imported report lacks most things), not different: it is listed with its missing
+side reading "not captured" and `unknown` set, and never counts as a difference by itself.
+Two groups are complete lists, where a missing key does say something: a variable missing
+from a side that recorded its variables is unset there, and a package missing from a side
+that recorded its packages is not installed. Two unavailable facts count as the same
+(neither side has a value), whatever their reasons.
 """
 
 from __future__ import annotations
@@ -10,10 +15,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from reprodiag.core.env.meta import describe, is_volatile
+from reprodiag.core.knowledge.facts import describe, is_volatile
 from reprodiag.core.env.model import GROUPS, Fact, Snapshot, group_of
 
 ABSENT = Fact(unavailable="absent")
+NOT_INSTALLED = Fact(unavailable="not installed")
+NO_GPU = Fact(unavailable="no such GPU")
+# Groups whose facts a snapshot records as a complete list (see the module docstring).
+COMPLETE_GROUPS = ("var", "pkg")
 _GROUP_ORDER = {g: i for i, g in enumerate(GROUPS)}
 
 
@@ -29,19 +38,27 @@ class EnvDifference:
     numerics: bool
     why: str
     same: bool
+    unknown: bool = False  # not captured on one side: not a difference by itself
 
     @property
     def a_text(self) -> str:
-        return fact_text(self.a)
+        return fact_text(self.a, self.group)
 
     @property
     def b_text(self) -> str:
-        return fact_text(self.b)
+        return fact_text(self.b, self.group)
 
 
-def fact_text(fact: Fact) -> str:
-    """The fact as a person reads it; "absent" when the snapshot does not have it."""
-    return "absent" if fact == ABSENT else fact.text()
+def fact_text(fact: Fact, group: str = "") -> str:
+    """The fact as a person reads it; "not captured" when the snapshot does not have it,
+    "not set" for a variable that is not set."""
+    if fact == ABSENT:
+        return "not captured"
+    if fact in (NOT_INSTALLED, NO_GPU):
+        return fact.unavailable or ""
+    if group == "var" and fact.ok and fact.value is None:
+        return "not set"
+    return fact.text()
 
 
 def _normal(value: Any) -> Any:
@@ -76,22 +93,46 @@ def _natural(key: str) -> tuple:
 
 
 def order_key(d: EnvDifference) -> tuple:
-    """Numerics-relevant first, then higher severity, then group display order, then key."""
-    return (not d.numerics, -d.severity, _GROUP_ORDER.get(d.group, len(_GROUP_ORDER)),
+    """Known differences first, numerics-relevant first, then higher severity, then group
+    display order, then key."""
+    return (d.unknown, not d.numerics, -d.severity, _GROUP_ORDER.get(d.group, len(_GROUP_ORDER)),
             _natural(d.key))
 
 
+def _recorded_groups(snapshot: Snapshot) -> set[str]:
+    return {g for g in COMPLETE_GROUPS if any(k.startswith(g + ".") for k in snapshot.facts)}
+
+
+def _fact(snapshot: Snapshot, key: str, complete: set[str]) -> Fact:
+    """A side's fact, with a missing key read as its group says (see the module docstring);
+    a GPU's fact is "no such GPU" on a side that counted fewer GPUs."""
+    fact = snapshot.facts.get(key)
+    if fact is not None:
+        return fact
+    group = group_of(key)
+    if group in complete:
+        return Fact(None) if group == "var" else NOT_INSTALLED
+    gpu = re.match(r"gpu\.(\d+)\.", key)
+    count = snapshot.value("gpu.count")
+    if gpu and isinstance(count, int) and not isinstance(count, bool) and count <= int(gpu[1]):
+        return NO_GPU
+    return ABSENT
+
+
 def diff_env(a: Snapshot, b: Snapshot, *, include_same: bool = False) -> list[EnvDifference]:
-    """The facts that differ between `a` and `b` (all facts with include_same), ranked."""
+    """The facts that differ between `a` and `b` (all facts with include_same), ranked; facts
+    captured on one side only are listed too, marked `unknown`."""
     out = []
+    complete_a, complete_b = _recorded_groups(a), _recorded_groups(b)
     for key in set(a.facts) | set(b.facts):
-        fa, fb = a.facts.get(key, ABSENT), b.facts.get(key, ABSENT)
-        same = same_fact(fa, fb)
+        fa, fb = _fact(a, key, complete_a), _fact(b, key, complete_b)
+        unknown = ABSENT in (fa, fb)
+        same = not unknown and same_fact(fa, fb)
         if (same or is_volatile(key)) and not include_same:
             continue
         meta = describe(key)
         out.append(EnvDifference(key=key, group=group_of(key), a=fa, b=fb,
                                  severity=meta.severity, numerics=meta.numerics, why=meta.why,
-                                 same=same))
+                                 same=same, unknown=unknown))
     out.sort(key=order_key)
     return out

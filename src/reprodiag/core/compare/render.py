@@ -13,7 +13,7 @@ from typing import Any
 from reprodiag.core.compare import BundleComparison
 from reprodiag.core.compare.envdiff import ABSENT, EnvDifference
 from reprodiag.core.compare.runs import RunComparison
-from reprodiag.core.env.meta import CHANGES_NUMERICS, MAY_CHANGE
+from reprodiag.core.knowledge.facts import CHANGES_NUMERICS, MAY_CHANGE
 from reprodiag.core.env.model import GROUPS, Fact
 from reprodiag.core.runs.record import RunRecord
 
@@ -94,6 +94,9 @@ def _diff_lines(p: RunComparison) -> list[str]:
     if p.nonfinite_steps:
         size += f"; {p.nonfinite_steps} steps with a non-finite loss left out"
     lines = [parting, size]
+    if p.magnitude is not None and p.first_gap_step is not None:
+        lines.append(f"first difference at step {p.first_gap_step}: relative "
+                     f"{fmt_num(p.first_gap_rel)} ({p.magnitude.value})")
     if p.schemes_differ:
         lines.append("batch hashes and gradient norms not compared: recorded under different "
                      f"definitions ({_scheme(p.ref)} vs {_scheme(p.other)})")
@@ -104,16 +107,34 @@ def _diff_lines(p: RunComparison) -> list[str]:
     return lines
 
 
+def unknown_note(bc: BundleComparison) -> str:
+    """How many facts only one side captured, which side lacks them, and how to get them."""
+    unknown = bc.env_unknown
+    if not unknown:
+        return ""
+    a, b = bc.labels
+    lacking = {a if d.a_text == "not captured" else b for d in unknown}
+    groups = sorted({d.key.split(".")[0] + "." + d.key.split(".")[1] if d.key.count(".") else d.key
+                     for d in unknown})
+    deep = any(k.startswith(("numerics.", "framework.")) for k in groups)
+    hint = (" (a quick snapshot: capture it deeply with `reprodiag env --deep` or an export "
+            "without --quick)" if deep else "")
+    return (f"{len(unknown)} facts ({', '.join(groups[:6])}{', ...' if len(groups) > 6 else ''})"
+            f" missing in {' and '.join(sorted(lacking))}{hint}")
+
+
 # ---------------------------------------------------------------- text
 
 def to_text(bc: BundleComparison) -> str:
     """A plain-text report for a terminal."""
     a, b = bc.labels
     out = ["reprodiag comparison", f"  A: {a}", f"  B: {b}", summary_line(bc), ""]
+    if bc.tooling_differences:
+        out += [f"! Note: {line}" for line in bc.tooling_differences] + [""]
     for i, p in enumerate(bc.pairs, 1):
         out.append(f"Run pair {i}: {p.title}   (A: {_run_state(p.ref)} | B: {_run_state(p.other)})")
         out.append(f"  verdict: {p.verdict}")
-        out.append(f"  where they part: {p.stage or _DASH}")
+        out.append(f"  where they part: {p.stage.value if p.stage else _DASH}")
         out.append(f"  {p.explanation}")
         out.extend(f"  {line}" for line in _diff_lines(p))
         out.extend(f"  ! {problem}" for problem in p.problems)
@@ -128,12 +149,17 @@ def to_text(bc: BundleComparison) -> str:
     if note:
         out.append(f"Environment not compared: {note}.")
         return "\n".join(out) + "\n"
-    out.append(f"Environment differences: {len(bc.env)}"
-               + (" (numerics-relevant first)" if bc.env else ""))
-    for d in bc.env:
+    known = bc.env_differences
+    out.append(f"Environment differences: {len(known)}"
+               + (" (numerics-relevant first)" if known else ""))
+    for d in known:
         out.append(f"  {_impact(d):6} {d.key}: {_short(d.a_text, 60)}  |  {_short(d.b_text, 60)}")
         if d.numerics:
             out.append(f"         {d.why}")
+    unknown = bc.env_unknown
+    if unknown:
+        out.append(f"Captured on one side only (unknown on the other, not compared): "
+                   f"{unknown_note(bc)}")
     return "\n".join(out) + "\n"
 
 
@@ -157,9 +183,13 @@ def to_markdown(bc: BundleComparison) -> str:
     a, b = bc.labels
     out = [f"### reprodiag comparison: {md_cell(a)} (A) vs {md_cell(b)} (B)", "",
            f"**{summary_line(bc)}**", ""]
+    out += [f"> **Note:** {md_cell(line, 600)}  " for line in bc.tooling_differences]
+    if bc.tooling_differences:
+        out.append("")
     if bc.pairs:
         rows = [[str(i), md_cell(p.title), md_cell(_run_state(p.ref)), md_cell(_run_state(p.other)),
-                 f"**{p.verdict}**", md_cell(p.stage or _DASH), (p.param_parting_cell or _DASH),
+                 f"**{p.verdict}**", md_cell(p.stage.value if p.stage else _DASH),
+                 (p.param_parting_cell or _DASH),
                  fmt_step(p.first_loss_diff_step), fmt_num(p.max_abs_diff), fmt_num(p.final_abs_diff)]
                 for i, p in enumerate(bc.pairs, 1)]
         out += md_table(["#", "run", "A", "B", "verdict", "where they part",
@@ -181,12 +211,16 @@ def to_markdown(bc: BundleComparison) -> str:
     if note:
         out.append(f"Environment not compared: {note}.")
         return "\n".join(out) + "\n"
-    important = [d for d in bc.env if d.numerics or d.severity >= MAY_CHANGE]
-    minor = [d for d in bc.env if d not in important]
-    out.append(f"#### Environment differences ({len(bc.env)})")
+    known = bc.env_differences
+    important = [d for d in known if d.numerics or d.severity >= MAY_CHANGE]
+    minor = [d for d in known if d not in important]
+    out.append(f"#### Environment differences ({len(known)})")
     out.append("")
-    if not bc.env:
-        out.append("The environments do not differ in any recorded fact.")
+    if not known:
+        out.append("The environments do not differ in any fact both recorded.")
+    if bc.env_unknown:
+        out += [f"Captured on one side only (unknown on the other, not compared): "
+                f"{md_cell(unknown_note(bc), 600)}", ""]
     if important:
         out += md_table(["impact", "fact", "A", "B", "why it matters"],
                          [[_impact(d), f"`{md_cell(d.key)}`", md_cell(d.a_text), md_cell(d.b_text),
@@ -241,9 +275,12 @@ def _pair_json(p: RunComparison) -> dict:
         "a": _run_json(p.ref),
         "b": _run_json(p.other),
         "verdict": p.verdict,
-        "stage": p.stage,
+        "stage": p.stage.value if p.stage else None,
         "explanation": p.explanation,
         "common_steps": p.common_steps,
+        "first_gap_step": p.first_gap_step,
+        "first_gap_rel": p.first_gap_rel,
+        "magnitude": p.magnitude.value if p.magnitude else None,
         "same_length": p.same_length,
         "nonfinite_steps": p.nonfinite_steps,
         "first_param_diff_step": p.first_param_diff_step,
@@ -270,13 +307,16 @@ def to_json(bc: BundleComparison) -> dict:
     """The comparison as a JSON-serialisable dict (json.dumps(..., allow_nan=False) works)."""
     env = [{"key": d.key, "group": d.group, "group_title": GROUPS.get(d.group, d.group),
             "a": _fact_json(d.a), "b": _fact_json(d.b), "a_text": d.a_text, "b_text": d.b_text,
-            "severity": d.severity, "numerics": d.numerics, "why": d.why, "same": d.same}
+            "severity": d.severity, "numerics": d.numerics, "why": d.why, "same": d.same,
+            "unknown": d.unknown}
            for d in bc.env]
     return jsonable({
         "format": COMPARISON_FORMAT,
         "format_version": COMPARISON_VERSION,
         "labels": {"a": bc.labels[0], "b": bc.labels[1]},
         "overall_verdict": bc.overall_verdict,
+        "notes": bc.tooling_differences,
+        "producers": {"a": bc.producers[0], "b": bc.producers[1]},
         "pairs": [_pair_json(p) for p in bc.pairs],
         "unpaired": {"a": [_run_json(r) for r in bc.unpaired_a],
                      "b": [_run_json(r) for r in bc.unpaired_b]},

@@ -14,33 +14,28 @@ from typing import Any
 
 import numpy as np
 
+from reprodiag.core.knowledge.stages import (
+    MAGNITUDE_MEANING,
+    Magnitude,
+    Stage,
+    classify,
+    relative_difference,
+)
+from reprodiag.core.runs.config import RECORDING_FIELDS, RunConfig
 from reprodiag.core.runs.record import FAILED, FINISHED, RunRecord, hash_texts
 
 IDENTICAL, EQUIVALENT, DIVERGED = "identical", "equivalent", "diverged"
 VERDICTS = (IDENTICAL, EQUIVALENT, DIVERGED)
 
-STAGE_DATASET = "dataset"
-STAGE_INIT = "initial parameters"
-STAGE_BATCHES = "batch order/content"
-STAGE_FORWARD = "first forward pass"
-STAGE_ACCUMULATED = "accumulated numerics"
-STAGES = (STAGE_DATASET, STAGE_INIT, STAGE_BATCHES, STAGE_FORWARD, STAGE_ACCUMULATED)
-
-# What each stage means, in one sentence; {step} is where the runs first part.
-STAGE_EXPLANATIONS: dict[str, str] = {
-    STAGE_DATASET: "The two runs trained on different data (the dataset hashes differ), so "
-                   "their results are not comparable step by step.",
-    STAGE_INIT: "The runs start from different initial parameters: the seed, the random "
-                "stream or the device that drew the weights differs.",
-    STAGE_BATCHES: "The runs are fed different batches from step {step} on: shuffling or "
-                   "augmentation is unseeded or draws from a different random stream.",
-    STAGE_FORWARD: "Same data and same initial parameters, yet the very first loss differs: "
-                   "the forward-pass kernels compute differently (CPU instruction set, "
-                   "oneDNN, TF32, GPU model or framework version).",
-    STAGE_ACCUMULATED: "Same data, parameters and first loss; the runs part at step {step} as "
-                       "rounding differences (thread count, kernel choice, nondeterministic "
-                       "ops) accumulate during training.",
-}
+# The stages, by their stable names (core/knowledge/stages.py holds the vocabulary).
+STAGE_DATASET = Stage.DATASET
+STAGE_INIT = Stage.INIT
+STAGE_BATCHES = Stage.BATCHES
+STAGE_FORWARD = Stage.FORWARD
+STAGE_BACKWARD = Stage.BACKWARD
+STAGE_UPDATE = Stage.UPDATE
+STAGE_ACCUMULATED = Stage.ACCUMULATED
+STAGE_PREDICTIONS = Stage.PREDICTIONS
 
 
 @dataclass
@@ -50,9 +45,14 @@ class RunComparison:
     ref: RunRecord
     other: RunRecord
     verdict: str
-    stage: str | None
+    stage: Stage | None
     explanation: str
     common_steps: int
+    # The first difference in a computed value where the runs part (the step-0 loss, a
+    # step-0 gradient norm, or the first loss that differs after that) and its size.
+    first_gap_step: int | None = None
+    first_gap_rel: float = float("nan")
+    magnitude: Magnitude | None = None
     first_param_diff_step: int | None = None
     # The last common step before first_param_diff_step where both hashes are equal, and
     # whether steps between them went unhashed (then the parameters parted somewhere in
@@ -114,8 +114,35 @@ class RunComparison:
         return f"between step {before} and {step}"
 
     @property
+    def partial(self) -> bool:
+        """The runs have different lengths (one shorter, cancelled or failed): everything is
+        compared over the steps both have."""
+        return not self.same_length
+
+    @property
     def title(self) -> str:
-        return self.ref.config.short_label()
+        """The pair's config, with both values where the configs differ ("seed=0 vs 1")."""
+        return pair_title(self.ref.config, self.other.config)
+
+
+def pair_title(a: RunConfig, b: RunConfig) -> str:
+    """A compact label for a pair of configs: A's label with B's values where they differ
+    ("torch mlp cpu seed=0 vs 1")."""
+    if a == b:
+        return a.short_label()
+    da, db = a.model_dump(), b.model_dump()
+    differ = [k for k in da if da[k] != db[k] and k not in RECORDING_FIELDS]
+    if not differ:
+        return a.short_label()
+    parts = [a.framework, a.model, a.device] if not {"framework", "model", "device"} & set(
+        differ) else []
+    parts += [f"{k}={_short(da[k])} vs {_short(db[k])}" for k in differ]
+    return " ".join(parts)
+
+
+def _short(value: Any) -> str:
+    return "none" if value is None else str(value).lower() if isinstance(value, bool) else str(
+        value)
 
 
 def float_bits(values: np.ndarray) -> np.ndarray:
@@ -241,10 +268,15 @@ def _dict_differences(a: dict, b: dict) -> list[tuple[str, Any, Any]]:
 
 def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
                  atol: float = 1e-8) -> RunComparison:
-    """Compare `other` against `ref` step by step and say where and how they part."""
+    """Compare `other` against `ref` step by step and say where and how they part.
+
+    Runs of different lengths (one shorter, cancelled or failed) are compared over the steps
+    both have; their final predictions only when both finished the same steps."""
     common, ia, ib = _align(ref, other)
     loss_a = ref.steps.array("loss")[ia]
     loss_b = other.steps.array("loss")[ib]
+    grad_a = ref.steps.array("grad_norm")[ia]
+    grad_b = other.steps.array("grad_norm")[ib]
     param_at, param_agreed = hash_parting(ref.steps.param_hash[ia], other.steps.param_hash[ib])
     loss_bits_differ = float_bits(loss_a) != float_bits(loss_b)
     schemes_differ = ref.recording_scheme != other.recording_scheme
@@ -252,15 +284,16 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
         batch_at, grad_bits_differ = None, np.zeros(len(common), dtype=bool)
     else:
         batch_at, _ = hash_parting(ref.steps.batch_hash[ia], other.steps.batch_hash[ib])
-        grad_bits_differ = _taken_values_differ(ref.steps.array("grad_norm")[ia],
-                                                other.steps.array("grad_norm")[ib])
+        grad_bits_differ = _taken_values_differ(grad_a, grad_b)
     loss_not_close = ~_close(loss_a, loss_b, rtol, atol)
 
     absdiff = _abs_diff(loss_a, loss_b)
     reldiff = _rel_diff(loss_a, loss_b, absdiff)
     same_length = bool(np.array_equal(ref.steps.step, other.steps.step))
+    both_finished = ref.status == other.status == FINISHED and same_length
     probe_a, probe_b = ref.summary.get("probe_hash"), other.summary.get("probe_hash")
-    probe_differs = isinstance(probe_a, str) and isinstance(probe_b, str) and probe_a != probe_b
+    probe_differs = (both_finished and isinstance(probe_a, str) and isinstance(probe_b, str)
+                     and probe_a != probe_b)
 
     first_param = _step_at(common, param_at)
     first_bitwise_loss = first_step(common, loss_bits_differ)
@@ -271,20 +304,25 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
 
     steps_identical = (param_at is None and batch_at is None
                        and not (loss_bits_differ.any() or grad_bits_differ.any()))
-    if (same_length and steps_identical and not dataset_differs and not init_differs
-            and not probe_differs):
+    if not common.size and (len(ref.steps) or len(other.steps)):
+        verdict = DIVERGED  # nothing to compare: one run has no step at all
+    elif steps_identical and not dataset_differs and not init_differs and not probe_differs:
         verdict = IDENTICAL
-    elif same_length and not loss_not_close.any():
+    elif not loss_not_close.any():
         verdict = EQUIVALENT
     else:
         verdict = DIVERGED
 
     parted = [s for s in (first_param, first_bitwise_loss, first_grad) if s is not None]
     first_part = min(parted) if parted else None
-    stage, explanation = _stage(
-        verdict, common, dataset_differs, init_differs, first_batch, first_part,
-        first_bitwise_loss, probe_differs, len(ref.steps), len(other.steps),
-    )
+    stage = _stage(verdict, common, dataset_differs, init_differs, first_batch, first_part,
+                   first_bitwise_loss, first_grad, first_param, probe_differs)
+    gap_step, gap_rel = _first_gap(stage, common, loss_a, loss_b, grad_a, grad_b,
+                                   first_bitwise_loss)
+    dtype = str(ref.settings.get("param_dtype") or ref.config.dtype)
+    magnitude = classify(gap_rel, dtype) if gap_step is not None else None
+    explanation = _explain(verdict, stage, common, first_batch if stage == Stage.BATCHES
+                           else first_part, magnitude, len(ref.steps), len(other.steps))
     last = len(common) - 1
     return RunComparison(
         ref=ref,
@@ -293,6 +331,9 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
         stage=stage,
         explanation=explanation,
         common_steps=len(common),
+        first_gap_step=gap_step,
+        first_gap_rel=gap_rel,
+        magnitude=magnitude,
         first_param_diff_step=first_param,
         last_param_match_step=_step_at(common, param_agreed) if param_at is not None else None,
         # sparse: common steps between the last agreeing hash (or the start) and the first
@@ -319,32 +360,79 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
 
 
 def _stage(verdict: str, common: np.ndarray, dataset_differs: bool, init_differs: bool,
-           first_batch: int | None, first_part: int | None,
-           first_bitwise_loss: int | None, probe_differs: bool,
-           len_a: int, len_b: int) -> tuple[str | None, str]:
-    """The earliest stage of the pipeline at which the runs part, and its explanation."""
+           first_batch: int | None, first_part: int | None, first_bitwise_loss: int | None,
+           first_grad: int | None, first_param: int | None,
+           probe_differs: bool) -> Stage | None:
+    """The earliest stage of the pipeline at which the runs part (None when they do not)."""
+    start = int(common[0]) if common.size else None
     if verdict == IDENTICAL:
-        return None, f"The runs are bitwise identical over all {len(common)} steps."
+        return None
     if dataset_differs:
-        stage = STAGE_DATASET
-    elif init_differs:
-        stage = STAGE_INIT
-    elif first_batch is not None and (first_part is None or first_batch <= first_part):
-        stage = STAGE_BATCHES
-    elif first_bitwise_loss is not None and common.size and first_bitwise_loss == common[0]:
-        stage = STAGE_FORWARD
-    elif first_part is not None or probe_differs:
-        stage = STAGE_ACCUMULATED
-    elif not common.size:
-        return None, "The runs have no step in common, so they cannot be compared step by step."
-    else:
-        return None, (f"The runs agree bitwise on all {len(common)} common steps but have "
-                      f"different lengths ({len_a} vs {len_b} steps).")
-    step = first_batch if stage == STAGE_BATCHES else first_part
-    if stage == STAGE_ACCUMULATED and first_part is None:
-        return stage, ("Every recorded step is bitwise equal, but the final predictions on the "
-                       "probe set differ: inference kernels compute differently.")
-    return stage, STAGE_EXPLANATIONS[stage].format(step=step)
+        return Stage.DATASET
+    if init_differs:
+        return Stage.INIT
+    if first_batch is not None and (first_part is None or first_batch <= first_part):
+        return Stage.BATCHES
+    if start is not None and first_bitwise_loss == start:
+        return Stage.FORWARD
+    if start is not None and first_grad == start:
+        return Stage.BACKWARD
+    if start is not None and first_param == start:
+        return Stage.UPDATE
+    if first_part is not None:
+        return Stage.ACCUMULATED
+    if probe_differs:
+        return Stage.PREDICTIONS
+    return None
+
+
+def _first_gap(stage: Stage | None, common: np.ndarray, loss_a: np.ndarray, loss_b: np.ndarray,
+               grad_a: np.ndarray, grad_b: np.ndarray,
+               first_bitwise_loss: int | None) -> tuple[int | None, float]:
+    """Where and by how much (relative) the first computed value differs: the step-0
+    gradient norm for a backward parting, else the first loss that differs bitwise."""
+    if stage == Stage.BACKWARD:
+        return int(common[0]), relative_difference(float(grad_a[0]), float(grad_b[0]))
+    if first_bitwise_loss is None or stage in (None, Stage.DATASET, Stage.INIT):
+        return None, float("nan")
+    i = int(np.searchsorted(common, first_bitwise_loss))
+    return first_bitwise_loss, relative_difference(float(loss_a[i]), float(loss_b[i]))
+
+
+def _explain(verdict: str, stage: Stage | None, common: np.ndarray, step: int | None,
+             magnitude: Magnitude | None, len_a: int, len_b: int) -> str:
+    """One or two sentences: where the runs part and what the size of the gap says."""
+    lengths = (f" (the runs have {len_a} and {len_b} steps; compared over the "
+               f"{len(common)} both have)" if len_a != len_b else "")
+    if stage is None:
+        if not common.size:
+            return "The runs have no step in common, so they cannot be compared step by step."
+        if verdict == IDENTICAL:
+            return f"The runs are bitwise identical over all {len(common)} common steps{lengths}."
+        return f"The runs agree within tolerance over {len(common)} common steps{lengths}."
+    at = f" at step {step}" if step is not None else ""
+    text = {
+        Stage.DATASET: "The two runs trained on different data (the dataset hashes differ), so "
+                       "their results are not comparable step by step.",
+        Stage.INIT: "The runs start from different initial parameters: the seed, the random "
+                    "stream, the dtype or the model that drew the weights differs.",
+        Stage.BATCHES: f"The runs are fed different batches{at}: the data, the batch size, "
+                       "shuffling or augmentation differ.",
+        Stage.FORWARD: "Same data and same initial parameters, yet the very first loss "
+                       "differs: the forward pass computes differently.",
+        Stage.BACKWARD: "The first loss agrees but the first gradients differ: the backward "
+                        "pass computes differently.",
+        Stage.UPDATE: "The first loss (and gradient, where recorded) agree but the parameters "
+                      "after the first update differ: the update itself differs, or rounding "
+                      "in the backward pass.",
+        Stage.ACCUMULATED: f"Same data, parameters and first step; the runs part{at}.",
+        Stage.PREDICTIONS: "Every recorded step is bitwise equal, but the final predictions on "
+                           "the probe set differ: inference kernels compute differently.",
+        Stage.FAILURE: "A run failed.",
+    }[stage]
+    if magnitude is not None and stage not in (Stage.DATASET, Stage.INIT, Stage.BATCHES):
+        text += f" The first difference is {magnitude.value}: {MAGNITUDE_MEANING[magnitude]}."
+    return text + lengths
 
 
 def pair_runs(runs_a: list[RunRecord],

@@ -1,8 +1,10 @@
 """Diagnosis: ranked probable causes of a difference between two sides, each with its fix.
 
 `diagnose(a, b)` takes anything bundle-like (``.label``, ``.snapshot``, ``.runs``; a
-`core.bundle.Bundle` or a live session), compares the runs and the environments, and runs
-the rules of `rules.py` over both. `align` builds the commands that make B match A.
+`core.bundle.Bundle` or a live session), compares the runs and the environments, turns every
+difference into a suspect, ranks the suspects by how well each explains what the runs show
+(rules.py, reasoning.py, ranking.py; the knowledge in core/knowledge), and returns a
+`Diagnosis`. `align` builds the commands that make B match A.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from typing import Any, Optional
 from reprodiag.core.compare import BundleComparison, compare_bundles
 from reprodiag.core.diagnose.align import AlignPlan, align, render_align_markdown, render_align_text
 from reprodiag.core.diagnose.evidence import Evidence, Side, comparable_sides
-from reprodiag.core.diagnose.findings import Finding, Fix, likelihood_word, merge
-from reprodiag.core.diagnose.rules import run_rules
+from reprodiag.core.diagnose.findings import Diagnosis, Finding, Fix, likelihood_word, merge
+from reprodiag.core.diagnose.rules import notes, run_rules
 from reprodiag.core.env.model import Snapshot
 from reprodiag.core.runs.record import RunRecord
 
 __all__ = [
     "AlignPlan",
+    "Diagnosis",
     "Finding",
     "Fix",
     "Side",
@@ -32,8 +35,8 @@ __all__ = [
 ]
 
 
-def diagnose(a: Any, b: Any, *, rtol: float = 1e-5, atol: float = 1e-8) -> list[Finding]:
-    """Findings for side A (the reference) against side B, most likely cause first."""
+def diagnose(a: Any, b: Any, *, rtol: float = 1e-5, atol: float = 1e-8) -> Diagnosis:
+    """The diagnosis of side B against side A (the reference), most likely cause first."""
     a, b = comparable_sides(a, b)
     bc = compare_bundles(a, b, rtol=rtol, atol=atol)
     return diagnose_comparison(bc, snapshots=(a.snapshot, b.snapshot), runs=(a.runs, b.runs))
@@ -44,11 +47,24 @@ def diagnose_comparison(
     *,
     snapshots: tuple[Optional[Snapshot], Optional[Snapshot]] = (None, None),
     runs: Optional[tuple[list[RunRecord], list[RunRecord]]] = None,
-) -> list[Finding]:
-    """Findings for an existing comparison; snapshots add facts the diff alone lacks (e.g.
-    the same A100 on both sides), runs the repeats within one side."""
+) -> Diagnosis:
+    """The diagnosis of an existing comparison; snapshots add facts the diff alone lacks
+    (e.g. the same A100 on both sides), runs the repeats within one side."""
     if runs is None:
         runs = ([p.ref for p in bc.pairs] + list(bc.unpaired_a),
                 [p.other for p in bc.pairs] + list(bc.unpaired_b))
-    evidence = Evidence(bc, snapshots, runs)
-    return merge(run_rules(evidence))
+    evidence = Evidence(comparison=bc, snapshots=snapshots, runs=runs)
+    findings = merge(run_rules(evidence))
+    said = notes(evidence)
+    if not [f for f in findings if f.kind == "cause"]:
+        said.append(next_steps(evidence))
+    return Diagnosis(labels=bc.labels, findings=findings, notes=said)
+
+
+def next_steps(ev: Evidence) -> str:
+    """What to record next when nothing that changes numbers differs."""
+    if not ev.pairs:
+        return ("Record canary runs on both sides (reprodiag export) so that the runs, not "
+                "only the environments, can be compared.")
+    return ("To test for run-to-run nondeterminism, record two runs of one config on each "
+            "side; `reprodiag explain` reruns a config changing one factor at a time.")

@@ -13,9 +13,9 @@ from typing import Optional
 
 from reprodiag.core.compare import BundleComparison, EnvDifference, diff_env
 from reprodiag.core.compare.render import md_cell
-from reprodiag.core.diagnose import fixes as fx
+from reprodiag.core.knowledge import fixes as fx
 from reprodiag.core.diagnose.evidence import FRAMEWORKS, Evidence, predict_onednn
-from reprodiag.core.env.meta import describe
+from reprodiag.core.knowledge.facts import describe
 from reprodiag.core.env.model import Snapshot
 from reprodiag.core.env.variables import REDACTED
 
@@ -60,7 +60,7 @@ def _packages(diffs: list[EnvDifference]) -> tuple[list, dict[str, str], dict[st
     for d in diffs:
         name = d.key[len("pkg."):]
         base = name[len("conda."):] if name.startswith("conda.") else name
-        if d.group != "pkg" or not describe("pkg." + base).numerics:
+        if d.group != "pkg" or d.unknown or not describe("pkg." + base).numerics:
             continue
         va = d.a.value if d.a.ok else None
         vb = d.b.value if d.b.ok else None
@@ -77,7 +77,7 @@ def _packages(diffs: list[EnvDifference]) -> tuple[list, dict[str, str], dict[st
 def _variables(diffs: list[EnvDifference], notes: list[str]) -> dict[str, Optional[str]]:
     out: dict[str, Optional[str]] = {}
     for d in diffs:
-        if d.group != "var" or not d.numerics or not d.a.ok:
+        if d.group != "var" or d.unknown or not d.numerics or not d.a.ok:
             continue
         name, value = d.key[len("var."):], d.a.value
         if value == REDACTED:
@@ -105,7 +105,8 @@ def align(a: Snapshot, b: Snapshot, frameworks: Optional[list[str]] = None, *,
     if pa and pb and str(pa).split(".")[:2] != str(pb).split(".")[:2]:
         plan.notes.append(f"{la} runs Python {pa}, {lb} Python {pb}: create {lb}'s environment "
                           f"with Python {'.'.join(str(pa).split('.')[:2])} first")
-    ev = Evidence(BundleComparison(labels=labels, env=diffs, has_snapshot=(True, True)), (a, b))
+    ev = Evidence(comparison=BundleComparison(labels=labels, env=diffs, has_snapshot=(True, True)),
+                  snapshots=(a, b))
     fws = [fw for fw in FRAMEWORKS if fw in (frameworks or ev.frameworks)]
     onednn_a, why_a = predict_onednn(ev, 0)
     onednn_b, why_b = predict_onednn(ev, 1)

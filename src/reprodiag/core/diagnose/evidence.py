@@ -16,35 +16,27 @@ import numpy as np
 from reprodiag.core.compare import BundleComparison, EnvDifference
 from reprodiag.core.compare.runs import IDENTICAL, RunComparison
 from reprodiag.core.env.model import Snapshot
+from reprodiag.core.knowledge.stages import Stage
+from reprodiag.core.knowledge.values import show, version_tuple
 from reprodiag.core.runs.record import RunRecord
+
+__all__ = ["Evidence", "Side", "comparable_sides", "predict_onednn", "ran_on", "show",
+           "version_tuple"]
 
 FRAMEWORKS = ("torch", "tensorflow")
 # CPU features for which TensorFlow turns oneDNN on by itself on Linux x86 (port.cc).
 ONEDNN_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
 
 
-def show(value: Any) -> str:
-    """A config or settings value as a person reads it."""
-    if value is None:
-        return "unset"
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return str(value)
-
-
-def version_tuple(text: Any) -> Optional[tuple[int, ...]]:
-    """(2, 15, 1) from "2.15.1+cu121"; None when there is no leading version."""
-    match = re.match(r"\s*v?(\d+(?:\.\d+)*)", str(text)) if text is not None else None
-    return tuple(int(x) for x in match.group(1).split(".")) if match else None
-
-
-@dataclass
+@dataclass(kw_only=True)
 class Side:
-    """A bundle-like side: a label, an environment snapshot (or None) and runs (maybe none)."""
+    """A bundle-like side: a label, an environment snapshot (or None), runs (maybe none) and
+    the reprodiag that recorded it (`producer`, e.g. {"version": "0.1.0"}; empty if unknown)."""
 
     label: str
     snapshot: Optional[Snapshot] = None
     runs: list[RunRecord] = field(default_factory=list)
+    producer: dict[str, str] = field(default_factory=dict)
 
 
 def comparable_sides(a: Any, b: Any) -> tuple[Side, Side]:
@@ -56,11 +48,17 @@ def comparable_sides(a: Any, b: Any) -> tuple[Side, Side]:
     sa, sb = getattr(a, "snapshot", None), getattr(b, "snapshot", None)
     if sa is not None and sb is not None:
         sa, sb = comparable(sa, sb), comparable(sb, sa)
-    return (Side(getattr(a, "label", "") or "A", sa, list(getattr(a, "runs", None) or [])),
-            Side(getattr(b, "label", "") or "B", sb, list(getattr(b, "runs", None) or [])))
+    return (_side(a, sa, "A"), _side(b, sb, "B"))
 
 
-@dataclass
+def _side(bundle: Any, snapshot: Optional[Snapshot], fallback: str) -> Side:
+    producer = getattr(bundle, "producer", None)
+    return Side(label=getattr(bundle, "label", "") or fallback, snapshot=snapshot,
+                runs=list(getattr(bundle, "runs", None) or []),
+                producer=dict(producer) if isinstance(producer, dict) else {})
+
+
+@dataclass(kw_only=True)
 class Evidence:
     """A comparison of side A (the reference) and side B, with everything the rules read."""
 
@@ -153,30 +151,53 @@ class Evidence:
         return lines
 
     def stage_line(self, p: RunComparison, *, titled: bool = True) -> str:
-        """Where a pair parts, quoting the step numbers (after the pair's title)."""
+        """Where a pair parts, quoting the step numbers and values (after the pair's title)."""
         head = f"{p.title}: " if titled else ""
         if p.verdict == IDENTICAL:
-            return f"{head}the runs are bitwise identical ({p.common_steps} steps)"
-        step = p.first_batch_diff_step if p.stage == "batch order/content" else min(
-            (s for s in (p.first_param_diff_step, p.first_bitwise_loss_diff_step,
-                         p.first_grad_norm_diff_step) if s is not None), default=None)
-        if step is not None and step == p.first_param_diff_step and p.param_hashes_sparse:
+            over = f"{p.common_steps} common steps" if p.partial else f"{p.common_steps} steps"
+            return f"{head}the runs are bitwise identical ({over})"
+        if p.stage is None:
+            return f"{head}{p.verdict}: {p.explanation}"
+        if p.stage == Stage.BATCHES:
+            step = p.first_batch_diff_step
+        elif p.stage in (Stage.FORWARD, Stage.BACKWARD, Stage.UPDATE):
+            step = int(p.ref.steps.step[0]) if len(p.ref.steps) else 0
+        else:
+            step = min((s for s in (p.first_param_diff_step, p.first_bitwise_loss_diff_step,
+                                    p.first_grad_norm_diff_step) if s is not None), default=None)
+        if p.stage == Stage.ACCUMULATED and step is not None \
+                and step == p.first_param_diff_step and p.param_hashes_sparse:
             where = f"{p.param_parting} (parameters hashed on only some steps)"
+        elif p.stage in (Stage.DATASET, Stage.INIT):
+            where = "from the start"
         else:
             where = f"at step {step}" if step is not None else "in the final predictions"
-        text = f"{head}{p.verdict}, the runs part {where} ({p.stage or 'no common stage'})"
-        if p.stage == "initial parameters":
+        text = f"{head}{p.verdict}, the runs part {where} ({p.stage.value})"
+        if p.stage == Stage.INIT:
             text += (f"; initial parameter hash {p.ref.init_param_hash or '?'} vs "
                      f"{p.other.init_param_hash or '?'}")
-        elif p.stage == "batch order/content" and step is not None:
+        elif p.stage == Stage.DATASET:
+            text += f"; data fingerprint {p.ref.dataset_hash} vs {p.other.dataset_hash}"
+        elif p.stage == Stage.BATCHES and step is not None:
             text += f"; batch hash at step {step}: {_at(p.ref, 'batch_hash', step)} vs " \
                     f"{_at(p.other, 'batch_hash', step)}"
-        elif p.stage == "accumulated numerics" and len(p.ref.steps):
-            text += f"; step-0 loss {float(p.ref.steps.loss[0])!r} on both sides"
-        elif p.stage == "first forward pass" and len(p.ref.steps) and len(p.other.steps):
+        elif p.stage == Stage.FORWARD and len(p.ref.steps) and len(p.other.steps):
             text += (f"; step-0 loss {float(p.ref.steps.loss[0])!r} vs "
                      f"{float(p.other.steps.loss[0])!r}")
+        elif p.stage in (Stage.BACKWARD, Stage.UPDATE, Stage.ACCUMULATED) and len(p.ref.steps):
+            text += f"; step-0 loss {float(p.ref.steps.loss[0])!r} on both sides"
+        if p.magnitude is not None and p.first_gap_step is not None \
+                and p.stage not in (Stage.DATASET, Stage.INIT, Stage.BATCHES):
+            text += (f"; the first difference (step {p.first_gap_step}) is "
+                     f"{p.first_gap_rel:.2g} relative: {p.magnitude.value}")
+        if p.verdict == "diverged" and p.common_steps:
+            last = p.common_steps - 1
+            text += (f"; last common loss {_loss(p.ref, last)} vs {_loss(p.other, last)}")
         return text
+
+
+def _loss(run: RunRecord, row: int) -> str:
+    return f"{float(run.steps.loss[row]):.4g}" if row < len(run.steps) else "?"
 
 
 def _at(run: RunRecord, column: str, step: int) -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Optional
 
 from reprodiag.core.compare.render import md_cell, jsonable
-from reprodiag.core.diagnose.findings import Finding, Fix
+from reprodiag.core.diagnose.findings import NOTE, Diagnosis, Finding, Fix
 
 DIAGNOSIS_FORMAT = "reprodiag-diagnosis"
-DIAGNOSIS_VERSION = 1
-_NONE = "No probable cause found: the runs and environments show no difference that changes " \
+DIAGNOSIS_VERSION = 2
+NO_CAUSE = "No probable cause found: the runs and environments show no difference that changes " \
         "numbers."
 
 
@@ -23,20 +23,30 @@ def fix_heading(fix: Fix) -> str:
         "reprodiag ") else ("any framework" if fix.framework == "any" else fix.framework)
 
 
+def likelihood_text(f: Finding) -> str:
+    """"very likely, 0.91" for a cause; "note" for a note."""
+    return "note" if f.kind == NOTE else f"{f.likelihood_word}, {f.likelihood:.2f}"
+
+
 def _heading(i: int, f: Finding) -> str:
-    return f"{i}. {f.title}  [{f.likelihood_word}, {f.likelihood:.2f}; id {f.id}]"
+    return f"{i}. {f.title}  [{likelihood_text(f)}; id {f.id}]"
 
 
-def to_text(findings: list[Finding], labels: tuple[str, str] = ("A", "B"),
-            summary: Optional[str] = None) -> str:
-    """The findings for a terminal."""
-    a, b = labels
+def to_text(diagnosis: Diagnosis, summary: Optional[str] = None) -> str:
+    """The diagnosis for a terminal."""
+    a, b = diagnosis.labels
+    findings = diagnosis.findings
     out = ["reprodiag diagnosis", f"  A: {a}", f"  B: {b}"]
     if summary:
         out.append(summary)
     out.append("")
+    if not diagnosis.causes:
+        out.append(NO_CAUSE)
+    out += [f"Note: {note}" for note in diagnosis.notes]
     if not findings:
-        return "\n".join(out + [_NONE]) + "\n"
+        return "\n".join(out) + "\n"
+    if not diagnosis.causes or diagnosis.notes:
+        out.append("")
     for i, f in enumerate(findings, 1):
         out.append(_heading(i, f))
         out.append("   evidence:")
@@ -54,18 +64,20 @@ def to_text(findings: list[Finding], labels: tuple[str, str] = ("A", "B"),
     return "\n".join(out).rstrip() + "\n"
 
 
-def to_markdown(findings: list[Finding], labels: tuple[str, str] = ("A", "B"),
-                summary: Optional[str] = None) -> str:
-    """The findings as Markdown, code in fenced blocks."""
-    a, b = labels
+def to_markdown(diagnosis: Diagnosis, summary: Optional[str] = None) -> str:
+    """The diagnosis as Markdown, code in fenced blocks."""
+    a, b = diagnosis.labels
+    findings = diagnosis.findings
     out = [f"### reprodiag diagnosis: {md_cell(a)} (A) vs {md_cell(b)} (B)", ""]
     if summary:
         out += [f"**{md_cell(summary, 300)}**", ""]
-    if not findings:
-        return "\n".join(out + [_NONE]) + "\n"
+    if not diagnosis.causes:
+        out += [NO_CAUSE, ""]
+    out += [f"> {md_cell(note, 600)}  " for note in diagnosis.notes]
+    if diagnosis.notes:
+        out.append("")
     for i, f in enumerate(findings, 1):
-        out += [f"#### {i}. {md_cell(f.title, 200)} ({f.likelihood_word}, {f.likelihood:.2f})",
-                ""]
+        out += [f"#### {i}. {md_cell(f.title, 200)} ({likelihood_text(f)})", ""]
         out += [f"- {md_cell(line, 500)}" for line in f.evidence]
         out += ["", f"*Why:* {md_cell(f.why, 1000)}", ""]
         for fix in f.fixes:
@@ -81,9 +93,9 @@ def to_markdown(findings: list[Finding], labels: tuple[str, str] = ("A", "B"),
     return "\n".join(out).rstrip() + "\n"
 
 
-def to_json(findings: list[Finding], labels: tuple[str, str] = ("A", "B"),
-            summary: Optional[str] = None) -> dict:
-    """The findings as plain JSON types (see DIAGNOSIS_FORMAT)."""
+def to_json(diagnosis: Diagnosis, summary: Optional[str] = None) -> dict:
+    """The diagnosis as plain JSON types (see DIAGNOSIS_FORMAT)."""
     return jsonable({"format": DIAGNOSIS_FORMAT, "format_version": DIAGNOSIS_VERSION,
-                      "labels": list(labels), "summary": summary,
-                      "findings": [f.to_json() for f in findings]})
+                     "labels": list(diagnosis.labels), "summary": summary,
+                     "notes": list(diagnosis.notes),
+                     "findings": [f.to_json() for f in diagnosis.findings]})

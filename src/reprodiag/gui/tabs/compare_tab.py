@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from reprodiag import __version__
 from reprodiag.core.bundle import Bundle, read_bundle
 from reprodiag.core.compare import BundleComparison, compare_bundles
 from reprodiag.core.compare.envdiff import diff_env
@@ -76,13 +77,14 @@ def read_source(path: str) -> Bundle | Snapshot:
     return read_bundle(path) if looks_like_bundle(path) else import_report_file(path)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Side:
     """A source narrowed to its ticked runs: what compare_bundles reads."""
 
     label: str
     snapshot: Snapshot | None
     runs: list[RunRecord]
+    producer: dict[str, str]
 
 
 class CompareTab(QWidget):
@@ -297,7 +299,8 @@ class CompareTab(QWidget):
         key = str(Path(bundle.path).resolve())
         label = bundle.label or Path(bundle.path).name
         self._put(Source(key=key, label=self._unique(label, key), snapshot=bundle.snapshot,
-                         runs=list(bundle.runs), path=Path(bundle.path)))
+                         runs=list(bundle.runs), path=Path(bundle.path),
+                         producer=dict(bundle.producer)))
         if self.on_bundle_loaded is not None:
             self.on_bundle_loaded(bundle)
 
@@ -314,7 +317,7 @@ class CompareTab(QWidget):
                    "warning")
             return
         self._put(Source(key=LOCAL, label="this machine", snapshot=self.state.snapshot,
-                         runs=runs))
+                         runs=runs, producer={"version": __version__}))
 
     def _unique(self, label: str, key: str) -> str:
         taken = {s.label for s in self.sources if s.key != key}
@@ -367,7 +370,8 @@ class CompareTab(QWidget):
         for s in self.sources:
             if s.ok and states.get(s.key) == checked:
                 runs = [r for r in s.runs if states.get(f"{s.key}\n{r.run_id}") == checked]
-                out.append((s, _Side(s.label, s.snapshot, runs)))
+                out.append((s, _Side(label=s.label, snapshot=s.snapshot, runs=runs,
+                                     producer=s.producer)))
         return out
 
     def recompare(self) -> None:
@@ -459,9 +463,10 @@ class CompareTab(QWidget):
         a, b = sides
         index = list(self.sides).index(other.key)
         runs = {r.run_id: r for r in a.runs + b.runs}
-        self.findings.set_findings(
-            diagnose_comparison(self.comparisons[index], snapshots=(a.snapshot, b.snapshot),
-                                runs=(a.runs, b.runs)), (ref.label, other.label), runs)
+        diagnosis = diagnose_comparison(self.comparisons[index],
+                                        snapshots=(a.snapshot, b.snapshot), runs=(a.runs, b.runs))
+        diagnosis.labels = (ref.label, other.label)
+        self.findings.set_findings(diagnosis, runs)
         self.side_tabs.setTabText(DIAGNOSIS, f"Diagnosis ({len(self.findings.findings)})")
         self._update_seed_stats((a, b))
         if a.snapshot is None or b.snapshot is None:

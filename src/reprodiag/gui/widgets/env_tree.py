@@ -2,7 +2,7 @@
 
 Keys sharing a prefix (``cpu.flags.*``, ``framework.torch.*``, ``gpu.0.*``) nest under one
 node; long families are folded. Numerics-relevant facts are bold with a severity dot, and
-their tooltip says why they matter (core.env.meta.describe). Values read as in the text
+their tooltip says why they matter (core.knowledge.facts.describe). Values read as in the text
 report (core.env.render.fact_text).
 """
 
@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
-from reprodiag.core.env.meta import describe
+from reprodiag.core.knowledge.facts import describe
 from reprodiag.core.env.model import GROUPS, Snapshot
 from reprodiag.core.env.render import FOLDED, fact_text
 from reprodiag.gui import theme

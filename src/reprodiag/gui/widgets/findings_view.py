@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from reprodiag.core.diagnose import render as diagnose_render
-from reprodiag.core.diagnose.findings import Finding, Fix
+from reprodiag.core.diagnose.findings import Diagnosis, Finding, Fix
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.record import RunRecord
 from reprodiag.gui.widgets.code_block import CodeBlock
@@ -65,9 +65,11 @@ class _FindingCard(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setToolTip(f"Finding {finding.id}: {finding.title}")
         heading = QLabel(f"<b>{number}. {html.escape(finding.title)}</b> "
-                         f"({finding.likelihood_word}, {finding.likelihood:.2f})")
+                         f"({html.escape(diagnose_render.likelihood_text(finding))})")
         heading.setWordWrap(True)
-        heading.setToolTip("The probable cause, how likely it is (0..1) and its id")
+        heading.setToolTip("The probable cause and how likely it is (0..1): its share of what "
+                           "explains the runs' difference; a note says how the sides were "
+                           "recorded")
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(heading, 1)
@@ -107,7 +109,7 @@ class _FindingCard(QFrame):
                 self._add(layout, fix, CodeBlock(title, fix.code, f"{heading_text} fix "
                                                  + ("commands" if shell else "code")))
                 title = ""
-            if fix.env:
+            if fix.env or fix.unset:
                 self._add(layout, fix, CodeBlock(title or "Before Python starts:",
                                                  fix.shell_exports,
                                                  f"{heading_text} fix variables (export lines)"))
@@ -145,13 +147,19 @@ class FindingsView(QScrollArea):
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.setToolTip(self.toolTip())
+        self.notes = QLabel()
+        self.notes.setWordWrap(True)
+        self.notes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notes.setToolTip("What was compared and what was not (shorter runs, facts only "
+                              "one side captured), and what to record next")
         self._fill([])
 
-    def set_findings(self, findings: list[Finding], labels: tuple[str, str],
+    def set_findings(self, diagnosis: Diagnosis,
                      runs: Optional[dict[str, RunRecord]] = None) -> None:
-        """Show the findings; `runs` (run id -> record) lets canary findings be rerun."""
-        self.findings = list(findings)
-        self.markdown = diagnose_render.to_markdown(self.findings, labels)
+        """Show the diagnosis; `runs` (run id -> record) lets canary findings be rerun."""
+        self.findings = list(diagnosis.findings)
+        self.markdown = diagnose_render.to_markdown(diagnosis)
+        self.notes.setText("<br>".join(f"<i>Note:</i> {html.escape(n)}" for n in diagnosis.notes))
         runs = runs or {}
         cards = []
         for i, finding in enumerate(self.findings, 1):
@@ -163,13 +171,14 @@ class FindingsView(QScrollArea):
                     seen.append(key)
                     reruns.append((fix, configs))
             cards.append(_FindingCard(i, finding, reruns, self.rerun_requested.emit))
-        if not cards:
-            self.note.setText(diagnose_render.to_text([], labels).strip().splitlines()[-1])
+        if not diagnosis.causes:
+            self.note.setText(diagnose_render.NO_CAUSE)
         self._fill(cards)
 
     def clear_findings(self, note: str) -> None:
         self.findings, self.markdown = [], ""
         self.note.setText(note)
+        self.notes.setText("")
         self._fill([])
 
     def _fill(self, cards: list[_FindingCard]) -> None:
@@ -178,17 +187,19 @@ class FindingsView(QScrollArea):
         layout = QVBoxLayout(content)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(6)
-        if cards:
-            for card in cards:
-                layout.addWidget(card)
-        else:
+        if not [c for c in cards if c.finding.kind != "note"]:
             layout.addWidget(self.note)
+        if self.notes.text():
+            layout.addWidget(self.notes)
+        for card in cards:
+            layout.addWidget(card)
         layout.addStretch(1)
         old = self.takeWidget()
         self.setWidget(content)
         if old is not None:
-            if self.note.parent() is old:
-                self.note.setParent(None)
+            for label in (self.note, self.notes):
+                if label.parent() is old:
+                    label.setParent(None)
             old.deleteLater()
 
     def fix_blocks(self) -> list[tuple[Fix, CodeBlock]]:

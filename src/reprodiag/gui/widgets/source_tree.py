@@ -28,6 +28,7 @@ class Source:
     path: Path | None = None
     error: str = ""
     origin: str = ""
+    producer: dict[str, str] = field(default_factory=dict)  # the reprodiag that recorded it
 
     @property
     def ok(self) -> bool:
