@@ -126,7 +126,7 @@ def test_text_and_markdown_show_the_same_ranking(bundles, capsys):
     assert "export OMP_NUM_THREADS=1" in text and "reprodiag run --framework torch" in text
     assert cli.main(["diagnose", a, b, "--markdown"]) == 0
     md = capsys.readouterr().out
-    assert "#### 1. Different CPU thread counts (very likely" in md
+    assert "#### 1. Different CPU thread counts (1 vs 2) (very likely" in md
     assert "```python\nimport torch\n\ntorch.set_num_threads(1)" in md
 
 

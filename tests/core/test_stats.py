@@ -190,6 +190,15 @@ def test_verdict_needs_two_runs_per_side():
     assert all(m.test is None for m in v.measures)
 
 
+def test_the_alpha_asked_for_is_the_alpha_reported():
+    # NoiseVerdict was once built positionally and the alpha landed in `numbers`.
+    a = _side([0.50, 0.52, 0.51, 0.49], [0.90, 0.91, 0.89, 0.90])
+    b = _side([0.80, 0.82, 0.79, 0.81], [0.90, 0.90, 0.91, 0.89])
+    v = compare_sides(a, b, alpha=0.01)
+    assert v.alpha == 0.01 and v.numbers == ""
+    assert compare_sides(a[:1], b, alpha=0.01).alpha == 0.01
+
+
 def test_verdict_notes_repeats_of_one_seed():
     a = [_run(0.5, 0.9, seed=3), _run(0.5, 0.9, seed=3)]
     v = compare_sides(a, _side([0.5, 0.6], [0.9, 0.8]))

@@ -127,8 +127,8 @@ def test_a_recorded_training_of_ones_own_gets_no_rerun(bundles):
 
     a, b = bundle.runs[0], dataclasses.replace(bundle.runs[1])
     b.config = b.config.model_copy(update={"model": "custom"})
-    finding = Finding("x", "x", 0.9, run_pairs=[(a.run_id, b.run_id)])
-    fix = Fix("any", rerun_config_changes={"threads": 1}, rerun_sides="both")
+    finding = Finding(id="x", title="x", likelihood=0.9, run_pairs=[(a.run_id, b.run_id)])
+    fix = Fix(framework="any", rerun_config_changes={"threads": 1}, rerun_sides="both")
     runs = {a.run_id: a, b.run_id: b}
     assert rerun_configs(finding, fix, runs) == []
     b.config = b.config.model_copy(update={"model": "mlp"})

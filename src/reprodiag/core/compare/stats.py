@@ -103,7 +103,7 @@ def t_quantile(q: float, df: float) -> float:
 # ---------------------------------------------------------------- one sample, two samples
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Summary:
     """n, mean, sample standard deviation and a confidence interval of one measure."""
 
@@ -120,19 +120,20 @@ def summarize(values: Sequence[float], confidence: float = CONFIDENCE) -> Summar
     vals = [float(v) for v in values]
     n = len(vals)
     if n == 0:
-        return Summary(0)
+        return Summary(n=0)
     if max(vals) == min(vals):  # exact: no rounding noise from summing equal values
         mean, std = vals[0], 0.0
     else:
         mean = math.fsum(vals) / n
         std = math.sqrt(math.fsum((v - mean) ** 2 for v in vals) / (n - 1))
     if n < 2:
-        return Summary(1, mean, values=vals)
+        return Summary(n=1, mean=mean, values=vals)
     half = t_quantile(0.5 + confidence / 2.0, n - 1) * std / math.sqrt(n)
-    return Summary(n, mean, std, mean - half, mean + half, vals)
+    return Summary(n=n, mean=mean, std=std, ci_low=mean - half, ci_high=mean + half,
+                   values=vals)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class WelchTest:
     """Welch's t-test of B against A: difference of means (B - A), t, df, p and Hedges' g."""
 
@@ -155,11 +156,13 @@ def welch_test(a: Summary, b: Summary, confidence: float = CONFIDENCE) -> WelchT
     g = hedges_g(a, b)
     if se == 0.0:  # no spread on either side: any gap at all is beyond the noise
         t = 0.0 if diff == 0 else math.copysign(math.inf, diff)
-        return WelchTest(diff, t, math.nan, 1.0 if diff == 0 else 0.0, g, diff, diff)
+        return WelchTest(diff=diff, t=t, df=math.nan, p=1.0 if diff == 0 else 0.0, g=g,
+                         ci_low=diff, ci_high=diff)
     df = (va + vb) ** 2 / (va ** 2 / (a.n - 1) + vb ** 2 / (b.n - 1))
     t = diff / se
     half = t_quantile(0.5 + confidence / 2.0, df) * se
-    return WelchTest(diff, t, df, t_two_sided_p(t, df), g, diff - half, diff + half)
+    return WelchTest(diff=diff, t=t, df=df, p=t_two_sided_p(t, df), g=g, ci_low=diff - half,
+                     ci_high=diff + half)
 
 
 def hedges_g(a: Summary, b: Summary) -> float:
@@ -176,7 +179,7 @@ def hedges_g(a: Summary, b: Summary) -> float:
 # ---------------------------------------------------------------- runs of one side
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SideStats:
     """One side's runs over seeds: final loss and metric summaries, and the runs left out."""
 
@@ -257,7 +260,7 @@ def step_band(runs: Sequence[RunRecord], column: str = "loss"
 # ---------------------------------------------------------------- two sides
 
 
-@dataclass
+@dataclass(kw_only=True)
 class MeasureTest:
     """One measure (final loss or the metric) compared between the sides."""
 
@@ -270,7 +273,7 @@ class MeasureTest:
     numbers: str = ""  # the numbers only
 
 
-@dataclass
+@dataclass(kw_only=True)
 class NoiseVerdict:
     """Whether the gap between two sides is larger than seed-to-seed noise, with the numbers.
 
@@ -322,11 +325,12 @@ def verdict_of(a: SideStats, b: SideStats, *, alpha: float = ALPHA) -> NoiseVerd
         beyond = None if test is None else bool(test.p < each)
         numbers = _numbers(name, sa, sb, test)
         word = {True: ": larger than seed noise", False: ": within seed noise"}.get(beyond, "")
-        measures.append(MeasureTest(name, sa, sb, test, beyond, numbers + word, numbers))
+        measures.append(MeasureTest(measure=name, a=sa, b=sb, test=test, beyond_noise=beyond,
+                                    sentence=numbers + word, numbers=numbers))
     if a.n < 2 or b.n < 2:
         sentence = (f"No verdict: each side needs at least 2 finished runs with different seeds "
                     f"(A has {a.n}, B has {b.n}); run each side with --seeds 0 1 2 3 4.")
-        return NoiseVerdict(measures, None, sentence, alpha)
+        return NoiseVerdict(measures=measures, beyond_noise=None, sentence=sentence, alpha=alpha)
     beyond = [m for m in measures if m.beyond_noise]
     if beyond:
         head = "Larger than seed-to-seed noise"
@@ -336,7 +340,8 @@ def verdict_of(a: SideStats, b: SideStats, *, alpha: float = ALPHA) -> NoiseVerd
         detail = ("no measure differs by more than changing the seed does "
                   f"(each tested at alpha = {each:.3g})")
     sentence = f"{head}: {detail}." + _repeat_caveat(a, b)
-    return NoiseVerdict(measures, bool(beyond), sentence, alpha)
+    return NoiseVerdict(measures=measures, beyond_noise=bool(beyond), sentence=sentence,
+                        alpha=alpha)
 
 
 def _repeat_caveat(a: SideStats, b: SideStats) -> str:
@@ -350,7 +355,7 @@ def _repeat_caveat(a: SideStats, b: SideStats) -> str:
 # ---------------------------------------------------------------- groups of two bundles
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GroupStats:
     """Runs of one config (all but the seed) on side A, the matching group on side B."""
 
@@ -400,10 +405,11 @@ def seed_groups(bundle_a: Any, bundle_b: Any, *, alpha: float = ALPHA) -> list[G
         sa, sb = seed_stats(groups_a[ca]), seed_stats(groups_b[cb])
         da, db = ca.model_dump(), cb.model_dump()
         diffs = [(k, da[k], db[k]) for k in da if da[k] != db[k]]
-        out.append(GroupStats(ca, cb, sa, sb, verdict_of(sa, sb, alpha=alpha), diffs))
-    out += [GroupStats(c, None, seed_stats(runs), None, None)
+        out.append(GroupStats(config_a=ca, config_b=cb, a=sa, b=sb,
+                              verdict=verdict_of(sa, sb, alpha=alpha), differences=diffs))
+    out += [GroupStats(config_a=c, config_b=None, a=seed_stats(runs), b=None, verdict=None)
             for c, runs in groups_a.items() if c not in matched_a]
-    out += [GroupStats(None, c, None, seed_stats(runs), None)
+    out += [GroupStats(config_a=None, config_b=c, a=None, b=seed_stats(runs), verdict=None)
             for c, runs in groups_b.items() if c not in matched_b]
     return out
 
