@@ -113,12 +113,18 @@ def test_fix_blocks_copy_their_code_and_rerun_starts_the_fixed_config(qtbot, win
     assert expected[-1] == runs[b_id].config.model_copy(update=fix.rerun_config_changes)
 
     threads.rerun_buttons[0].click()
-    assert window.current_tab_name() == "runs"
+    # The reruns go beside the reference in this view, and the fix is checked when they end.
+    assert window.current_tab_name() == "compare"
     started = [r.config for r in window.runs_tab.records.values()]
     assert started == expected
     assert started[-1].threads == runs[a_id].config.threads
-    window.runs_tab.cancel()
-    qtbot.waitUntil(lambda: not window.runs_tab.active, timeout=30_000)
+    assert any(s.label.startswith("fix: threads=") for s in tab.sources)
+    assert "running" in tab.findings.fix_check.text()
+    qtbot.waitUntil(lambda: tab.fix_checks[0].result != "", timeout=120_000)
+    check = tab.fix_checks[0]
+    assert check.worked is True, check.result
+    assert "the fix worked" in tab.findings.fix_check.text()
+    assert "bitwise identical" in check.result
 
 
 def test_a_recorded_training_of_ones_own_gets_no_rerun(bundles):

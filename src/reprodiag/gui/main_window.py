@@ -286,9 +286,9 @@ class MainWindow(QMainWindow):
         return self.compare_tab.paste_report_dialog()
 
     def rerun(self, configs: list, reference_first: bool = False) -> list:
-        """Start canary runs in the Runs tab and show it (the first as its reference)."""
+        """Start canary runs with a fix in the Runs tab's queue (the first as its reference);
+        the Compare tab shows them beside the reference and says whether the fix worked."""
         records = self.runs_tab.start_runs(configs, reference_first=reference_first)
-        self.set_tab("runs")
         names = ", ".join(c.short_label() for c in configs)
         report(self, f"started {len(records)} runs with the fix: {names}", "info")
         return records

@@ -82,7 +82,7 @@ class RunConfig(BaseModel):
             parts.append(self.dtype)
         if self.deterministic:
             parts.append("det")
-        if self.tf32:
+        if self.tf32 and self.device != "cpu":  # TF32 acts only on a GPU
             parts.append("tf32")
         return " ".join(parts)
 

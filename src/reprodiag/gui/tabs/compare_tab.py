@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -49,6 +49,7 @@ from reprodiag.gui.widgets.dialogs import OPEN_FILTER, ask_open_paths, report
 from reprodiag.gui.widgets.env_diff_table import EnvDiffTable
 from reprodiag.gui.widgets.explain_dialog import ExplainDialog, explainable, open_explain
 from reprodiag.gui.widgets.findings_view import FindingsView
+from reprodiag.gui.widgets.fix_check import FixCheck
 from reprodiag.gui.widgets.paste_report_dialog import PasteReportDialog
 from reprodiag.gui.widgets.seed_stats_view import SeedStatsView
 from reprodiag.gui.widgets.source_tree import Source, SourceTree
@@ -104,7 +105,12 @@ class CompareTab(QWidget):
         self._order: dict[str, int] = {}
         self.on_bundle_loaded: Callable[[Bundle], None] | None = None
         self.on_report_added: Callable[[str, str, Snapshot], None] | None = None
-        self.on_rerun: Callable[[list[RunConfig], bool], None] | None = None
+        self.on_rerun: Callable[[list[RunConfig], bool], list[RunRecord]] | None = None
+        self.fix_checks: list[FixCheck] = []
+        self._fix_timer = QTimer(self)
+        self._fix_timer.setInterval(500)
+        self._fix_timer.timeout.connect(self._poll_fix_checks)
+        self._fix_progress: list = []
         self._reports = 0
 
         open_button = QPushButton("Open bundles…")
@@ -500,11 +506,45 @@ class CompareTab(QWidget):
         self.side_tabs.setCurrentIndex(index)
 
     # ------------------------------------------------------------------ fixes and explain
-    def _rerun(self, configs: list[RunConfig], reference_first: bool) -> None:
+    def _rerun(self, configs: list[RunConfig], reference_first: bool, finding=None,
+               fix=None) -> None:
+        """Run the fixed side(s) here, show them beside the reference and, when they end,
+        say whether the fix worked (FixCheck)."""
         if self.on_rerun is None:
             report(self, "reruns start in the Runs tab of the main window", "warning")
             return
-        self.on_rerun(configs, reference_first)
+        records = self.on_rerun(configs, reference_first) or []
+        if finding is None or fix is None or not records:
+            return
+        reference = None
+        if not reference_first and finding.run_pairs:
+            runs = {r.run_id: r for s in self.sources for r in s.runs}
+            reference = runs.get(finding.run_pairs[0][0])
+        check = FixCheck(title=finding.title, changes=dict(fix.rerun_config_changes),
+                         records=list(records), reference=reference)
+        self.fix_checks.append(check)
+        key = f"__fix__{len(self.fix_checks)}"
+        self._put(Source(key=key, label=f"fix: {check.changes_text}", runs=list(records),
+                         snapshot=self.state.snapshot, producer={"version": __version__},
+                         origin="rerun with fix"))
+        self.findings.set_fix_check(f"{check.changes_text}: running {len(records)} rerun"
+                                    f"{'s' if len(records) != 1 else ''} on this machine…")
+        self._fix_timer.start()
+
+    def _poll_fix_checks(self) -> None:
+        """Refresh the reruns' curves while they stream; conclude each check once it ends."""
+        pending = [c for c in self.fix_checks if not c.result]
+        if not pending:
+            self._fix_timer.stop()
+            return
+        progress = [(len(r.steps), r.status) for c in pending for r in c.records]
+        if progress != self._fix_progress:
+            self._fix_progress = progress
+            self.recompare()
+        for check in pending:
+            if check.ended:
+                self.findings.set_fix_check(check.conclude(), check.worked)
+                report(self, check.result, "info" if check.worked else "warning")
 
     def explain_pair(self) -> tuple[RunRecord, RunRecord, tuple[str, str]] | None:
         """The selected pair of runs, else the first pair that differs, else the first pair."""

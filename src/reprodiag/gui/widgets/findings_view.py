@@ -80,10 +80,12 @@ class _FindingCard(QFrame):
             button = QPushButton(text)
             names = "\n".join(f"  {c.short_label()}" for c in configs)
             first = " (the first is the reference)" if fix.rerun_sides == "both" else ""
-            button.setToolTip(f"Start these canary runs in the Runs tab{first} with "
-                              f"{_changes_text(fix.rerun_config_changes)}:\n{names}")
+            button.setToolTip(f"Run these canaries on this machine{first} with "
+                              f"{_changes_text(fix.rerun_config_changes)}, show them here "
+                              f"beside the reference and say whether the fix worked:\n{names}")
             both = fix.rerun_sides == "both"
-            button.clicked.connect(lambda _c=False, cs=configs, r=both: on_rerun(cs, r))
+            button.clicked.connect(
+                lambda _c=False, cs=configs, r=both, f=fix: on_rerun(cs, r, finding, f))
             top.addWidget(button, 0, Qt.AlignmentFlag.AlignTop)
             self.rerun_buttons.append(button)
 
@@ -134,7 +136,7 @@ class FindingsView(QScrollArea):
     """Cards of the findings, most likely first; `rerun_requested` carries the RunConfigs to
     start and whether the first is the reference (the fix changes both sides)."""
 
-    rerun_requested = Signal(list, bool)
+    rerun_requested = Signal(list, bool, object, object)  # configs, both sides, finding, fix
 
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
@@ -147,6 +149,11 @@ class FindingsView(QScrollArea):
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.setToolTip(self.toolTip())
+        self.fix_check = QLabel()
+        self.fix_check.setWordWrap(True)
+        self.fix_check.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.fix_check.setToolTip("The last fix tried with Rerun with fix, and whether the "
+                                  "reruns now agree with the reference")
         self.notes = QLabel()
         self.notes.setWordWrap(True)
         self.notes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -175,6 +182,12 @@ class FindingsView(QScrollArea):
             self.note.setText(diagnose_render.NO_CAUSE)
         self._fill(cards)
 
+    def set_fix_check(self, text: str, worked: Optional[bool] = None) -> None:
+        """Show how the last fix tried is doing: running, worked, or still differs."""
+        mark = {True: "✔ ", False: "✘ "}.get(worked, "")
+        self.fix_check.setText(f"<b>{mark}{html.escape(text)}</b>" if text else "")
+        self._fill(self.cards)
+
     def clear_findings(self, note: str) -> None:
         self.findings, self.markdown = [], ""
         self.note.setText(note)
@@ -187,6 +200,8 @@ class FindingsView(QScrollArea):
         layout = QVBoxLayout(content)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(6)
+        if self.fix_check.text():
+            layout.addWidget(self.fix_check)
         if not [c for c in cards if c.finding.kind != "note"]:
             layout.addWidget(self.note)
         if self.notes.text():
@@ -197,7 +212,7 @@ class FindingsView(QScrollArea):
         old = self.takeWidget()
         self.setWidget(content)
         if old is not None:
-            for label in (self.note, self.notes):
+            for label in (self.note, self.notes, self.fix_check):
                 if label.parent() is old:
                     label.setParent(None)
             old.deleteLater()
