@@ -101,6 +101,15 @@ def test_a_wheel_install_saves_the_same_notebook(core_venv, tmp_path):
     assert out.read_text(encoding="utf-8") == notebook_text()
 
 
+def test_export_without_any_framework_says_so_in_one_line(core_venv, tmp_path):
+    out = tmp_path / "x.reprodiag.zip"
+    proc = run([core_venv / "bin" / "reprodiag", "export", "--quick", "--no-deep", "--out", out])
+    assert proc.returncode == 2 and not out.exists()
+    assert proc.stderr.splitlines()[-1] == (
+        "reprodiag: error: no framework to run: torch and tensorflow not installed in the target "
+        "interpreter; install one (pip install torch) or pass --python PATH")
+
+
 def test_app_without_gui_extra_says_how_to_get_it(core_venv):
     proc = run([core_venv / "bin" / "reprodiag"])
     assert proc.returncode == 2
@@ -112,6 +121,7 @@ def test_export_with_only_torch_writes_a_valid_bundle(tmp_path):
     out = tmp_path / "torch-only.reprodiag.zip"
     proc = run([venv / "bin" / "reprodiag", "export", "--quick", "--out", out], timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "tensorflow is not installed here: its canaries are skipped" in proc.stderr
     bundle = read_bundle(out)
     assert {r.config.framework for r in bundle.runs} == {"torch"}
     assert len(bundle.runs) == 4 and all(r.status == "finished" for r in bundle.runs)

@@ -212,8 +212,8 @@ class MainWindow(QMainWindow):
                          f"Ctrl+{i + 1}", f"Show the {name.capitalize()} tab")
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "Get the &Colab notebook…", self._ask_colab_notebook, None,
-                     "Save reprodiag's Colab notebook: it records Colab's environment and "
-                     "canaries into a bundle to compare here")
+                     "Save reprodiag's Colab notebook: it carries this reprodiag and records "
+                     "Colab's environment and canaries into a bundle to compare here")
         self._action(help_menu, "&About reprodiag", self._about, None,
                      "Versions of reprodiag, Python, Qt and the plotting library")
         for menu in (file_menu, view_menu, help_menu):

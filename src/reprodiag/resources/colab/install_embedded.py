@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 
-def install_embedded_reprodiag(*, version, sha256, dependencies, archive):
+def install_embedded_reprodiag(*, version: str, sha256: str, dependencies: list, archive: str) -> None:
     data = base64.b64decode(archive)
     if hashlib.sha256(data).hexdigest() != sha256:
         raise RuntimeError("the embedded reprodiag is damaged; save the notebook from reprodiag again")
