@@ -6,25 +6,19 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from reprodiag.core.bundle import read_bundle
+from venv_helpers import PIP_TIMEOUT_S, new_venv, run
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 CORE_DEPS = ["numpy", "psutil", "nvidia-ml-py", "pydantic", "platformdirs"]
 TORCH = "torch==2.13.0"
-PIP_TIMEOUT_S = 900
-
-
-def run(argv, timeout=600, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in argv], capture_output=True, text=True,
-                          timeout=timeout, **kwargs)
 
 
 def package_copy(folder: Path) -> Path:
@@ -40,15 +34,9 @@ def package_copy(folder: Path) -> Path:
 
 def make_venv(folder: Path, extra: list[str]) -> Path:
     """A new venv with the core dependencies, `extra`, and reprodiag itself (--no-deps)."""
-    venv = folder / "venv"
-    created = run([sys.executable, "-m", "venv", venv], timeout=120)
-    assert created.returncode == 0, created.stderr
-    python = venv / "bin" / "python"
-    deps = run([python, "-m", "pip", "install", "-q", *CORE_DEPS, *extra], timeout=PIP_TIMEOUT_S)
-    if deps.returncode != 0:
-        pytest.skip(f"cannot install the dependencies here: {deps.stderr.strip()[-300:]}")
-    own = run([python, "-m", "pip", "install", "-q", "--no-deps", package_copy(folder)],
-              timeout=PIP_TIMEOUT_S)
+    venv = new_venv(folder, [*CORE_DEPS, *extra])
+    own = run([venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps",
+               package_copy(folder)], timeout=PIP_TIMEOUT_S)
     assert own.returncode == 0, own.stderr[-2000:]
     return venv
 
@@ -103,6 +91,25 @@ def test_colab_and_recorders_import_without_qt(core_venv):
     assert str(core_venv) in proc.stdout  # the installed copy, not the repository's
 
 
+def test_a_wheel_install_saves_the_same_notebook(core_venv, tmp_path):
+    """The notebook embeds the installed package: a wheel install gives the editable's bytes."""
+    from reprodiag.colab_notebook import notebook_text
+
+    out = tmp_path / "from-wheel.ipynb"
+    proc = run([core_venv / "bin" / "reprodiag", "colab-notebook", "--out", out], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text(encoding="utf-8") == notebook_text()
+
+
+def test_export_without_any_framework_says_so_in_one_line(core_venv, tmp_path):
+    out = tmp_path / "x.reprodiag.zip"
+    proc = run([core_venv / "bin" / "reprodiag", "export", "--quick", "--no-deep", "--out", out])
+    assert proc.returncode == 2 and not out.exists()
+    assert proc.stderr.splitlines()[-1] == (
+        "reprodiag: error: no framework to run: torch and tensorflow not installed in the target "
+        "interpreter; install one (pip install torch) or pass --python PATH")
+
+
 def test_app_without_gui_extra_says_how_to_get_it(core_venv):
     proc = run([core_venv / "bin" / "reprodiag"])
     assert proc.returncode == 2
@@ -114,6 +121,7 @@ def test_export_with_only_torch_writes_a_valid_bundle(tmp_path):
     out = tmp_path / "torch-only.reprodiag.zip"
     proc = run([venv / "bin" / "reprodiag", "export", "--quick", "--out", out], timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "tensorflow is not installed here: its canaries are skipped" in proc.stderr
     bundle = read_bundle(out)
     assert {r.config.framework for r in bundle.runs} == {"torch"}
     assert len(bundle.runs) == 4 and all(r.status == "finished" for r in bundle.runs)

@@ -107,6 +107,17 @@ def test_frozen_app_has_its_version_and_no_framework(frozen_app):
 
 
 @pytest.mark.slow
+def test_frozen_app_saves_the_notebook_that_carries_this_reprodiag(frozen_app, tmp_path):
+    from reprodiag.colab_notebook import notebook_text
+
+    out = tmp_path / "frozen.ipynb"
+    proc = subprocess.run([str(frozen_app), "colab-notebook", "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert out.read_text(encoding="utf-8") == notebook_text()  # the same bytes as this install
+
+
+@pytest.mark.slow
 def test_frozen_app_renders_a_screenshot(frozen_app, tmp_path):
     if not (REPO / "src" / "reprodiag" / "gui" / "screenshot.py").is_file():
         pytest.skip("the GUI's screenshot command (gui/screenshot.py) is not written yet")

@@ -21,7 +21,8 @@ EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 TABS = ("environment", "runs", "compare")
 _ANONYMISE_HELP = "hide user name, host name and home folder in what is written"
 # Subcommands in reprodiag/commands/<name>.py (see that package's docstring).
-COMMAND_MODULES: tuple[str, ...] = ("explain", "stats", "import_env", "diagnose", "align")
+COMMAND_MODULES: tuple[str, ...] = ("explain", "stats", "import_env", "diagnose", "align",
+                                     "colab_notebook")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -247,10 +248,11 @@ def checked_interpreter(path: Optional[str]) -> Optional[str]:
     return None if path is None else resolve_interpreter(path)
 
 
-def _out_path(path: str) -> Path:
+def out_path(path: str, example: str = "NAME.reprodiag.zip") -> Path:
+    """An --out path whose folder exists; one line naming the problem otherwise."""
     out = Path(path).expanduser()
     if out.is_dir():
-        raise UserError(f"{path}: is a folder; give a file name like NAME.reprodiag.zip")
+        raise UserError(f"{path}: is a folder; give a file name like {example}")
     if not out.parent.exists():
         raise UserError(f"{path}: folder {out.parent} does not exist")
     return out
@@ -288,7 +290,7 @@ def _cmd_run(args) -> int:
     from reprodiag.core.runs.session import record_runs
 
     python = checked_interpreter(args.python)
-    out = _out_path(args.out) if args.out else None
+    out = out_path(args.out) if args.out else None
     configs = configs_from_args(args)
     progress = ConsoleProgress(sys.stderr)
     result = record_runs(configs, python=python, out=out, label=args.label,
@@ -314,7 +316,7 @@ def _cmd_export(args) -> int:
     from reprodiag.core.runs.session import export_standard_set
 
     python = checked_interpreter(args.python)
-    out = _out_path(args.out)
+    out = out_path(args.out)
     progress = ConsoleProgress(sys.stderr)
     result = export_standard_set(out, python=python, label=args.label, quick=args.quick,
                                  frameworks=args.frameworks, devices=args.devices,

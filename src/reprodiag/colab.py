@@ -4,7 +4,8 @@
     bundle = rd.export(quick=True)   # canaries on every device, deep snapshot, download
 
 The canaries run in worker processes as everywhere else; nothing here imports Qt or a
-framework, so this works with a plain `pip install reprodiag`.
+framework, so this works wherever reprodiag's core dependencies are: in Colab, reprodiag
+itself comes embedded in the notebook the app saves (`colab_notebook.py`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ TEXT_BAR_WIDTH = 24
 
 
 def colab_notebook_path() -> Path:
-    """The ready-made Colab notebook shipped with reprodiag (installed, editable or frozen)."""
+    """The Colab notebook template shipped with reprodiag (installed, editable or frozen);
+    `colab_notebook.notebook()` fills in its install cell."""
     from reprodiag.paths import package_dir
 
     return package_dir() / "resources" / "colab" / NOTEBOOK

@@ -43,6 +43,7 @@ def test_round_trip_is_exact(tmp_path):
     bundle = read_bundle(path)
     assert bundle.path == path and bundle.label == "Colab T4"
     assert bundle.producer == {"name": "reprodiag", "version": reprodiag.__version__}
+    assert bundle.producer_version == reprodiag.__version__
     assert bundle.created_at.endswith("Z")
     assert snapshot_state(bundle.snapshot) == snapshot_state(snapshot)
     assert [record_state(r) for r in bundle.runs] == [record_state(r) for r in runs]

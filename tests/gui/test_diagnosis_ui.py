@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QGuiApplication
 
-from reprodiag.colab import colab_notebook_path
+from reprodiag.colab_notebook import notebook_text
 from reprodiag.core.bundle import read_bundle
 from reprodiag.core.env.model import Fact, Snapshot
 from reprodiag.gui.main_window import COLAB_HINT
@@ -200,8 +200,9 @@ def test_colab_notebook_is_saved_with_instructions(qtbot, window, tmp_path):
     assert "Get the Colab notebook…" in actions and actions["Get the Colab notebook…"].toolTip()
     saved = window.save_colab_notebook(str(tmp_path / "reprodiag"))
     assert saved == tmp_path / "reprodiag.ipynb"
-    assert saved.read_bytes() == colab_notebook_path().read_bytes()
-    assert window.messages.text() == COLAB_HINT
+    assert saved.read_text(encoding="utf-8") == notebook_text()  # carries this reprodiag
+    assert window.messages.text() == f"Saved the Colab notebook to {saved}. {COLAB_HINT}"
+    assert window.messages.level == "info"
     assert window.save_colab_notebook(str(tmp_path / "missing" / "x.ipynb")) is None
     assert window.messages.level == "error"
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import platform
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 import reprodiag
+from reprodiag.errors import UserError
 from reprodiag.gui import compat, screenshot
 from reprodiag.gui.settings import AppSettings
 from reprodiag.gui.state import AppState
@@ -212,8 +212,8 @@ class MainWindow(QMainWindow):
                          f"Ctrl+{i + 1}", f"Show the {name.capitalize()} tab")
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "Get the &Colab notebook…", self._ask_colab_notebook, None,
-                     "Save reprodiag's Colab notebook: it records Colab's environment and "
-                     "canaries into a bundle to compare here")
+                     "Save reprodiag's Colab notebook: it carries this reprodiag and records "
+                     "Colab's environment and canaries into a bundle to compare here")
         self._action(help_menu, "&About reprodiag", self._about, None,
                      "Versions of reprodiag, Python, Qt and the plotting library")
         for menu in (file_menu, view_menu, help_menu):
@@ -306,18 +306,18 @@ class MainWindow(QMainWindow):
             self.save_colab_notebook(path)
 
     def save_colab_notebook(self, path: str) -> Path | None:
-        """Copy the shipped Colab notebook to `path` and say what to do with it."""
-        from reprodiag.colab import colab_notebook_path
+        """Save the Colab notebook (carrying this reprodiag) to `path`; say where and what next."""
+        from reprodiag.colab_notebook import write_notebook
 
         target = Path(path)
         if target.suffix.lower() != ".ipynb":
             target = target.with_name(target.name + ".ipynb")
         try:
-            shutil.copyfile(colab_notebook_path(), target)
-        except OSError as exc:
-            report(self, f"notebook not saved: {exc.strerror or exc}: {target}")
+            write_notebook(target)
+        except UserError as exc:
+            report(self, f"notebook not saved: {exc}")
             return None
-        report(self, COLAB_HINT, "info")
+        report(self, f"Saved the Colab notebook to {target}. {COLAB_HINT}", "info")
         return target
 
     def open_bundles(self, paths: list[str], now: bool = False) -> None:

@@ -78,6 +78,11 @@ class Bundle:
     created_at: str = ""
     producer: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def producer_version(self) -> str:
+        """The version of reprodiag that wrote the bundle (manifest `producer.version`)."""
+        return self.producer.get("version", "")
+
 
 def read_bundle(path: Any) -> Bundle:
     """Read and validate a `.reprodiag.zip`; raises BundleError (one line) on any problem."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from reprodiag.core.runs.canary_set import standard_configs
-from reprodiag.core.runs.config import RunConfig
+from reprodiag.core.runs.config import FRAMEWORKS, RunConfig
 from reprodiag.core.runs.record import FAILED, RunRecord
 
 OnMessage = Callable[[RunRecord, object], None]
@@ -75,7 +75,7 @@ def _refuse_if_no_gpu(runs: list[RunRecord]) -> None:
 
 def available_frameworks(snapshot) -> list[str]:
     """Frameworks installed in the snapshotted interpreter, in the canonical order."""
-    return [fw for fw in ("torch", "tensorflow") if snapshot.value(f"framework.{fw}.version")]
+    return [fw for fw in FRAMEWORKS if snapshot.value(f"framework.{fw}.version")]
 
 
 def available_devices(snapshot) -> list[str]:
@@ -105,11 +105,19 @@ def export_standard_set(
     note = on_note or (lambda text: None)
     note("capturing the environment" + (" (deep)" if deep else ""))
     snapshot = capture(python=python, deep=deep)
-    frameworks = frameworks or available_frameworks(snapshot)
-    if not frameworks:
-        raise UserError("neither torch nor tensorflow is installed in the target interpreter; "
-                        "install one (pip install torch) or pass --python PATH")
-    devices = devices or available_devices(snapshot)
+    installed = available_frameworks(snapshot)
+    wanted = list(frameworks or FRAMEWORKS)
+    if not set(wanted) & set(installed):
+        raise UserError(f"no framework to run: {' and '.join(wanted)} not installed in the target "
+                        "interpreter; install one (pip install torch) or pass --python PATH")
+    for framework in wanted:
+        if framework not in installed:
+            note(f"{framework} is not installed here: its canaries are skipped")
+    frameworks = [fw for fw in wanted if fw in installed]
+    if devices is None:
+        devices = available_devices(snapshot)
+        if "gpu" not in devices:
+            note("no NVIDIA GPU here: the canaries run on the CPU only")
     configs = standard_configs(frameworks, devices, quick=quick)
     note(f"running {len(configs)} canaries: {', '.join(frameworks)} on {', '.join(devices)}")
     return record_runs(configs, python=python, out=out, label=label, timeout=timeout,
