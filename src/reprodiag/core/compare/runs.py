@@ -63,6 +63,13 @@ class RunComparison:
     first_bitwise_loss_diff_step: int | None = None
     first_grad_norm_diff_step: int | None = None
     first_batch_diff_step: int | None = None
+    # The last common step before first_batch_diff_step where both batch hashes were taken and
+    # equal: the batches parted somewhere after it (batch hashes are taken on some steps only).
+    last_batch_match_step: int | None = None
+    # Whether the batch fed at the step where the numbers first part was compared: a canary's
+    # batch hash chains every batch, so any later step both hashed covers it; a recorder's
+    # chains only the batches of hashed steps.
+    batch_compared_at_parting: bool = True
     # The runs were recorded under different definitions of batch_hash and grad_norm
     # (RunRecord.recording_scheme: another reprodiag version, or a recorder against a
     # canary), so neither was compared.
@@ -112,6 +119,13 @@ class RunComparison:
         if before is None:
             return f"by step {step} (no earlier step hashed on both sides)"
         return f"between step {before} and {step}"
+
+    @property
+    def first_part_step(self) -> int | None:
+        """The first step where the parameters, the loss or the gradient norm differ."""
+        parted = [s for s in (self.first_param_diff_step, self.first_bitwise_loss_diff_step,
+                              self.first_grad_norm_diff_step) if s is not None]
+        return min(parted) if parted else None
 
     @property
     def partial(self) -> bool:
@@ -281,9 +295,11 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
     loss_bits_differ = float_bits(loss_a) != float_bits(loss_b)
     schemes_differ = ref.recording_scheme != other.recording_scheme
     if schemes_differ:
-        batch_at, grad_bits_differ = None, np.zeros(len(common), dtype=bool)
+        batch_at, batch_agreed = None, None
+        grad_bits_differ = np.zeros(len(common), dtype=bool)
     else:
-        batch_at, _ = hash_parting(ref.steps.batch_hash[ia], other.steps.batch_hash[ib])
+        batch_at, batch_agreed = hash_parting(ref.steps.batch_hash[ia],
+                                              other.steps.batch_hash[ib])
         grad_bits_differ = _taken_values_differ(grad_a, grad_b)
     loss_not_close = ~_close(loss_a, loss_b, rtol, atol)
 
@@ -299,6 +315,7 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
     first_bitwise_loss = first_step(common, loss_bits_differ)
     first_grad = first_step(common, grad_bits_differ)
     first_batch = _step_at(common, batch_at)
+    last_batch_match = _step_at(common, batch_agreed) if batch_at is not None else None
     dataset_differs = ref.dataset_hash != other.dataset_hash
     init_differs = ref.init_param_hash != other.init_param_hash
 
@@ -315,8 +332,13 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
 
     parted = [s for s in (first_param, first_bitwise_loss, first_grad) if s is not None]
     first_part = min(parted) if parted else None
-    stage = _stage(verdict, common, dataset_differs, init_differs, first_batch, first_part,
-                   first_bitwise_loss, first_grad, first_param, probe_differs)
+    both_hashed = (ref.steps.hashed("batch_hash")[ia] & other.steps.hashed("batch_hash")[ib]
+                   if not schemes_differ else np.zeros(len(common), dtype=bool))
+    batch_seen = _batch_seen(both_hashed, common, first_part,
+                             chained=ref.recording_scheme.startswith("canary"))
+    stage = _stage(verdict, common, dataset_differs, init_differs, first_batch,
+                   last_batch_match, first_part, first_bitwise_loss, first_grad, first_param,
+                   probe_differs)
     gap_step, gap_rel = _first_gap(stage, common, loss_a, loss_b, grad_a, grad_b,
                                    first_bitwise_loss)
     dtype = str(ref.settings.get("param_dtype") or ref.config.dtype)
@@ -344,6 +366,8 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
         first_bitwise_loss_diff_step=first_bitwise_loss,
         first_grad_norm_diff_step=first_grad,
         first_batch_diff_step=first_batch,
+        last_batch_match_step=last_batch_match,
+        batch_compared_at_parting=batch_seen,
         schemes_differ=schemes_differ,
         max_abs_diff=_nanmax(absdiff),
         max_rel_diff=_nanmax(reldiff),
@@ -359,11 +383,26 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
     )
 
 
+def _batch_seen(both_hashed: np.ndarray, common: np.ndarray, step: int | None,
+                chained: bool) -> bool:
+    """Whether the batch of `step` was compared (see RunComparison)."""
+    if step is None:
+        return True
+    at = common == step
+    if chained:
+        return bool((both_hashed & (common >= step)).any())
+    return bool((both_hashed & at).any())
+
+
 def _stage(verdict: str, common: np.ndarray, dataset_differs: bool, init_differs: bool,
-           first_batch: int | None, first_part: int | None, first_bitwise_loss: int | None,
-           first_grad: int | None, first_param: int | None,
+           first_batch: int | None, last_batch_match: int | None, first_part: int | None,
+           first_bitwise_loss: int | None, first_grad: int | None, first_param: int | None,
            probe_differs: bool) -> Stage | None:
-    """The earliest stage of the pipeline at which the runs part (None when they do not)."""
+    """The earliest stage of the pipeline at which the runs part (None when they do not).
+
+    Batches count as parting first when their hashes differ and nothing parted before the
+    last step where they still agreed: with hashes taken on some steps only, the batch that
+    differs may be the very one where the numbers part."""
     start = int(common[0]) if common.size else None
     if verdict == IDENTICAL:
         return None
@@ -371,7 +410,8 @@ def _stage(verdict: str, common: np.ndarray, dataset_differs: bool, init_differs
         return Stage.DATASET
     if init_differs:
         return Stage.INIT
-    if first_batch is not None and (first_part is None or first_batch <= first_part):
+    if first_batch is not None and (first_part is None or first_batch <= first_part or (
+            last_batch_match is None or last_batch_match < first_part)):
         return Stage.BATCHES
     if start is not None and first_bitwise_loss == start:
         return Stage.FORWARD

@@ -168,6 +168,12 @@ class Evidence:
         if p.stage == Stage.ACCUMULATED and step is not None \
                 and step == p.first_param_diff_step and p.param_hashes_sparse:
             where = f"{p.param_parting} (parameters hashed on only some steps)"
+        elif p.stage == Stage.BATCHES and step is not None and p.first_part_step is not None \
+                and p.first_part_step < step:
+            after = p.last_batch_match_step
+            where = (f"at step {p.first_part_step}, where the loss parts; the batch hashes, "
+                     f"taken on some steps only, differ by step {step}"
+                     + (f" and still agreed at step {after}" if after is not None else ""))
         elif p.stage in (Stage.DATASET, Stage.INIT):
             where = "from the start"
         else:
