@@ -107,20 +107,23 @@ def _diff_lines(p: RunComparison) -> list[str]:
     return lines
 
 
-def unknown_note(bc: BundleComparison) -> str:
-    """How many facts only one side captured, which side lacks them, and how to get them."""
+def unknown_note(bc: BundleComparison, quick: tuple[bool, bool] = (False, False)) -> str:
+    """How many facts only one side captured, which side lacks them, and how to get them;
+    `quick` says which sides are quick snapshots (a deep capture would add what they lack)."""
     unknown = bc.env_unknown
     if not unknown:
         return ""
-    a, b = bc.labels
-    lacking = {a if d.a_text == "not captured" else b for d in unknown}
-    groups = sorted({d.key.split(".")[0] + "." + d.key.split(".")[1] if d.key.count(".") else d.key
-                     for d in unknown})
-    deep = any(k.startswith(("numerics.", "framework.")) for k in groups)
-    hint = (" (a quick snapshot: capture it deeply with `reprodiag env --deep` or an export "
-            "without --quick)" if deep else "")
+    labels = bc.labels
+    lacking = sorted({labels[0] if d.a_text == "not captured" else labels[1] for d in unknown})
+    groups = sorted({".".join(d.key.split(".")[:2]) for d in unknown})
+    shallow = [label for label, q in zip(labels, quick) if q and label in lacking]
+    hint = ""
+    if shallow:
+        what = "is a quick snapshot" if len(shallow) == 1 else "are quick snapshots"
+        hint = (f" ({' and '.join(shallow)} {what}: capture deeply with `reprodiag env --deep`, "
+                "or export without --quick)")
     return (f"{len(unknown)} facts ({', '.join(groups[:6])}{', ...' if len(groups) > 6 else ''})"
-            f" missing in {' and '.join(sorted(lacking))}{hint}")
+            f" missing in {' or '.join(lacking)}{hint}")
 
 
 # ---------------------------------------------------------------- text

@@ -192,7 +192,8 @@ def notes(ev: Evidence) -> list[str]:
     out = []
     for p in ev.pairs:
         out += _length_notes(ev, p)
-    unknown = unknown_note(ev.comparison)
+    quick = (_quick(ev.snapshots[0]), _quick(ev.snapshots[1]))
+    unknown = unknown_note(ev.comparison, quick)
     if unknown:
         out.append("Not compared (captured on one side only, unknown on the other): "
                    + unknown)
@@ -204,6 +205,13 @@ def notes(ev: Evidence) -> list[str]:
         out.append(f"No run of {la} pairs with a run of {lb} (different frameworks or "
                    "models): only the environments were compared.")
     return out
+
+
+def _quick(snapshot) -> bool:
+    """A snapshot reprodiag captured without its deep probes (not an imported report)."""
+    from reprodiag.core.env.foreign import report_kind
+
+    return snapshot is not None and not snapshot.deep and report_kind(snapshot) is None
 
 
 def _length_notes(ev: Evidence, p: RunComparison) -> list[str]:

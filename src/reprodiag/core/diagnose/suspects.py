@@ -109,8 +109,8 @@ def collect(ev: Evidence) -> Suspects:
         if found.prior <= 0:
             continue
         _suspect(environment, found).add(Difference(
-            source=ENVIRONMENT, key=d.key, a=d.a.value if d.a.ok else d.a_text,
-            b=d.b.value if d.b.ok else d.b_text, line=ev.env_line(d)))
+            source=ENVIRONMENT, key=d.key, a=d.a.value if d.a.ok else None,
+            b=d.b.value if d.b.ok else None, line=ev.env_line(d)))
     for entry_id, difference in _derived(ev):
         _suspect(environment, catalog.entry(entry_id)).add(difference)
     return Suspects(by_pair=by_pair, environment=environment, repeats=repeats(ev))

@@ -490,17 +490,26 @@ def _version_fix(ctx: FixContext) -> Built:
     import re
 
     pins: dict[str, str] = {}
-    for key, a, _ in ctx.values:
+    extra: list[str] = []
+    for key, a, b in ctx.values:
         for pattern in _VERSION_KEYS:
             m = re.fullmatch(pattern, key)
-            if m and a not in (None, "") and isinstance(a, str) and m.group(1) != "python":
-                name = "tensorflow" if m.group(1) == "framework" else m.group(1)
+            if not m or m.group(1) == "python":
+                continue
+            name = m.group(1)
+            if isinstance(a, str) and a:
                 pins.setdefault(name, a)
-                break
-    if not pins:
+            elif a is None and b is not None and key.startswith("pkg.") and name not in extra:
+                extra.append(name)
+            break
+    lines = pip_install_lines(pins)
+    if extra:
+        lines.append(f"pip uninstall -y {' '.join(extra)}")
+    if not lines:
         return [], {}
-    return [Fix(framework=ANY, code="\n".join(pip_install_lines(pins)),
-                note="Install A's versions on B (bit equality needs the same versions).")], {}
+    return [Fix(framework=ANY, code="\n".join(lines),
+                note="Install A's versions on B (bit equality needs the same versions)"
+                     + ("; remove what A does not have" if extra else "") + ".")], {}
 
 
 def _variable_fixes(ctx: FixContext, prefix_keys: tuple[str, ...] = ()) -> list[Fix]:
