@@ -253,8 +253,9 @@ def _title(c: Candidate, primary: Entry) -> tuple[str, str]:
         parts = [f"{d.key} {show(d.a)} vs {show(d.b)}" for d in shown[:3]]
         return "Runs configured differently" + (f" ({'; '.join(parts)})" if parts else ""), \
             CONFIGURED
-    if primary.id == "seed" and any(d.key == "seed" and None in (d.a, d.b)
-                                    for d in c.differences):
+    unseeded = any(None in (p.ref.config.seed, p.other.config.seed) for p in c.pairs)
+    if primary.id == "seed" and (unseeded or any(d.key == "seed" and None in (d.a, d.b)
+                                                 for d in c.differences)):
         return "Unseeded run", "unseeded"
     if primary.id == "dataset" and not c.observed:
         return ("Different training data or preprocessing (the data was not fingerprinted)",

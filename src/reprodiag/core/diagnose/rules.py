@@ -14,7 +14,9 @@ from reprodiag.core.compare.runs import RunComparison
 from reprodiag.core.diagnose.evidence import Evidence
 from reprodiag.core.diagnose.findings import NOTE, Finding
 from reprodiag.core.diagnose.reasoning import reason
+from reprodiag.core.knowledge import catalog
 from reprodiag.core.knowledge import fixes as fx
+from reprodiag.core.knowledge.catalog import NOTE as NOTE_KIND
 from reprodiag.core.runs.record import CANCELLED, FAILED, RunRecord
 
 NONFINITE_ALONE = 0.85  # a loss turned non-finite and no configured or data difference explains it
@@ -216,6 +218,12 @@ def _quick(snapshot) -> bool:
 
 def _length_notes(ev: Evidence, p: RunComparison) -> list[str]:
     out = []
+    recording = [(k, a, b) for k, a, b in p.config_differences
+                 if (entry := catalog.for_config(k)) is not None and entry.kind == NOTE_KIND]
+    if recording:
+        what = "; ".join(f"{k} {a} vs {b}" for k, a, b in recording)
+        out.append(f"{p.title}: recorded differently ({what}); this changes what is recorded, "
+                   "not what is computed.")
     for label, run in zip(ev.labels, (p.ref, p.other)):
         if run.status == CANCELLED:
             out.append(f"{label}'s run {run.display_name()} was cancelled after "

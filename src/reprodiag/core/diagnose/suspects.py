@@ -152,7 +152,7 @@ def _pair_suspects(ev: Evidence, i: int, p: RunComparison) -> dict[str, Suspect]
                  f"[{p.title}]"), i)
     if ra.n_params and rb.n_params and ra.n_params != rb.n_params:
         _suspect(table, catalog.entry("model")).add(Difference(
-            source=DATA, key="n_params", a=ra.n_params, b=rb.n_params,
+            source=DATA, key="parameters", a=ra.n_params, b=rb.n_params,
             line=f"model size: {ra.n_params} parameters ({la}) vs {rb.n_params} ({lb}) "
                  f"[{p.title}]"), i)
     return table
