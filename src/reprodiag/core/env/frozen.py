@@ -49,7 +49,7 @@ def original_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]
     if folder is None:
         return env
     folder = os.path.normpath(folder)
-    restored = set()
+    restored: set[str] = set()
     for name in LIBRARY_PATH_VARIABLES:
         saved = env.pop(name + SAVED_SUFFIX, None)
         if saved is not None:
