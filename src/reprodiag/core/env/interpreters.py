@@ -145,9 +145,14 @@ def _version_tuple(text: str | None) -> tuple[int, ...]:
     return tuple(int(x) for x in (text or "").split(".")[:2] if x.isdigit())
 
 
+def _major_minor(version: str | None) -> str:
+    """'3.11' for '3.11.7'; '' when unknown."""
+    return ".".join(map(str, _version_tuple(version)))
+
+
 def site_dirs(prefix: Path, version: str | None) -> list[Path]:
     """Where an interpreter installed under `prefix` keeps packages (POSIX, Debian, Windows)."""
-    major_minor = ".".join(map(str, _version_tuple(version)))
+    major_minor = _major_minor(version)
     if major_minor:
         libs = [f"python{major_minor}"]
     else:
@@ -169,7 +174,7 @@ def frameworks_in(dirs: Iterable[Path]) -> tuple[str, ...]:
 
 def _system_site_dirs(python: Path, version: str | None, home: Path) -> list[Path]:
     """A base interpreter's own site-packages, Debian's /usr/local one and the user's."""
-    major_minor = ".".join(map(str, _version_tuple(version)))
+    major_minor = _major_minor(version)
     dirs = site_dirs(Path(os.path.realpath(python)).parent.parent, version)
     if major_minor:
         dirs += [Path("/usr/local/lib") / f"python{major_minor}" / "dist-packages",
