@@ -9,7 +9,10 @@ VENV=.venv
 setup() {
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade "pip>=25.1"
-  "$VENV/bin/python" -m pip install -q -e ".[gui,tensorflow]" "$@"
+  # setuptools warns about every editable install whose packages are not all under src/
+  # (resources/ ships as reprodiag.resources); the warning is not about this project.
+  PYTHONWARNINGS="ignore:Editable installation" \
+    "$VENV/bin/python" -m pip install -q -e ".[gui,tensorflow]" "$@"
 }
 
 case "${1:-app}" in

@@ -11,7 +11,7 @@ from pathlib import Path
 
 APP_ID = "io.github.reprodiag.Reprodiag"
 SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
-ICONS = Path(__file__).resolve().parent.parent / "src" / "reprodiag" / "resources" / "icons"
+ICONS = Path(__file__).resolve().parent.parent / "resources" / "icons"
 
 
 def render(svg: Path, size: int, out: Path) -> None:

@@ -25,10 +25,11 @@ def package_copy(folder: Path) -> Path:
     """What pip needs to build reprodiag, copied so the build leaves the repository alone."""
     dest = folder / "reprodiag-src"
     dest.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
         shutil.copy2(REPO / name, dest / name)
-    shutil.copytree(REPO / "src", dest / "src",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc"))
+    for name in ("src", "resources"):
+        shutil.copytree(REPO / name, dest / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc"))
     return dest
 
 

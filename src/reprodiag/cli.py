@@ -121,6 +121,8 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     p.add_argument("--deep", action="store_true",
                    help="also import the frameworks (in worker processes) for runtime facts")
     p.add_argument("--anonymise", action="store_true", help=_ANONYMISE_HELP)
+    p.add_argument("--interpreters", action="store_true",
+                   help="list the Python interpreters found here (those with a framework first)")
 
     p = sub.add_parser("run", help="run a seeded canary training and record every step")
     if wanted("run"):
@@ -231,6 +233,12 @@ def _cmd_screenshot(args) -> int:
 def _cmd_env(args) -> int:
     from reprodiag.core.env import capture, render_text
 
+    if args.interpreters:
+        from reprodiag.core.env.interpreters import find_interpreters
+
+        for interp in find_interpreters():
+            print(f"{interp.path}\t{interp.label}")
+        return EXIT_OK
     python = checked_interpreter(args.python)
     snapshot = capture(python=python, deep=args.deep)
     if args.anonymise:
@@ -242,10 +250,10 @@ def _cmd_env(args) -> int:
 
 
 def checked_interpreter(path: Optional[str]) -> Optional[str]:
-    """Validate a --python path early, with one clear line when it is wrong."""
-    from reprodiag.core.env.interpreters import resolve_interpreter
+    """Validate a --python path early (it must run Python), one clear line when it is wrong."""
+    from reprodiag.core.env.interpreters import verify_interpreter
 
-    return None if path is None else resolve_interpreter(path)
+    return None if path is None else verify_interpreter(path)
 
 
 def out_path(path: str, example: str = "NAME.reprodiag.zip") -> Path:

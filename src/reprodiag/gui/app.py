@@ -18,12 +18,12 @@ import reprodiag
 from reprodiag import paths
 from reprodiag.gui.settings import APPLICATION, ORGANIZATION, AppSettings
 
-APP_ID = "io.github.reprodiag.Reprodiag"  # one reverse-DNS id: desktop file, icon, metadata
+APP_ID = paths.APP_ID
 
 
 def icon() -> QIcon:
     """The app icon: the SVG plus the rendered PNG sizes shipped beside it."""
-    folder = paths.package_dir() / "resources" / "icons"
+    folder = paths.resource("icons")
     result = QIcon(str(folder / f"{APP_ID}.svg"))
     for png in sorted(folder.glob(f"{APP_ID}-*.png")):
         result.addFile(str(png))

@@ -13,7 +13,7 @@ from collections import deque
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from reprodiag import paths
-from reprodiag.core.runs.launcher import exit_reason, worker_for
+from reprodiag.core.runs.launcher import exit_reason, worker_env, worker_for
 from reprodiag.core.runs.protocol import MAX_LINE_CHARS, parse_line
 from reprodiag.core.runs.record import CANCELLED, FAILED, RunRecord
 
@@ -52,10 +52,9 @@ class RunProcess(QObject):
 
     def start(self) -> None:
         cfg = self.record.config
-        env = QProcessEnvironment.systemEnvironment()
-        for name, value in cfg.worker_environment().items():
+        env = QProcessEnvironment()
+        for name, value in worker_env(cfg).items():
             env.insert(name, value)
-        env.insert("PYTHONUNBUFFERED", "1")  # lines must arrive as they are written
         self._proc.setProcessEnvironment(env)
         self._proc.setProgram(self.python)
         self._proc.setArguments(

@@ -44,7 +44,8 @@ from types import ModuleType
 from typing import Any
 
 from reprodiag.core.env import gpu, system
-from reprodiag.core.env.interpreters import resolve_interpreter
+from reprodiag.core.env.frozen import is_frozen, original_environ
+from reprodiag.core.env.interpreters import default_target, resolve_interpreter
 from reprodiag.core.env.model import GROUPS, Fact, Snapshot, group_of, unavailable
 from reprodiag.core.env.variables import redact_facts, variable_facts
 from reprodiag.errors import UserError
@@ -68,9 +69,7 @@ def local_probe() -> ModuleType:
 def _is_current(python: str | None) -> bool:
     if python is None:
         return True
-    return not getattr(sys, "frozen", False) and os.path.abspath(python) == os.path.abspath(
-        sys.executable
-    )
+    return not is_frozen() and os.path.abspath(python) == os.path.abspath(sys.executable)
 
 
 def _checked_facts(raw: Any) -> dict[str, Fact]:
@@ -89,7 +88,7 @@ def _checked_facts(raw: Any) -> dict[str, Fact]:
 
 def run_probe(python: str, script: str, timeout: float) -> tuple[dict | None, str]:
     """Run a worker script by path; (its result line, "") or (None, why it failed)."""
-    env = dict(os.environ)
+    env = original_environ()
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's import banner is noise here
     try:
         proc = subprocess.Popen(
@@ -137,8 +136,11 @@ def deep_facts(python: str, framework: str, timeout: float) -> dict[str, Fact]:
 
 
 def capture(python: str | None = None, deep: bool = False, timeout: float = 180.0) -> Snapshot:
-    """Snapshot of `python` (None = this interpreter); `deep` imports the frameworks."""
+    """Snapshot of `python` (None = this interpreter; in the packaged app, whose executable
+    is no Python, the interpreter runs would use); `deep` imports the frameworks."""
     started = time.time()
+    if not python and is_frozen():
+        python = default_target()
     target = None if _is_current(python) else resolve_interpreter(python)
     executable = sys.executable if target is None else target
     facts: dict[str, Fact] = {}
@@ -148,11 +150,7 @@ def capture(python: str | None = None, deep: bool = False, timeout: float = 180.
         if target is not None:
             interpreter.result()  # a path that is not Python fails before any deep probe
         probes = {}
-        if deep and getattr(sys, "frozen", False) and target is None:
-            facts.update({f"framework.{fw}.probe": unavailable(
-                "deep probes need a Python interpreter; choose one with --python"
-            ) for fw in DEEP_PROBES})
-        elif deep:
+        if deep:
             probes = {fw: pool.submit(deep_facts, executable, fw, timeout) for fw in DEEP_PROBES}
         facts.update(system.host_facts())
         facts.update(system.cpu_facts())

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from reprodiag.core.env.frozen import original_environ
 from reprodiag.core.env.model import Fact, unavailable
 
 TOOL_TIMEOUT_S = 1.0
@@ -61,7 +62,7 @@ def run_command(argv: list[str], timeout: float = TOOL_TIMEOUT_S) -> ToolResult:
     try:
         done = subprocess.run(
             [exe, *argv[1:]], check=False, capture_output=True, text=True, timeout=timeout,
-            stdin=subprocess.DEVNULL, errors="replace", env={**os.environ, "LC_ALL": "C"},
+            stdin=subprocess.DEVNULL, errors="replace", env={**original_environ(), "LC_ALL": "C"},
         )
     except subprocess.TimeoutExpired:
         return None, f"{argv[0]} did not answer within {timeout:g} s"

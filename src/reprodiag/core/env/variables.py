@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import collections
 import math
-import os
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from reprodiag.core.env.frozen import original_environ
 from reprodiag.core.env.gpu import anonymize_uuid
 from reprodiag.core.env.model import Fact
 
@@ -165,8 +165,11 @@ def map_strings(value: Any, change: Callable[[str], str]) -> Any:
 
 
 def variable_facts(environ: Mapping[str, str] | None = None) -> dict[str, Fact]:
-    """var.<NAME> for every allowlisted variable that is set, plus the always-reported ones."""
-    env = os.environ if environ is None else environ
+    """var.<NAME> for every allowlisted variable that is set, plus the always-reported ones.
+
+    By default the variables as the user set them: without the frozen app's own changes.
+    """
+    env = original_environ() if environ is None else environ
     facts = {f"var.{name}": Fact(None) for name in ALWAYS_REPORTED}
     for name, value in env.items():
         if is_allowed(name):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from reprodiag import paths
+from reprodiag.core.env.frozen import original_environ
 from reprodiag.core.env.interpreters import default_target
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.protocol import (
@@ -65,6 +66,15 @@ def worker_for(framework: str) -> Path:
         raise UserError(f"no worker for framework {framework!r}") from None
 
 
+def worker_env(config: RunConfig) -> dict[str, str]:
+    """A worker's environment: the user's (never the packaged app's own library paths, see
+    core.env.frozen), the run's numerics variables, unbuffered output."""
+    env = original_environ()
+    env.update(config.worker_environment())
+    env["PYTHONUNBUFFERED"] = "1"  # lines arrive as they are written
+    return env
+
+
 def start_run(
     config: RunConfig,
     python: str | None = None,
@@ -84,9 +94,7 @@ def start_run(
     script = Path(script) if script is not None else worker_for(config.framework)
     if not script.is_file():
         raise UserError(f"worker script not found: {script}")
-    env = dict(os.environ)
-    env.update(config.worker_environment())
-    env["PYTHONUNBUFFERED"] = "1"  # lines arrive as they are written
+    env = worker_env(config)
     argv = [exe, str(script), config.to_worker_json(data_dir=str(paths.data_file("")))]
     if memory_limit_mb is not None:
         argv = _with_memory_limit(argv, memory_limit_mb)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from reprodiag.core.bundle import Bundle, read_bundle, write_bundle
 from reprodiag.core.compare import compare_runs
+from reprodiag.core.env.interpreters import snapshot_frameworks
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.record import CANCELLED, DIVERGED, FAILED, FINISHED, PENDING, RunRecord
 from reprodiag.core.runs.session import available_devices
@@ -84,6 +85,13 @@ class RunsTab(QWidget):
         self.target_label.setToolTip("Runs use the target interpreter chosen in the "
                                      "Environment tab")
         self.target_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Said before Run is pressed: a target without the framework can only fail.
+        self.framework_note = QLabel()
+        self.framework_note.setWordWrap(True)
+        self.framework_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.framework_note.setStyleSheet("background: rgba(230, 160, 0, 0.16); padding: 4px; "
+                                          "border: 1px solid rgba(230, 160, 0, 0.6);")
+        self.framework_note.hide()
 
         self.form = ConfigForm()
         self.repeats = QSpinBox()
@@ -190,6 +198,7 @@ class RunsTab(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.target_label)
+        layout.addWidget(self.framework_note)
         layout.addWidget(main, 1)
 
         self._timer = QTimer(self)
@@ -197,8 +206,11 @@ class RunsTab(QWidget):
         self._timer.timeout.connect(self._tick)
         state.target_changed.connect(lambda _p: self._update_target())
         state.snapshot_changed.connect(lambda _s: self._update_gpu_button())
+        state.snapshot_changed.connect(lambda _s: self._update_framework_note())
+        self.form.changed.connect(self._update_framework_note)
         self._update_target()
         self._update_gpu_button()
+        self._update_framework_note()
         self._update_buttons()
         self._fill_reference()
 
@@ -553,6 +565,33 @@ class RunsTab(QWidget):
     # ------------------------------------------------------------------ buttons
     def _update_target(self) -> None:
         self.target_label.setText(f"Target interpreter: <b>{html.escape(self.state.target)}</b>")
+
+    def framework_missing(self) -> str:
+        """Why runs of the form's framework will fail on the target, or '' (also while the
+        target's snapshot is being captured)."""
+        target, snap = self.state.target, self.state.snapshot
+        if not target:
+            return ("No Python interpreter was found on this machine: choose one that has "
+                    "PyTorch or TensorFlow in the Environment tab (Browse…).")
+        if snap is None:
+            return ""
+        names = {"torch": "PyTorch", "tensorflow": "TensorFlow"}
+        installed = snapshot_frameworks(snap)
+        if not installed:
+            return ("The target interpreter has neither PyTorch nor TensorFlow, so runs will "
+                    "fail: choose one that has either in the Environment tab, or install one "
+                    f"into it: {target} -m pip install torch")
+        wanted = self.form.values().get("framework")
+        if wanted in names and wanted not in installed:
+            return (f"The target interpreter has no {names[wanted]}, so this run will fail: "
+                    f"choose {names[installed[0]]} in the form, or another interpreter in the "
+                    "Environment tab.")
+        return ""
+
+    def _update_framework_note(self) -> None:
+        text = self.framework_missing()
+        self.framework_note.setText(html.escape(text))
+        self.framework_note.setVisible(bool(text))
 
     def gpu_unavailable_reason(self) -> str:
         """Why 'Run on CPU and GPU' is off, or '' when the target's snapshot shows a GPU."""
