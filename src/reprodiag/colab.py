@@ -32,9 +32,9 @@ TEXT_BAR_WIDTH = 24
 def colab_notebook_path() -> Path:
     """The Colab notebook template shipped with reprodiag (installed, editable or frozen);
     `colab_notebook.notebook()` fills in its install cell."""
-    from reprodiag.paths import package_dir
+    from reprodiag.paths import resource
 
-    return package_dir() / "resources" / "colab" / NOTEBOOK
+    return resource("colab") / NOTEBOOK
 
 
 def default_label() -> str:

@@ -23,13 +23,14 @@ from typing import Any
 
 import reprodiag
 from reprodiag.errors import UserError
-from reprodiag.paths import package_dir
+from reprodiag.paths import package_dir, resource
 
 INSTALL_CELL_ID = "install"
-INSTALL_CODE = ("resources", "colab", "install_embedded.py")
-# Shipped data embedded besides the .py files; the GUI (Qt only) stays behind.
-DATA_FOLDERS = ("data", "resources/colab")
-LEFT_OUT = "gui"
+INSTALL_CODE = ("colab", "install_embedded.py")  # in the app's resources
+# Shipped data embedded besides the .py files; the GUI (Qt only) and the app's resources
+# (icons, desktop files, this notebook's template) stay behind.
+DATA_FOLDERS = ("data",)
+LEFT_OUT = ("gui", "resources")
 # pyproject.toml's [project] dependencies (a test holds the two equal): pip leaves those
 # Colab already has alone and adds the rest.
 RUNTIME_DEPENDENCIES = ("numpy>=1.23", "psutil>=5.9", "nvidia-ml-py>=12.535", "pydantic>=2.5",
@@ -54,7 +55,7 @@ class EmbeddedPackage:
 
 def _embedded(relative: Path) -> bool:
     parts = relative.parts
-    if parts[0] == LEFT_OUT or "__pycache__" in parts or any(p.startswith(".") for p in parts):
+    if parts[0] in LEFT_OUT or "__pycache__" in parts or any(p.startswith(".") for p in parts):
         return False
     folder = "/".join(parts[:-1])
     return relative.suffix == ".py" or any(folder == d or folder.startswith(d + "/")
@@ -97,7 +98,7 @@ def template() -> dict[str, Any]:
 
 def install_cell_source(package: EmbeddedPackage) -> str:
     """The install cell: a Colab form title, the unpacking code, then the call with the data."""
-    code = package_dir().joinpath(*INSTALL_CODE).read_text(encoding="utf-8")
+    code = resource(INSTALL_CODE[0]).joinpath(*INSTALL_CODE[1:]).read_text(encoding="utf-8")
     encoded = base64.b64encode(package.archive).decode("ascii")
     lines = [f'        "{encoded[i:i + BASE64_LINE]}"' for i in range(0, len(encoded), BASE64_LINE)]
     size_kb = len(package.archive) // 1024
