@@ -110,6 +110,12 @@ def fit(entry: Entry, suspect: Optional[Suspect], obs: Observation) -> Fit:
     elif stage in entry.weak_stages:
         factor, how = WEAK, "can, though rarely, first show"
     else:
+        order = list(Stage)
+        reach = catalog_order(entry.stages | entry.weak_stages)
+        if reach and order.index(stage) < order.index(reach[0]):
+            return Fit(factor=CANNOT, reason=f"not judged: the runs already part at the "
+                       f"{stage.value}, before {entry.what} can act; remove the earlier "
+                       "difference and compare again")
         can = ", ".join(s.value for s in catalog_order(entry.stages)) or "nowhere in a run"
         return Fit(factor=CANNOT, reason=f"does not fit: {entry.what} can first show only "
                    f"at: {can}; {where}")
