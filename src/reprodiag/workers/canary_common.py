@@ -9,6 +9,7 @@ supplies a `Backend` (build the model, do one optimizer step, expose its paramet
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
@@ -151,6 +152,7 @@ _FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
     "onednn": lambda v: v is None or isinstance(v, bool),
     "data_dir": lambda v: isinstance(v, str) and bool(v),
     "hash_every": lambda v: _is_int(v) and v >= 1,
+    "layers": lambda v: isinstance(v, bool),
 }
 
 
@@ -221,6 +223,76 @@ def update_digest(digest, arrays) -> None:
             digest.update(a)  # the same bytes as the uint8 view below, without making it
         except (TypeError, ValueError, BufferError):
             digest.update(memoryview(a.reshape(-1).view(np.uint8)))
+
+
+# ---------------------------------------------------------------- layer fingerprints
+# (mirrored in record/common.py; a test holds the copies equal)
+
+LAYER_SAMPLES = 64  # values kept per tensor, at indices derived from its element count alone
+# Layer kinds by the words in a layer's class name, first match wins (torch and Keras names).
+LAYER_KINDS = (
+    ("dropout", ("dropout",)),
+    ("embedding", ("embedding",)),
+    ("normalisation", ("norm",)),
+    ("convolution", ("conv",)),
+    ("pooling", ("pool", "upsampl", "interpolat", "resiz")),
+    ("linear", ("linear", "dense", "matmul", "einsum", "attention", "bilinear")),
+    ("activation", ("relu", "elu", "gelu", "silu", "sigmoid", "tanh", "softmax", "softplus",
+                    "activation", "mish", "hardswish", "swish", "prelu", "threshold")),
+)
+
+
+def layer_kind(type_name: str) -> str:
+    """The kind of a layer from its class name: linear (matmul), convolution, pooling
+    (reduction), normalisation, dropout, embedding, activation or other."""
+    name = type_name.lower()
+    for kind, words in LAYER_KINDS:
+        if any(word in name for word in words):
+            return kind
+    return "other"
+
+
+def sample_indices(count: int) -> np.ndarray:
+    """LAYER_SAMPLES flat indices evenly spaced over `count` elements, first and last
+    included (every index when there are fewer): integer arithmetic, the same everywhere."""
+    k = min(count, LAYER_SAMPLES)
+    if k <= 1:
+        return np.zeros(k, dtype=np.int64)
+    return (np.arange(k, dtype=np.int64) * (count - 1)) // (k - 1)
+
+
+def fingerprint(array) -> dict[str, Any]:
+    """A tensor's fingerprint for the `layers` line: its hash_arrays hash (dtype, shape and
+    exact bytes), L2 norm (float64) and max |x| of the finite values, the count of non-finite
+    ones, and the values at sample_indices, exact: little-endian float32 ("f4:" + base64)
+    for floats of up to 4 bytes, float64 ("f8:") for the rest."""
+    a = np.asarray(array)
+    flat = a.reshape(-1)
+    values = flat if a.dtype.kind == "f" else flat.astype(np.float64)
+    wide = values.astype(np.float64)
+    total = float(np.dot(wide, wide)) if wide.size else 0.0
+    nonfinite = 0
+    if not math.isfinite(total):  # a NaN or Inf (or float64 overflow): count, then skip them
+        finite = np.isfinite(wide)
+        nonfinite = int(wide.size - np.count_nonzero(finite))
+        wide = wide[finite]
+        total = float(np.dot(wide, wide)) if wide.size else 0.0
+    small = values.dtype.kind == "f" and values.dtype.itemsize <= 4
+    sample = values[sample_indices(values.size)].astype("<f4" if small else "<f8")
+    return {
+        "hash": hash_arrays([a]),
+        "norm": math.sqrt(total),
+        "max_abs": float(np.max(np.abs(wide))) if wide.size else 0.0,
+        "nonfinite": nonfinite,
+        "shape": [int(d) for d in a.shape],
+        "dtype": a.dtype.name,
+        "sample": ("f4:" if small else "f8:") + base64.b64encode(sample.tobytes()).decode("ascii"),
+    }
+
+
+def layer_record(name: str, kind: str, phase: str, tensor: str, array) -> dict[str, Any]:
+    """One record of a `layers` line: which tensor of which layer, and its fingerprint."""
+    return {"name": name, "kind": kind, "phase": phase, "tensor": tensor, **fingerprint(array)}
 
 
 def hash_due(step: int, last_step: int, hash_every: int) -> bool:
@@ -439,12 +511,23 @@ class Backend:
     def n_params(self) -> int:
         raise NotImplementedError
 
-    def train_step(self, x: np.ndarray, y: np.ndarray, with_norm: bool) -> tuple[float, float]:
+    def train_step(self, x: np.ndarray, y: np.ndarray, with_norm: bool,
+                   capture: bool = False) -> tuple[float, float]:
         """One optimizer step in training mode; returns (loss before the update, global L2
         norm of the gradients if `with_norm`, else NaN). Called every step: no per-step work
         beyond those two (the norm costs as much as the rest of the recording on a small
-        model, so it is taken on hashed steps only)."""
+        model, so it is taken on hashed steps only). With `capture`, each layer's output and
+        parameter gradients are fingerprinted for `layer_records`."""
         raise NotImplementedError
+
+    def enable_layers(self) -> str:
+        """Prepare layer capture; returns why the model's layers cannot be captured, or ""."""
+        return ""
+
+    def layer_records(self) -> list[dict[str, Any]] | None:
+        """The records captured by the last train_step (taken: a second call gives None);
+        None when it captured nothing."""
+        return None
 
     def grad_norm(self) -> float:
         """The global L2 norm of the last step's gradients, taken now (for a step that turns
@@ -505,7 +588,9 @@ def train(out: Output, backend: Backend, config: dict[str, Any], seed: int) -> N
     hashing every parameter costs more than a small model's step, and the norm alone costs
     5-7% of a 0.4 ms step: `param_hash` is the parameters after
     that step's update; `batch_hash` on step s covers all batches 0..s (see BatchChain), so
-    a batch that differs on an unhashed step still shows at the next hashed one.
+    a batch that differs on an unhashed step still shows at the next hashed one. With
+    `layers`, a hashed step (and a backend's first step with a non-finite loss) is followed
+    by a `layers` line: each layer's output and parameter gradients, fingerprinted.
     """
     data = load_dataset(config["model"], config["data_dir"])
     source_hash = data.source_hash()
@@ -521,6 +606,12 @@ def train(out: Output, backend: Backend, config: dict[str, Any], seed: int) -> N
     )
     batches = BatchStream(data, config["batch_size"], seed, config["shuffle"], config["augment"])
     channels_first = backend.channels_first
+    layers = config["layers"]
+    if layers:
+        why_not = backend.enable_layers()
+        if why_not:
+            layers = False
+            out.emit("log", level="info", message=f"layers not captured: {why_not}")
     hash_every, last_step = config["hash_every"], config["steps"] - 1
     chain = BatchChain(config["augment"])
     loss = float("nan")
@@ -532,7 +623,8 @@ def train(out: Output, backend: Backend, config: dict[str, Any], seed: int) -> N
         chain.add(batches.indices, x, y)
         due = hash_due(step, last_step, hash_every)
         t0 = time.perf_counter()
-        loss, grad_norm = backend.train_step(_with_channel(x, channels_first), y, due)
+        loss, grad_norm = backend.train_step(_with_channel(x, channels_first), y, due,
+                                             capture=layers and due)
         step_time = time.perf_counter() - t0
         if not due and not math.isfinite(loss):  # pinned, with the norm of what caused it
             due, grad_norm = True, backend.grad_norm()
@@ -543,6 +635,9 @@ def train(out: Output, backend: Backend, config: dict[str, Any], seed: int) -> N
             param_hash = batch_hash = NOT_HASHED
         out.emit_step(step, float(loss), float(grad_norm), param_hash, batch_hash,
                       float(backend.learning_rate()), step_time)
+        records = backend.layer_records() if layers else None
+        if records is not None:
+            out.emit("layers", step=step, records=records)
         steps_done = step + 1
         if not math.isfinite(loss):
             diverged = True
