@@ -82,6 +82,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hash-every", type=int, default=d.hash_every, metavar="K",
                    help="hash parameters and batches and take the gradient norm every K-th step "
                         "(and the first, last and non-finite ones); 1 = every step")
+    _bool_flag(p, "layers", d.layers, "fingerprint each layer's output and gradients on "
+                                      "hashed steps (see where inside the model runs part)")
     p.add_argument("--repeats", type=int, default=1, help="run each config N times")
 
 
@@ -274,6 +276,7 @@ def configs_from_args(args) -> list:
                 optimizer=args.optimizer, dtype=args.dtype, deterministic=args.deterministic,
                 tf32=args.tf32, threads=args.threads, shuffle=args.shuffle,
                 augment=args.augment, onednn=args.onednn, hash_every=args.hash_every,
+                layers=args.layers,
             )
         except ValidationError as exc:
             err = exc.errors()[0]

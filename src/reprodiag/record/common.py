@@ -8,10 +8,12 @@ nothing of reprodiag, and recorders nothing of workers); a test holds them equal
 
 from __future__ import annotations
 
+import base64
 import collections
 import concurrent.futures
 import dataclasses
 import hashlib
+import itertools
 import math
 import os
 import platform
@@ -19,12 +21,14 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
 from reprodiag.core.runs.config import RunConfig
+from reprodiag.core.runs.layers import capture_from_json
 from reprodiag.core.runs.protocol import PROTOCOL_VERSION, Done, EnvInfo, Hello
 from reprodiag.core.runs.record import STEP_COLUMNS, RunRecord, StepSeries
 from reprodiag.errors import UserError
@@ -93,6 +97,129 @@ def update_digest(digest, arrays) -> None:
             digest.update(a)  # the same bytes as the uint8 view below, without making it
         except (TypeError, ValueError, BufferError):
             digest.update(memoryview(a.reshape(-1).view(np.uint8)))
+
+
+# ---------------------------------------------------------------- layer fingerprints
+# (a copy of workers/canary_common.py's; a test holds them equal)
+
+LAYER_SAMPLES = 64  # values kept per tensor, at indices derived from its element count alone
+# Layer kinds by the words in a layer's class name, first match wins (torch and Keras names).
+LAYER_KINDS = (
+    ("dropout", ("dropout",)),
+    ("embedding", ("embedding",)),
+    ("normalisation", ("norm",)),
+    ("convolution", ("conv",)),
+    ("pooling", ("pool", "upsampl", "interpolat", "resiz")),
+    ("linear", ("linear", "dense", "matmul", "einsum", "attention", "bilinear")),
+    ("activation", ("relu", "elu", "gelu", "silu", "sigmoid", "tanh", "softmax", "softplus",
+                    "activation", "mish", "hardswish", "swish", "prelu", "threshold")),
+)
+
+
+def layer_kind(type_name: str) -> str:
+    """The kind of a layer from its class name: linear (matmul), convolution, pooling
+    (reduction), normalisation, dropout, embedding, activation or other."""
+    name = type_name.lower()
+    for kind, words in LAYER_KINDS:
+        if any(word in name for word in words):
+            return kind
+    return "other"
+
+
+def sample_indices(count: int) -> np.ndarray:
+    """LAYER_SAMPLES flat indices evenly spaced over `count` elements, first and last
+    included (every index when there are fewer): integer arithmetic, the same everywhere."""
+    k = min(count, LAYER_SAMPLES)
+    if k <= 1:
+        return np.zeros(k, dtype=np.int64)
+    return (np.arange(k, dtype=np.int64) * (count - 1)) // (k - 1)
+
+
+def fingerprint(array) -> dict[str, Any]:
+    """A tensor's fingerprint for the `layers` line: its hash_arrays hash (dtype, shape and
+    exact bytes), L2 norm (float64) and max |x| of the finite values, the count of non-finite
+    ones, and the values at sample_indices, exact: little-endian float32 ("f4:" + base64)
+    for floats of up to 4 bytes, float64 ("f8:") for the rest."""
+    a = np.asarray(array)
+    flat = a.reshape(-1)
+    values = flat if a.dtype.kind == "f" else flat.astype(np.float64)
+    wide = values.astype(np.float64)
+    total = float(np.dot(wide, wide)) if wide.size else 0.0
+    nonfinite = 0
+    if not math.isfinite(total):  # a NaN or Inf (or float64 overflow): count, then skip them
+        finite = np.isfinite(wide)
+        nonfinite = int(wide.size - np.count_nonzero(finite))
+        wide = wide[finite]
+        total = float(np.dot(wide, wide)) if wide.size else 0.0
+    small = values.dtype.kind == "f" and values.dtype.itemsize <= 4
+    sample = values[sample_indices(values.size)].astype("<f4" if small else "<f8")
+    return {
+        "hash": hash_arrays([a]),
+        "norm": math.sqrt(total),
+        "max_abs": float(np.max(np.abs(wide))) if wide.size else 0.0,
+        "nonfinite": nonfinite,
+        "shape": [int(d) for d in a.shape],
+        "dtype": a.dtype.name,
+        "sample": ("f4:" if small else "f8:") + base64.b64encode(sample.tobytes()).decode("ascii"),
+    }
+
+
+def layer_record(name: str, kind: str, phase: str, tensor: str, array) -> dict[str, Any]:
+    """One record of a `layers` line: which tensor of which layer, and its fingerprint."""
+    return {"name": name, "kind": kind, "phase": phase, "tensor": tensor, **fingerprint(array)}
+
+
+# How much of a dataset `data_fingerprint` reads: its length and its first DATA_ITEMS items
+# (rows of arrays), in order -- enough to tell one data set or preprocessing from another at
+# a bounded cost; data that differs only further on is not seen.
+DATA_ITEMS = 1024
+
+
+def data_fingerprint(data: Any, arrays_of: Callable[[Any], list]) -> str:
+    """The recorders' `dataset_hash`: sha256 over the item count and the first DATA_ITEMS
+    items. `data` is an array or tensor (items = rows), a tuple/list/dict of them with equal
+    lengths (columns, e.g. (x, y)), or a dataset with len() and indexing (a torch Dataset;
+    a DataLoader counts as its .dataset); `arrays_of` turns an item or column into arrays."""
+    data = getattr(data, "dataset", data)
+    columns = _columns(data)
+    digest = hashlib.sha256()
+    if hasattr(data, "as_numpy_iterator"):  # a tf.data.Dataset: its elements in order
+        digest.update(f"elements={int(data.cardinality())};".encode())
+        for element in itertools.islice(data.as_numpy_iterator(), DATA_ITEMS):
+            update_digest(digest, arrays_of(element))
+    elif columns is not None:
+        count = len(columns[0])
+        digest.update(f"rows={count};".encode())
+        for column in columns:
+            update_digest(digest, arrays_of(column[:DATA_ITEMS]))
+    else:
+        try:
+            count = len(data)
+            items = [data[i] for i in range(min(count, DATA_ITEMS))]
+        except (TypeError, KeyError, IndexError, NotImplementedError) as exc:
+            raise UserError(f"data must be arrays, tensors or a dataset with len() and "
+                            f"indexing, not {type(data).__name__} ({exc})") from None
+        digest.update(f"items={count};".encode())
+        for item in items:
+            update_digest(digest, arrays_of(item))
+    return digest.hexdigest()[:HASH_CHARS]
+
+
+def _columns(data: Any) -> Optional[list]:
+    """`data` as a list of equally long array-likes (rows = items), or None for a dataset."""
+    if hasattr(data, "shape") and len(getattr(data, "shape", ())) >= 1:
+        return [data]
+    if isinstance(data, dict):
+        parts = [data[key] for key in sorted(data, key=str)]
+    elif isinstance(data, (tuple, list)):
+        parts = list(data)
+    else:
+        return None
+    shapes = [getattr(part, "shape", None) for part in parts]
+    if parts and all(s is not None and len(s) >= 1 for s in shapes) \
+            and len({s[0] for s in shapes}) == 1:
+        return parts
+    return None
 
 
 _hasher_lock = threading.Lock()
@@ -196,6 +323,7 @@ class Recording:
         self._pending: collections.deque = collections.deque()
         self._batch_digest = hashlib.sha256()  # the batch chain; fed in step order (_hash_step)
         self._batches_seen = False
+        self.dataset_hash = ""  # data_fingerprint of the data= a recorder was given; "" = unknown
 
     @property
     def steps(self) -> int:
@@ -208,6 +336,15 @@ class Recording:
         exactly. The last step is hashed by `pin_last_step`. (Called after every optimizer
         step: kept to one expression.)"""
         return self._count % self.hash_every == 0 or not math.isfinite(loss)
+
+    def next_due(self) -> bool:
+        """Whether the next step is one the cadence hashes (layers are captured on it)."""
+        return self._count % self.hash_every == 0
+
+    def add_layers(self, step: int, records: list[dict[str, Any]]) -> None:
+        """The layer fingerprints of recorded step `step` (records as the workers send them)."""
+        if records:
+            self.record.apply(capture_from_json(step, records))
 
     def pin_last_step(self, param_hash: str) -> None:
         """The parameter hash the last recorded step gets in a saved bundle if hash_every
@@ -228,7 +365,7 @@ class Recording:
         settings = {**process_settings(), **framework_settings, **notes,
                     "user_recording": True, "recorder": self.recorder,
                     "hash_every": self.hash_every, "seed": self.seed}
-        self.record.apply(EnvInfo(settings=settings, dataset_hash="",
+        self.record.apply(EnvInfo(settings=settings, dataset_hash=self.dataset_hash,
                                   init_param_hash=self.record.init_param_hash,
                                   n_params=self.record.n_params))
         self._settings_done = True

@@ -22,7 +22,8 @@ class TorchLayerHooks:
     inputs; each output is fingerprinted when its module returns it, before any later
     in-place op can change it; a module called twice in one step counts its first call.
     `collect()` removes them, adds each layer's parameter gradients (`.grad`, read now,
-    in reverse execution order) and returns the records. A `torch.compile`d or scripted
+    in reverse execution order) and returns the records. Passes without gradients (an
+    evaluation under `torch.no_grad()`) are not captured. A `torch.compile`d or scripted
     model is not hooked: `skip_reason` says why and `arm()` does nothing.
     """
 
@@ -59,10 +60,12 @@ class TorchLayerHooks:
         self._handles = []
 
     def collect(self) -> list[dict]:
-        """Disarm; the forward records, then the gradient records of the layers that ran."""
+        """Disarm; the forward records, then the gradient records of the layers that ran (of
+        every leaf, in reverse definition order, when no forward pass was hooked)."""
         self.disarm()
         records = self._records
-        for name, kind, module in reversed(self._ran):
+        ran = self._ran or [(name, layer_kind(type(m).__name__), m) for name, m in self.leaves]
+        for name, kind, module in reversed(ran):
             for pname, param in module.named_parameters(recurse=False):
                 if param.grad is not None:
                     records.append(layer_record(name, kind, "backward", f"grad.{pname}",
@@ -71,7 +74,7 @@ class TorchLayerHooks:
         return records
 
     def _input_hook(self, module: Any, args: Any) -> None:
-        if id(module) in self._seen:
+        if id(module) in self._seen or not self.torch.is_grad_enabled():
             return
         self._seen.add(id(module))
         for tensor_name, tensor in self._tensors(tuple(args), "in"):
@@ -80,7 +83,7 @@ class TorchLayerHooks:
 
     def _output_hook(self, name: str, kind: str):
         def hook(module: Any, args: Any, output: Any) -> None:
-            if id(module) in self._seen:
+            if id(module) in self._seen or not self.torch.is_grad_enabled():
                 return
             self._seen.add(id(module))
             self._ran.append((name, kind, module))
