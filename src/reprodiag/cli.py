@@ -18,7 +18,7 @@ from reprodiag import __version__
 from reprodiag.errors import UserError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-TABS = ("environment", "runs", "compare")
+TABS = ("environment", "runs", "compare", "layers")  # as gui/screenshot.py (no Qt import here)
 _ANONYMISE_HELP = "hide user name, host name and home folder in what is written"
 # Subcommands in reprodiag/commands/<name>.py (see that package's docstring).
 COMMAND_MODULES: tuple[str, ...] = ("explain", "stats", "import_env", "diagnose", "align")
