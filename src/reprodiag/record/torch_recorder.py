@@ -102,6 +102,7 @@ class TorchRecorder:
             self._rec.dataset_hash = data_fingerprint(data, self._batch_arrays)
         self._list_parameters()
         self._hooks: Optional[TorchLayerHooks] = None
+        self._nonfinite_captured = False
         if layers:
             hooks = TorchLayerHooks(torch, model)
             if hooks.skip_reason:
@@ -125,9 +126,12 @@ class TorchRecorder:
         if rec.hash_due(loss_value):  # the cadence's steps, and a non-finite loss (pinned)
             if not rec.settings_read():  # the first step is always a hashed one
                 self._read_settings(batch)
+            cadence = rec.next_due()
             self._hashed_step(loss_value, batch, entered - self._last)
             if self._hooks is not None:
-                rec.add_layers(rec.steps - 1, self._hooks.collect())
+                if cadence or not self._nonfinite_captured:  # the first non-finite step too
+                    rec.add_layers(rec.steps - 1, self._hooks.collect())
+                    self._nonfinite_captured |= not math.isfinite(loss_value)
                 if rec.next_due():
                     self._hooks.arm()
         else:  # most steps: kept lean, it runs after every optimizer step
