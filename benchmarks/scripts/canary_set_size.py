@@ -1,5 +1,6 @@
 """Bundle size of the standard canary set (`reprodiag export --quick`'s configs) with layer
-capture on and off: `canary_set_size.py OUT_DIR` prints one JSON line.
+capture on and off: `canary_set_size.py OUT_DIR [smoke]` prints one JSON line (smoke: the
+first config only, 3 steps, to check the script works).
 
 Each config runs once per side (the sizes are deterministic but for timings and run ids);
 both bundles carry the same environment snapshot, so they differ only by layers.json.
@@ -24,6 +25,8 @@ def main() -> int:
     out = Path(sys.argv[1])
     snapshot = capture()
     configs = standard_configs(available_frameworks(snapshot), ["cpu"], quick=True)
+    if sys.argv[2:] == ["smoke"]:
+        configs = [configs[0].model_copy(update={"steps": 3})]
     sizes, layers_json = {}, 0
     for layers in (True, False):
         path = out / f"set-layers-{'on' if layers else 'off'}.reprodiag.zip"
