@@ -606,7 +606,7 @@ def train(out: Output, backend: Backend, config: dict[str, Any], seed: int) -> N
     )
     batches = BatchStream(data, config["batch_size"], seed, config["shuffle"], config["augment"])
     channels_first = backend.channels_first
-    layers = config["layers"]
+    layers = config["layers"] and hasattr(backend, "enable_layers")  # a Backend has it
     if layers:
         why_not = backend.enable_layers()
         if why_not:
@@ -623,8 +623,11 @@ def train(out: Output, backend: Backend, config: dict[str, Any], seed: int) -> N
         chain.add(batches.indices, x, y)
         due = hash_due(step, last_step, hash_every)
         t0 = time.perf_counter()
-        loss, grad_norm = backend.train_step(_with_channel(x, channels_first), y, due,
-                                             capture=layers and due)
+        inputs = _with_channel(x, channels_first)
+        if layers and due:
+            loss, grad_norm = backend.train_step(inputs, y, due, capture=True)
+        else:
+            loss, grad_norm = backend.train_step(inputs, y, due)
         step_time = time.perf_counter() - t0
         if not due and not math.isfinite(loss):  # pinned, with the norm of what caused it
             due, grad_norm = True, backend.grad_norm()
