@@ -183,3 +183,33 @@ def test_two_identical_recordings_part_nowhere():
     lc = parting(a, b)
     assert [c.step for c in a.layers] == [0, 5, 10] and lc.steps == [0, 5, 10]
     assert lc.step is None and lc.nonfinite is None and a.dataset_hash == b.dataset_hash != ""
+
+
+def test_compare_names_the_parting_layer_in_text_markdown_and_json(canary, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from reprodiag.core.bundle import write_bundle
+
+    paths = [write_bundle(tmp_path / name, snapshot=None, runs=[run], label=name)
+             for name, run in (("one", canary(model="cnn")), ("two", canary(model="cnn", threads=2)))]
+
+    def compare(*flags: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "reprodiag", "compare", *map(str, paths),
+                               *flags], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    text = compare()
+    assert ("layers: layers part at step 0 in 8 grad.weight (linear, backward) with equal "
+            "inputs; last bits") in text
+    assert "8 grad.weight  linear       backward" in text  # the per-layer table
+    markdown = compare("--markdown")
+    assert "| layer | kind | phase | rel. error | ULPs | class |" in markdown
+    assert "| 8 grad.weight | linear | backward |" in markdown
+    layers = json.loads(compare("--json"))["pairs"][0]["layers"]
+    assert layers["parting"] == {"name": "8", "kind": "linear", "phase": "backward",
+                                 "tensor": "grad.weight"}
+    assert layers["step"] == 0 and layers["magnitude"] == LAST_BITS and layers["ulps"] <= 4
+    assert layers["rows"][0]["a"]["hash"] != layers["rows"][0]["b"]["hash"]

@@ -40,7 +40,8 @@ from reprodiag.record import keras_callback, torch_layers  # noqa: E402
 # ------------------------------------------------------------------ copies held equal
 
 def test_the_fingerprint_code_is_the_workers_own():
-    for name in ("layer_kind", "sample_indices", "fingerprint", "layer_record"):
+    for name in ("layer_kind", "sample_indices", "fingerprint", "fingerprints",
+                 "_fingerprint_batch", "_reduced_batch", "_dtype_name", "layer_records"):
         assert inspect.getsource(getattr(record_common, name)) == inspect.getsource(
             getattr(canary_common, name))
     assert record_common.LAYER_KINDS == canary_common.LAYER_KINDS
@@ -318,3 +319,18 @@ def test_keras_without_data_records_no_layers_and_says_why():
     record = keras_fit(data=None)
     assert record.layers == [] and record.dataset_hash == ""
     assert any("needs data=" in line for line in record.log)
+
+
+def test_fingerprints_of_a_batch_are_each_tensors_own():
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((3, 5)).astype(np.float32), np.zeros((0,), np.float32),
+              np.array([np.nan, 1.0, np.inf], np.float32), rng.standard_normal(20_000),
+              np.arange(7, dtype=np.int32), rng.standard_normal(100).astype(np.float16),
+              np.full(3, 1e200)]  # squares overflow float64: the slow path, still finite
+    together = record_common.fingerprints(arrays)
+    assert together == [record_common.fingerprint(a) for a in arrays]
+    assert together == canary_common.fingerprints(arrays)
+    assert together[2]["nonfinite"] == 2 and together[2]["norm"] == 1.0
+    assert together[1]["norm"] == 0.0 and together[1]["sample"] == "f4:"
+    assert together[3]["sample"].startswith("f8:") and together[5]["sample"].startswith("f4:")
+    assert together[6]["max_abs"] == 1e200 and together[6]["nonfinite"] == 0

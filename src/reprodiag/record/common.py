@@ -126,53 +126,116 @@ def layer_kind(type_name: str) -> str:
     return "other"
 
 
+_SAMPLE_INDICES: dict[int, Any] = {}  # by element count: a capture samples the same shapes
+
+
 def sample_indices(count: int) -> np.ndarray:
     """LAYER_SAMPLES flat indices evenly spaced over `count` elements, first and last
     included (every index when there are fewer): integer arithmetic, the same everywhere."""
-    k = min(count, LAYER_SAMPLES)
-    if k <= 1:
-        return np.zeros(k, dtype=np.int64)
-    return (np.arange(k, dtype=np.int64) * (count - 1)) // (k - 1)
+    indices = _SAMPLE_INDICES.get(count)
+    if indices is None:
+        k = min(count, LAYER_SAMPLES)
+        indices = (np.zeros(k, dtype=np.int64) if k <= 1
+                   else (np.arange(k, dtype=np.int64) * (count - 1)) // (k - 1))
+        if len(_SAMPLE_INDICES) < 4096:
+            _SAMPLE_INDICES[count] = indices
+    return indices
 
 
 def fingerprint(array) -> dict[str, Any]:
-    """A tensor's fingerprint for the `layers` line: its hash_arrays hash (dtype, shape and
+    """One tensor's fingerprint (see fingerprints)."""
+    return fingerprints([array])[0]
+
+
+# Tensors of up to this many elements are fingerprinted together (np.*.reduceat over their
+# concatenation): a capture fingerprints every layer, and for small tensors each numpy call's
+# overhead, not the arithmetic, is what costs. Larger ones go one by one, in cache.
+BATCH_ELEMENTS = 1 << 14
+
+
+def fingerprints(arrays: list) -> list[dict[str, Any]]:
+    """Each tensor's fingerprint for the `layers` line: its hash_arrays hash (dtype, shape and
     exact bytes), L2 norm (float64) and max |x| of the finite values, the count of non-finite
     ones, and the values at sample_indices, exact: little-endian float32 ("f4:" + base64)
-    for floats of up to 4 bytes, float64 ("f8:") for the rest."""
-    a = np.asarray(array)
-    flat = a.reshape(-1)
-    values = flat if a.dtype.kind == "f" else flat.astype(np.float64)
-    small = values.dtype.kind == "f" and values.dtype.itemsize <= 4
-    sample = values[sample_indices(values.size)].astype("<f4" if small else "<f8")
-    # numpy's own pairwise sum of squares, not np.dot: BLAS threads woken for a dot product
-    # cost up to a millisecond next to a training loop's threads.
-    total = _sum_of_squares(values)
-    nonfinite = 0
-    if not math.isfinite(total):  # a NaN or Inf (or float64 overflow): count, then skip them
-        finite = np.isfinite(values)
-        nonfinite = int(values.size - np.count_nonzero(finite))
-        values = values[finite]
-        total = _sum_of_squares(values)
-    return {
-        "hash": hash_arrays([a]),
-        "norm": math.sqrt(total),
-        "max_abs": float(max(values.max(), -values.min())) if values.size else 0.0,
-        "nonfinite": nonfinite,
-        "shape": [int(d) for d in a.shape],
-        "dtype": a.dtype.name,
-        "sample": ("f4:" if small else "f8:") + base64.b64encode(sample.tobytes()).decode("ascii"),
-    }
+    for floats of up to 4 bytes, float64 ("f8:") for the rest. numpy's own sums, not np.dot:
+    BLAS threads woken for a dot product cost up to a millisecond next to a training loop's.
+    """
+    arrays = [np.asarray(a) for a in arrays]
+    small = [i for i, a in enumerate(arrays) if a.size <= BATCH_ELEMENTS]
+    out: list[Any] = [None] * len(arrays)
+    for i, found in zip(small, _fingerprint_batch([arrays[i] for i in small])):
+        out[i] = found
+    for i, a in enumerate(arrays):
+        if out[i] is None:
+            out[i] = _fingerprint_batch([a])[0]
+    return out
 
 
-def _sum_of_squares(values: np.ndarray) -> float:
-    wide = values.astype(np.float64)  # a copy: squared in place
-    return float(np.add.reduce(np.square(wide, out=wide))) if wide.size else 0.0
+def _fingerprint_batch(arrays: list) -> list[dict[str, Any]]:
+    """fingerprints() of numpy arrays, reduced together in float64, segment by segment."""
+    with np.errstate(all="ignore"):  # NaN, Inf and overflow are data here
+        return _reduced_batch(arrays)
 
 
-def layer_record(name: str, kind: str, phase: str, tensor: str, array) -> dict[str, Any]:
-    """One record of a `layers` line: which tensor of which layer, and its fingerprint."""
-    return {"name": name, "kind": kind, "phase": phase, "tensor": tensor, **fingerprint(array)}
+def _reduced_batch(arrays: list) -> list[dict[str, Any]]:
+    flat = [a.reshape(-1) for a in arrays]
+    sizes = np.array([f.size for f in flat], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if len(flat) else sizes
+    wide = (np.concatenate(flat, dtype=np.float64, casting="unsafe") if flat
+            else np.empty(0, dtype=np.float64))
+    filled = sizes > 0  # reduceat gives an empty segment its next element, not 0
+    squares = np.square(wide)
+    totals = np.zeros(len(flat))
+    peaks = np.zeros(len(flat))
+    if wide.size:
+        totals[filled] = np.add.reduceat(squares, starts[filled])
+        peaks[filled] = np.maximum.reduceat(np.abs(wide), starts[filled])
+    index = np.concatenate([start + sample_indices(int(size)) for start, size in zip(starts, sizes)]
+                           ) if len(flat) else np.zeros(0, dtype=np.int64)
+    picked = {"f4:": wide[index].astype("<f4"), "f8:": wide[index]}  # exact, either way
+    out, at = [], 0
+    for a, size, total, peak in zip(arrays, sizes.tolist(), totals.tolist(), peaks.tolist()):
+        nonfinite = 0
+        if not (math.isfinite(total) and math.isfinite(peak)):  # NaN, Inf or float64 overflow
+            values = a.reshape(-1).astype(np.float64)
+            finite = np.isfinite(values)
+            nonfinite = int(size - np.count_nonzero(finite))
+            values = values[finite]
+            total = float(np.add.reduce(np.square(values)))
+            peak = float(np.max(np.abs(values))) if values.size else 0.0
+        width = "f4:" if a.dtype.kind == "f" and a.dtype.itemsize <= 4 else "f8:"
+        count = min(size, LAYER_SAMPLES)
+        sample = picked[width][at:at + count].tobytes()
+        at += count
+        out.append({
+            "hash": hash_arrays((a,)),
+            "norm": math.sqrt(total),
+            "max_abs": peak,
+            "nonfinite": nonfinite,
+            "shape": list(a.shape),
+            "dtype": _dtype_name(a.dtype),
+            "sample": width + base64.b64encode(sample).decode("ascii"),
+        })
+    return out
+
+
+_DTYPE_NAMES: dict[Any, str] = {}
+
+
+def _dtype_name(dtype) -> str:
+    """dtype.name, remembered (numpy works it out anew, in Python, on every call)."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = dtype.name
+    return name
+
+
+def layer_records(items: list[tuple[str, str, str, str, Any]]) -> list[dict[str, Any]]:
+    """Records of a `layers` line from (layer name, kind, phase, tensor name, array) items:
+    which tensor of which layer, and its fingerprint."""
+    found = fingerprints([item[4] for item in items])
+    return [{"name": name, "kind": kind, "phase": phase, "tensor": tensor, **fp}
+            for (name, kind, phase, tensor, _array), fp in zip(items, found)]
 
 
 # How much of a dataset `data_fingerprint` reads: its length and its first DATA_ITEMS items

@@ -45,7 +45,7 @@ from reprodiag.record.common import (
     data_fingerprint,
     hash_arrays,
     layer_kind,
-    layer_record,
+    layer_records,
     optimizer_kind,
 )
 
@@ -279,17 +279,17 @@ class LayerProbe:
     def records(self) -> list[dict[str, Any]]:
         """The fingerprints with the weights as they are now."""
         outputs, grads = self._probe(*self._args())
-        records = [layer_record("input", "input", "input", "in[0]", np.asarray(self.x))]
-        records += [layer_record(layer.name, kind, "forward", "out", np.asarray(out))
-                    for (layer, kind), out in zip(self.ran, outputs)]
+        items = [("input", "input", "input", "in[0]", np.asarray(self.x))]
+        items += [(layer.name, kind, "forward", "out", np.asarray(out))
+                  for (layer, kind), out in zip(self.ran, outputs)]
         grad_of = {id(v): g for v, g in zip(self.graded, grads)}
         for layer, kind in reversed(self.ran):
             for variable in layer.trainable_weights:
                 grad = grad_of.get(id(variable))
                 if grad is not None:
                     short = variable.name.split("/")[-1].split(":")[0]
-                    records.append(layer_record(layer.name, kind, "backward", f"grad.{short}",
-                                                np.asarray(grad)))
+                    items.append((layer.name, kind, "backward", f"grad.{short}", np.asarray(grad)))
+        records = layer_records(items)
         return records
 
 

@@ -272,20 +272,19 @@ class TensorFlowBackend(common.Backend):
         names = {id(layer): f"{i}.{re.sub(r'_[0-9]+$', '', layer.name)}"
                  for i, layer in enumerate(self._leaves)}
         grad_of = {id(v): g for v, g in zip(self.model.trainable_variables, grads)}
-        records = [common.layer_record("input", "input", "input", "in[0]", x.numpy())]
+        items = [("input", "input", "input", "in[0]", x.numpy())]
         ran = []
         for layer, out in zip(self._output_layers, outputs):
             kind = common.layer_kind(type(layer).__name__)
             ran.append((names[id(layer)], kind, layer))
-            records.append(common.layer_record(names[id(layer)], kind, "forward", "out",
-                                               out.numpy()))
+            items.append((names[id(layer)], kind, "forward", "out", out.numpy()))
         for name, kind, layer in reversed(ran):
             for variable in layer.trainable_weights:
                 grad = grad_of.get(id(variable))
                 if grad is not None:
                     short = variable.name.split("/")[-1].split(":")[0]
-                    records.append(common.layer_record(name, kind, "backward", f"grad.{short}",
-                                                       np.asarray(grad)))
+                    items.append((name, kind, "backward", f"grad.{short}", np.asarray(grad)))
+        records = common.layer_records(items)
         self._records = records
         return loss, norm
 

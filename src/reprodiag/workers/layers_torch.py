@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from canary_common import layer_kind, layer_record
+from canary_common import BATCH_ELEMENTS, layer_kind, layer_records, np
 
 MAX_OUTPUT_TENSORS = 64  # tensors fingerprinted per layer output (tuples, dicts)
 
@@ -19,8 +19,9 @@ class TorchLayerHooks:
 
     `arm()` registers them (after any hooks the model already has, so those run first and
     an output they replace is the one fingerprinted) plus a pre-hook on the model for its
-    inputs; each output is fingerprinted when its module returns it, before any later
-    in-place op can change it; a module called twice in one step counts its first call.
+    inputs; each output is taken when its module returns it (copied, or fingerprinted at
+    once if large), before any later in-place op can change it; a module called twice in
+    one step counts its first call.
     `collect()` removes them, adds each layer's parameter gradients (`.grad`, read now,
     in reverse execution order) and returns the records. Passes without gradients (an
     evaluation under `torch.no_grad()`) are not captured. A `torch.compile`d or scripted
@@ -35,7 +36,7 @@ class TorchLayerHooks:
             (name or type(model).__name__, module) for name, module in model.named_modules()
             if next(module.children(), None) is None]
         self._handles: list = []
-        self._records: list[dict] = []
+        self._records: list = []  # records, and (name, kind, phase, tensor, array) to do
         self._ran: list[tuple[str, str, Any]] = []
         self._seen: set[int] = set()
 
@@ -63,23 +64,32 @@ class TorchLayerHooks:
         """Disarm; the forward records, then the gradient records of the layers that ran (of
         every leaf, in reverse definition order, when no forward pass was hooked)."""
         self.disarm()
-        records = self._records
+        items = self._records
         ran = self._ran or [(name, layer_kind(type(m).__name__), m) for name, m in self.leaves]
         for name, kind, module in reversed(ran):
             for pname, param in module.named_parameters(recurse=False):
                 if param.grad is not None:
-                    records.append(layer_record(name, kind, "backward", f"grad.{pname}",
-                                                self._array(param.grad)))
+                    items.append((name, kind, "backward", f"grad.{pname}", self._array(param.grad)))
+        todo = [i for i, item in enumerate(items) if isinstance(item, tuple)]
+        for i, record in zip(todo, layer_records([items[i] for i in todo])):
+            items[i] = record
         self._records, self._ran = [], []
-        return records
+        return items
+
+    def _take(self, name: str, kind: str, phase: str, tensor_name: str, tensor: Any) -> None:
+        """Keep one tensor of this step as it is now: a copy, or its record if it is large."""
+        array = self._array(tensor)
+        if array.size <= BATCH_ELEMENTS:  # copied, fingerprinted with the rest at collect()
+            self._records.append((name, kind, phase, tensor_name, np.array(array)))
+        else:
+            self._records.extend(layer_records([(name, kind, phase, tensor_name, array)]))
 
     def _input_hook(self, module: Any, args: Any) -> None:
         if id(module) in self._seen or not self.torch.is_grad_enabled():
             return
         self._seen.add(id(module))
         for tensor_name, tensor in self._tensors(tuple(args), "in"):
-            self._records.append(layer_record("input", "input", "input", tensor_name,
-                                              self._array(tensor)))
+            self._take("input", "input", "input", tensor_name, tensor)
 
     def _output_hook(self, name: str, kind: str):
         def hook(module: Any, args: Any, output: Any) -> None:
@@ -88,12 +98,13 @@ class TorchLayerHooks:
             self._seen.add(id(module))
             self._ran.append((name, kind, module))
             for tensor_name, tensor in self._tensors(output, "out"):
-                self._records.append(layer_record(name, kind, "forward", tensor_name,
-                                                  self._array(tensor)))
+                self._take(name, kind, "forward", tensor_name, tensor)
         return hook
 
     def _tensors(self, value: Any, prefix: str) -> list[tuple[str, Any]]:
         """(name, tensor) of every tensor in an output: `out`, `out[0]`, `out['logits']`."""
+        if isinstance(value, self.torch.Tensor):
+            return [(prefix, value)]
         found: list[tuple[str, Any]] = []
         stack = [(prefix, value, 0)]
         while stack and len(found) < MAX_OUTPUT_TENSORS:
@@ -110,6 +121,10 @@ class TorchLayerHooks:
         """A host numpy array of the tensor's values (a view on the CPU: fingerprinted at
         once); dtypes numpy lacks (bfloat16, float8) widened to float32, exactly."""
         t = tensor.detach()
+        try:
+            return t.numpy()  # a dense CPU tensor of a numpy dtype: most of them
+        except (TypeError, RuntimeError):
+            pass
         if not t.is_cpu:
             t = t.cpu()
         if t.is_sparse or t.is_quantized:

@@ -118,8 +118,8 @@ def _layer_rows(lc: LayerComparison | None) -> list[list[str]]:
     if lc is None or lc.parting is None:
         return []
     return [[row.layer.label, row.layer.kind, row.layer.phase, _fmt_rel(row.rel_error),
-             fmt_num(row.ulps, "inf") if math.isinf(row.ulps) else f"{row.ulps:.0f}",
-             row.magnitude] for row in lc.rows[:LAYER_TABLE_ROWS]]
+             "inf" if math.isinf(row.ulps) else f"{row.ulps:.0f}", row.magnitude]
+            for row in lc.rows[:LAYER_TABLE_ROWS]]
 
 
 def _fmt_rel(value: float) -> str:
