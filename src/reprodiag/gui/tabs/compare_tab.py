@@ -504,7 +504,7 @@ class CompareTab(QWidget):
         the front."""
         self.side_tabs.setCurrentIndex(index)
         if index == LAYERS:  # a grid of layers wants more height than the plots
-            self.right_split.setSizes([230, 110, 440])
+            self.right_split.setSizes([270, 100, 410])
 
     def _select_layers_pair(self) -> None:
         """The Layers view follows the run pair selected in the table."""
