@@ -6,6 +6,7 @@ base width 64: 25.6M parameters; no download). Each repetition times, side by si
 training step (forward, loss, backward, SGD step, loss.item()); the same step followed by
 `TorchRecorder.step` on a captured step (hash_every=1: parameters and batch hashed, every
 layer's output and gradient fingerprinted); and the same with layers=False (hashes only).
+Each side's steps run in a row, the recorders' background hashing finished within its step.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def main() -> int:
     loss_fn = nn.CrossEntropyLoss()
 
     def step(recorder) -> float:
+        """Seconds of one training step, with the recorder's whole work on it (its hashes
+        finished: `record` waits for the hash thread)."""
         started = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), y)
@@ -82,20 +85,21 @@ def main() -> int:
             loss.item()
         else:
             recorder.step(loss, batch=(x, y))
+            recorder.record  # noqa: B018 - waits for the step's hashes
         return time.perf_counter() - started
 
+    def timed(recorder) -> list[float]:
+        step(recorder)  # warm-up (kernels, allocations; a recorder's first step reads settings)
+        return [step(recorder) for _ in range(args["reps"])]
+
+    # One side after the other, each recorder made when its turn comes: a recorder arms its
+    # hooks for its next step, which would otherwise fire in another side's forward pass.
+    plain = timed(None)
+    hashed = timed(TorchRecorder(model, optimizer=optimizer, hash_every=1, layers=False))
     with_layers = TorchRecorder(model, optimizer=optimizer, hash_every=1)
-    step(None)  # warm-up: allocations, kernels; the recorder's first step reads settings
-    step(with_layers)
-    plain, captured, hashed, records = [], [], [], 0
-    for _ in range(args["reps"]):
-        plain.append(step(None))
-        captured.append(step(with_layers))
-        records = len(with_layers.record.layers[-1].records)
-    with_layers._hooks.disarm()  # the next capture's hooks (this recorder records no more)
-    hashes_only = TorchRecorder(model, optimizer=optimizer, hash_every=1, layers=False)
-    for _ in range(args["reps"]):
-        hashed.append(step(hashes_only))
+    captured = timed(with_layers)
+    records = len(with_layers.record.layers[-1].records)
+    with_layers._hooks.disarm()  # armed for a next step that will not come
     capture = with_layers.record.layers[-1]
     line = json.dumps({"type": "layers", "step": capture.step,
                        "records": [r.to_json() for r in capture.records]})
