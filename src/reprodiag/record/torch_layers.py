@@ -34,8 +34,8 @@ class TorchLayerHooks:
         self.model = model
         self.skip_reason = _unhookable(torch, model)
         self.leaves = [] if self.skip_reason else [
-            (name or type(model).__name__, module) for name, module in model.named_modules()
-            if next(module.children(), None) is None]
+            (name or type(model).__name__, layer_kind(type(module).__name__), module)
+            for name, module in model.named_modules() if next(module.children(), None) is None]
         self._handles: list = []
         self._records: list = []  # records, and (name, kind, phase, tensor, array) to do
         self._ran: list[tuple[str, str, Any]] = []
@@ -51,8 +51,7 @@ class TorchLayerHooks:
             return
         self._records, self._ran, self._seen = [], [], set()
         self._handles = [self.model.register_forward_pre_hook(self._input_hook)]
-        for name, module in self.leaves:
-            kind = layer_kind(type(module).__name__)
+        for name, kind, module in self.leaves:
             self._handles.append(module.register_forward_hook(self._output_hook(name, kind)))
 
     def disarm(self) -> None:
@@ -66,7 +65,7 @@ class TorchLayerHooks:
         every leaf, in reverse definition order, when no forward pass was hooked)."""
         self.disarm()
         items = self._records
-        ran = self._ran or [(name, layer_kind(type(m).__name__), m) for name, m in self.leaves]
+        ran = self._ran or self.leaves
         for name, kind, module in reversed(ran):
             for pname, param in module.named_parameters(recurse=False):
                 if param.grad is not None:

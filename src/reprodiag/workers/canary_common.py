@@ -316,8 +316,7 @@ def _reduced_batch(arrays: list) -> list[dict[str, Any]]:
     if wide.size:
         totals[filled] = np.add.reduceat(squares, starts[filled])
         peaks[filled] = np.maximum.reduceat(np.abs(wide), starts[filled])
-    index = np.concatenate([start + sample_indices(int(size)) for start, size in zip(starts, sizes)]
-                           ) if len(flat) else np.zeros(0, dtype=np.int64)
+    index = _batch_sample_indices(tuple(sizes.tolist()))
     picked = {"f4:": wide[index].astype("<f4"), "f8:": wide[index]}  # exact, either way
     out, at = [], 0
     for a, size, total, peak in zip(arrays, sizes.tolist(), totals.tolist(), peaks.tolist()):
@@ -343,6 +342,21 @@ def _reduced_batch(arrays: list) -> list[dict[str, Any]]:
             "sample": width + base64.b64encode(sample).decode("ascii"),
         })
     return out
+
+
+_BATCH_INDICES: dict[tuple, Any] = {}  # by the sizes of a batch: each capture repeats them
+
+
+def _batch_sample_indices(sizes: tuple) -> np.ndarray:
+    """Every tensor's sample_indices, offset to where it starts in the concatenation."""
+    index = _BATCH_INDICES.get(sizes)
+    if index is None:
+        starts = np.cumsum((0,) + sizes[:-1]) if sizes else ()
+        parts = [start + sample_indices(size) for start, size in zip(starts, sizes)]
+        index = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        if len(_BATCH_INDICES) < 256:
+            _BATCH_INDICES[sizes] = index
+    return index
 
 
 _DTYPE_NAMES: dict[Any, str] = {}
