@@ -1,6 +1,6 @@
 """Record your own PyTorch training step by step, as the canaries record theirs.
 
-    rec = TorchRecorder(model, label="local", optimizer=opt, seed=0)
+    rec = TorchRecorder(model, label="local", optimizer=opt, seed=0, data=train_set)
     for x, y in loader:
         ...; loss.backward(); opt.step()
         rec.step(loss, batch=(x, y))
@@ -24,9 +24,11 @@ from reprodiag.record.common import (
     RECORDER_HASH_EVERY,
     Recording,
     cpu_name,
+    data_fingerprint,
     hash_arrays,
     optimizer_kind,
 )
+from reprodiag.record.torch_layers import TorchLayerHooks
 
 # The definitions of batch_hash and grad_norm in a TorchRecorder run (the class docstring);
 # runs of different schemes are not compared on them.
@@ -62,10 +64,26 @@ class TorchRecorder:
     The gradients are read from the model's parameters as listed here and again at the start
     of every k-th step (listing them every step would cost a fifth of the recorder's own
     work), so a parameter added to the model during training counts from the next one on.
+
+    Layers (`layers=True`, the default): on the first step and every k-th, forward hooks on
+    the model's leaf modules fingerprint each module's output as it is made (before a later
+    in-place op changes it), and `step()` fingerprints each parameter's `.grad`; the hooks
+    are registered when such a step is next (after any the model has) and removed at its
+    `step()`, so other steps run without them. On a step whose loss is not finite the
+    gradients are captured, and the outputs too if the hooks were on. A `torch.compile`d or
+    scripted model is not hooked (the run's log says so). `reprodiag compare` then names
+    the first layer where two recordings part.
+
+    Data (`data=`, optional): your training set -- an array or tensor, a tuple/dict of them
+    (e.g. `(x, y)`), a `Dataset` or a `DataLoader` -- is fingerprinted into the run's
+    `dataset_hash`: its length and its first 1,024 items (DATA_ITEMS), in order, so two
+    recordings trained on other data (or other preprocessing) are told apart from other
+    causes. Without it the data is unknown (`""`); the step-0 batch hash still shows a
+    different first batch.
     """
 
     def __init__(self, model, label: str = "", *, optimizer=None, seed: Optional[int] = None,
-                 hash_every: int = RECORDER_HASH_EVERY):
+                 hash_every: int = RECORDER_HASH_EVERY, layers: bool = True, data: Any = None):
         import torch
 
         if not isinstance(model, torch.nn.Module):
@@ -80,7 +98,18 @@ class TorchRecorder:
                               hash_every=hash_every, recording_scheme=RECORDING_SCHEME)
         self._rec.start(hash_arrays(self._parameter_arrays()),
                         sum(p.numel() for p in model.parameters()))
+        if data is not None:
+            self._rec.dataset_hash = data_fingerprint(data, self._batch_arrays)
         self._list_parameters()
+        self._hooks: Optional[TorchLayerHooks] = None
+        self._nonfinite_captured = False
+        if layers:
+            hooks = TorchLayerHooks(torch, model)
+            if hooks.skip_reason:
+                self._rec.record.add_log(f"layers not captured: {hooks.skip_reason}")
+            else:
+                self._hooks = hooks
+                hooks.arm()  # the first step is always captured
         self._last = time.perf_counter()
 
     @property
@@ -97,10 +126,19 @@ class TorchRecorder:
         if rec.hash_due(loss_value):  # the cadence's steps, and a non-finite loss (pinned)
             if not rec.settings_read():  # the first step is always a hashed one
                 self._read_settings(batch)
+            cadence = rec.next_due()
             self._hashed_step(loss_value, batch, entered - self._last)
+            if self._hooks is not None:
+                if cadence or not self._nonfinite_captured:  # the first non-finite step too
+                    rec.add_layers(rec.steps - 1, self._hooks.collect())
+                    self._nonfinite_captured |= not math.isfinite(loss_value)
+                if rec.next_due():
+                    self._hooks.arm()
         else:  # most steps: kept lean, it runs after every optimizer step
             rec.add_step(loss=loss_value, grad_norm=math.nan, lr=self._learning_rate(),
                          step_time=entered - self._last)
+            if self._hooks is not None and rec.next_due():
+                self._hooks.arm()
         self._last = time.perf_counter()
         rec.overhead += self._last - entered
 

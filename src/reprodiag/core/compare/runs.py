@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from reprodiag.core.compare.layers import LayerComparison, compare_layers
 from reprodiag.core.knowledge.stages import (
     MAGNITUDE_MEANING,
     Magnitude,
@@ -85,6 +86,9 @@ class RunComparison:
     problems: list[str] = field(default_factory=list)
     config_differences: list[tuple[str, Any, Any]] = field(default_factory=list)
     settings_differences: list[tuple[str, Any, Any]] = field(default_factory=list)
+    # Where the runs part inside the model (core/compare/layers.py); None when a run has
+    # no layer fingerprints.
+    layers: LayerComparison | None = None
 
     @property
     def ref_status(self) -> str:
@@ -380,6 +384,7 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
         problems=_run_problems("A", ref) + _run_problems("B", other),
         config_differences=_dict_differences(ref.config.model_dump(), other.config.model_dump()),
         settings_differences=_dict_differences(ref.settings, other.settings),
+        layers=compare_layers(ref, other),
     )
 
 

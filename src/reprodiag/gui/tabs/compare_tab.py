@@ -50,6 +50,7 @@ from reprodiag.gui.widgets.env_diff_table import EnvDiffTable
 from reprodiag.gui.widgets.explain_dialog import ExplainDialog, explainable, open_explain
 from reprodiag.gui.widgets.findings_view import FindingsView
 from reprodiag.gui.widgets.fix_check import FixCheck
+from reprodiag.gui.widgets.layers_view import LayersView
 from reprodiag.gui.widgets.paste_report_dialog import PasteReportDialog
 from reprodiag.gui.widgets.seed_stats_view import SeedStatsView
 from reprodiag.gui.widgets.source_tree import Source, SourceTree
@@ -59,7 +60,7 @@ LOCAL = "__local__"
 # Line style per environment: the reference solid, the others dashed/dotted.
 STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
           Qt.PenStyle.DashDotLine, Qt.PenStyle.DashDotDotLine)
-DIAGNOSIS, ENVIRONMENT, MATCH, SEEDS = range(4)  # the details' tabs
+DIAGNOSIS, ENVIRONMENT, MATCH, SEEDS, LAYERS = range(5)  # the details' tabs
 
 
 def looks_like_bundle(path: str) -> bool:
@@ -177,6 +178,7 @@ class CompareTab(QWidget):
         self.findings.rerun_requested.connect(self._rerun)
         self.align_view = AlignView()
         self.seed_view = SeedStatsView()
+        self.layers_view = LayersView()
         self.side_tabs = QTabWidget()
         self.side_tabs.setDocumentMode(True)
         env_page = QWidget()
@@ -191,7 +193,8 @@ class CompareTab(QWidget):
         env_layout.addWidget(self.env_diff, 1)
         for widget, title in ((self.findings, "Diagnosis"), (env_page, "Environment diff"),
                               (self.align_view, "Make it match"),
-                              (self.seed_view, "Seed statistics")):
+                              (self.seed_view, "Seed statistics"),
+                              (self.layers_view, "Layers")):
             self.side_tabs.addTab(widget, title)
             self.side_tabs.setTabToolTip(self.side_tabs.count() - 1, widget.toolTip()
                                          + " (the reference vs the environment chosen above)")
@@ -217,6 +220,7 @@ class CompareTab(QWidget):
         self.explain_button = QPushButton("Explain this difference…")
         self.explain_button.clicked.connect(lambda: self.explain())
         self.verdicts.itemSelectionChanged.connect(self._update_explain_button)
+        self.verdicts.itemSelectionChanged.connect(self._select_layers_pair)
         verdict_bar = QHBoxLayout()
         verdict_bar.addWidget(verdict_title)
         verdict_bar.addStretch(1)
@@ -233,6 +237,7 @@ class CompareTab(QWidget):
         right.setStretchFactor(2, 4)
         right.setSizes([320, 130, 330])
         right.setChildrenCollapsible(False)
+        self.right_split = right
         right_box = QWidget()
         right_layout = QVBoxLayout(right_box)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -465,9 +470,13 @@ class CompareTab(QWidget):
             self.align_view.clear_plan("Compare two environments to see how to make one "
                                        "match the other.")
             self._update_seed_stats(None)
+            self.layers_view.set_pairs([], ("A", "B"))
             return
         a, b = sides
         index = list(self.sides).index(other.key)
+        self.layers_view.set_pairs([(p.title, p) for p in self.comparisons[index].pairs],
+                                   (ref.label, other.label))
+        self._select_layers_pair()
         runs = {r.run_id: r for r in a.runs + b.runs}
         diagnosis = diagnose_comparison(self.comparisons[index],
                                         snapshots=(a.snapshot, b.snapshot), runs=(a.runs, b.runs))
@@ -502,8 +511,19 @@ class CompareTab(QWidget):
         self.side_tabs.setTabVisible(SEEDS, bool(shown))
 
     def show_panel(self, index: int) -> None:
-        """Bring one of the details' tabs (DIAGNOSIS, ENVIRONMENT, MATCH, SEEDS) to the front."""
+        """Bring one of the details' tabs (DIAGNOSIS, ENVIRONMENT, MATCH, SEEDS, LAYERS) to
+        the front."""
         self.side_tabs.setCurrentIndex(index)
+        if index == LAYERS:  # a grid of layers wants more height than the plots
+            self.right_split.setSizes([270, 100, 410])
+
+    def _select_layers_pair(self) -> None:
+        """The Layers view follows the run pair selected in the table."""
+        row = self.verdicts.selected_row()
+        if row is not None:
+            a, b = self.verdicts.row_runs[row]
+            if a is not None and b is not None:
+                self.layers_view.select_runs(a.run_id, b.run_id)
 
     # ------------------------------------------------------------------ fixes and explain
     def _rerun(self, configs: list[RunConfig], reference_first: bool, finding=None,
