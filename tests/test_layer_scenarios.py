@@ -213,3 +213,35 @@ def test_compare_names_the_parting_layer_in_text_markdown_and_json(canary, tmp_p
                                  "tensor": "grad.weight"}
     assert layers["step"] == 0 and layers["magnitude"] == LAST_BITS and layers["ulps"] <= 4
     assert layers["rows"][0]["a"]["hash"] != layers["rows"][0]["b"]["hash"]
+
+
+# ------------------------------------------------------------------ the diagnosis reads them
+
+
+def _diagnose(a, b):
+    from reprodiag.core.diagnose import Side, diagnose
+
+    return diagnose(Side(label="A", runs=[a]), Side(label="B", runs=[b]))
+
+
+def test_the_diagnosis_names_threads_in_the_layer_where_they_act(canary):
+    top = _diagnose(canary(model="cnn"), canary(model="cnn", threads=2)).findings[0]
+    assert top.id == "threads" and top.likelihood_word == "very likely"
+    assert any(line.startswith("fits:") and "8 grad.weight (linear, backward)" in line
+               for line in top.evidence)
+
+
+def test_a_dropout_parting_first_is_a_random_stream_not_kernel_numerics():
+    diagnosis = _diagnose(recorded(), recorded(dropout_seed=1))
+    top = diagnosis.findings[0]
+    assert top.id == "rng_stream" and top.likelihood >= 0.5, [
+        (f.id, f.likelihood) for f in diagnosis.findings]
+    assert all(f.likelihood < 0.1 for f in diagnosis.findings if f.id == "run_to_run")
+
+
+def test_a_nan_born_in_one_layer_names_that_layer():
+    diagnosis = _diagnose(recorded(), recorded(inf_in="fc2"))
+    nonfinite = next(f for f in diagnosis.findings if f.id == "nonfinite")
+    assert nonfinite.likelihood >= 0.5
+    assert any("first non-finite values appear in layer fc2" in line and "in B" in line
+               for line in nonfinite.evidence)

@@ -218,9 +218,13 @@ def _callback_class():
         def _learning_rate(self) -> float:
             optimizer = getattr(self.model, "optimizer", None)
             try:
-                return float(optimizer.learning_rate)  # a variable or tensor of the current rate
+                rate = np.asarray(optimizer.learning_rate)  # a variable or tensor of the rate
             except Exception:  # noqa: BLE001 - no optimizer, a schedule object in old Keras
                 return float("nan")
+            # The shortest decimal of the rate in its own precision: 0.1, not the float32
+            # 0.100000001490116 read as a double.
+            value = rate.astype(np.float32)[()] if rate.dtype == np.float32 else rate.item()
+            return float(np.format_float_positional(value, unique=True))
 
     return ReprodiagCallback
 

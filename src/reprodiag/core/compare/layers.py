@@ -17,45 +17,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from reprodiag.core.knowledge.stages import MAGNITUDE_MEANING, Magnitude, classify
 from reprodiag.core.runs.layers import LayerCapture, LayerRecord
 from reprodiag.core.runs.record import RunRecord
 
-BITWISE = "bitwise"
-LAST_BITS = "last bits"
-REDUCTION = "reduction order"
-TF32_SCALE = "TF32-scale"
-HALF_SCALE = "half-precision scale"
-GROSS = "gross"
-
-# The magnitude classes of a difference, smallest first: (name, the largest relative error
-# (and for LAST_BITS: float32 ULPs) it covers, why that bound). One place for all of them.
-LAST_BITS_ULPS = 4  # a handful of float32 roundings: the same sum computed in another order once
-MAGNITUDE_CLASSES: tuple[tuple[str, float, str], ...] = (
-    (BITWISE, 0.0, "the same bytes"),
-    (LAST_BITS, 1e-5, f"at most {LAST_BITS_ULPS} float32 ULPs apart in every sampled value: "
-                      "one or two roundings differ (CPU instruction set, kernel choice)"),
-    (REDUCTION, 1e-5, "float32 sums re-associated (threads, blocking, nondeterministic "
-                      "atomics): errors of ~1e-7 relative growing with the number of terms"),
-    (TF32_SCALE, 3e-3, "TF32's 10-bit mantissa rounds each product to ~5e-4 relative; "
-                       "errors of 1e-4 to 1e-3"),
-    (HALF_SCALE, 5e-2, "float16/bfloat16 (bf16's 8-bit mantissa: ~4e-3 per rounding, ~1e-2 "
-                       "after a few ops)"),
-    (GROSS, math.inf, "beyond any rounding: other data, weights, random streams or a bug"),
-)
-MAGNITUDES = tuple(name for name, _bound, _why in MAGNITUDE_CLASSES)
-MAGNITUDE_WHY = {name: why for name, _bound, why in MAGNITUDE_CLASSES}
+# The magnitude classes are the catalog's (core/knowledge/stages.py), by their names.
+BITWISE, LAST_BITS, REDUCTION, TF32_SCALE, HALF_SCALE, GROSS = (m.value for m in Magnitude)
+MAGNITUDES = tuple(m.value for m in Magnitude)
+MAGNITUDE_WHY = {m.value: MAGNITUDE_MEANING[m] for m in Magnitude}
 
 
-def magnitude_class(rel_error: float, ulps: float, equal: bool) -> str:
-    """The class of a difference from its relative error and largest sampled ULP distance."""
+def magnitude_class(rel_error: float, ulps: float, equal: bool, dtype: str = "float32") -> str:
+    """The class of a difference from its relative error and largest sampled ULP distance;
+    records that differ by no measurable amount (hashes only) are last bits."""
     if equal:
         return BITWISE
-    if ulps <= LAST_BITS_ULPS and rel_error <= MAGNITUDE_CLASSES[1][1]:
+    if rel_error == 0 and not ulps:
         return LAST_BITS
-    for name, bound, _why in MAGNITUDE_CLASSES[2:]:
-        if rel_error <= bound:
-            return name
-    return GROSS
+    return classify(rel_error, dtype, ulps=ulps).value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,10 +143,21 @@ def _ref(record: LayerRecord) -> LayerRef:
     return LayerRef(name=record.name, kind=record.kind, phase=record.phase, tensor=record.tensor)
 
 
+def _same_structure(a: list[LayerRecord], b: list[LayerRecord]) -> bool:
+    """The same layers in the same order, whatever their names: Keras numbers the layers of
+    each model built in one process (dense, dense_1, ... then dense_2, dense_3)."""
+    return len(a) == len(b) and all(
+        (ra.phase, ra.kind, ra.tensor, ra.shape) == (rb.phase, rb.kind, rb.tensor, rb.shape)
+        for ra, rb in zip(a, b))
+
+
 def layer_rows(a: LayerCapture, b: LayerCapture) -> list[LayerRow]:
-    """Both captures of one step, record by record: A's order, then records only B has."""
+    """Both captures of one step, record by record: A's order, then records only B has.
+    Records are matched by name; by position when the names differ but the layers do not."""
     theirs = {r.key: r for r in b.records}
     ours = {r.key for r in a.records}
+    if ours != set(theirs) and _same_structure(a.records, b.records):
+        return [_row(ra, rb) for ra, rb in zip(a.records, b.records)]
     rows = []
     for ra in a.records:
         rb = theirs.get(ra.key)

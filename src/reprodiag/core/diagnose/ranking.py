@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from reprodiag.core.compare.layers import LayerRef
 from reprodiag.core.compare.runs import RunComparison
 from reprodiag.core.diagnose.evidence import Evidence
 from reprodiag.core.diagnose.suspects import ENVIRONMENT, Suspect, Suspects
@@ -34,6 +35,7 @@ from reprodiag.core.knowledge.values import version_tuple
 FITS, WEAK, CANNOT = 1.0, 0.35, 0.02
 WRONG_SIZE = 0.05  # at a stage it can reach, but its first difference cannot be this big
 SMALLER = 0.3  # ... smaller than it usually is: a weaker effect is possible
+OTHER_LAYER = 0.1  # the first layer to differ is of a kind the cause does not act on
 NOT_HERE = 0.03  # it does not act on the device or framework these runs used
 ALIBI = 0.05  # measured equal inside both runs
 UNEXPLAINED = 0.08  # weight of "a cause nothing recorded shows"
@@ -53,6 +55,7 @@ class Observation:
     recording: bool  # a user's own training recorded on either side
     batches_from_start: bool  # parted in the batches, at the very first step
     batch_unseen: bool  # the batch where the numbers part was not compared (sparse hashes)
+    layer: Optional[LayerRef] = None  # the first layer to differ, where the runs first part
 
 
 def observe(i: int, p: RunComparison) -> Observation:
@@ -66,7 +69,17 @@ def observe(i: int, p: RunComparison) -> Observation:
         framework=p.ref.config.framework,
         recording="custom" in (p.ref.config.model, p.other.config.model),
         batches_from_start=p.stage == Stage.BATCHES and p.first_batch_diff_step in (None, first),
-        batch_unseen=p.stage in COMPUTED and not p.batch_compared_at_parting)
+        batch_unseen=p.stage in COMPUTED and not p.batch_compared_at_parting,
+        layer=_parting_layer(p))
+
+
+def _parting_layer(p: RunComparison) -> Optional[LayerRef]:
+    """The layer where the runs first part, when the layers show the very parting the stage
+    names (not a later consequence of it) and it is a layer, not the batch."""
+    lc = p.layers
+    if lc is None or lc.parting is None or lc.parting.phase == "input":
+        return None
+    return lc.parting if lc.step == p.first_gap_step and p.stage in COMPUTED else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,6 +148,14 @@ def fit(entry: Entry, suspect: Optional[Suspect], obs: Observation) -> Fit:
                    f"({MAGNITUDE_MEANING[size]}); {where}")
     sized = (f", with a first difference of this size ({size.value})" if stage in COMPUTED
              and size and size != Magnitude.BITWISE else "")
+    layer = obs.layer
+    if layer is not None and entry.layer_kinds:
+        kinds = "/".join(sorted(entry.layer_kinds))
+        if layer.kind not in entry.layer_kinds:
+            return Fit(factor=factor * OTHER_LAYER, reason=f"does not fit: {entry.what} first "
+                       f"changes {kinds} layers, but the first layer to differ is "
+                       f"{layer.label} ({layer.kind}, {layer.phase})")
+        sized += f", in {layer.label} ({layer.kind}, {layer.phase}), a layer it acts on"
     return Fit(factor=factor, reason=f"fits: {entry.what} {how} at the {stage.value}{sized}")
 
 
@@ -190,6 +211,8 @@ def hidden(ev: Evidence, obs: Observation, suspects: Suspects,
             out["run_to_run"] = 0.08 if obs.framework == "tensorflow" else 0.04
     if "data_order" not in present:
         out["data_order"] = 0.3 if obs.recording else 0.03
+    if obs.layer is not None and obs.layer.kind == "dropout":
+        out["rng_stream"] = 0.5
     if obs.recording and "dataset" not in present and not (p.ref.dataset_hash
                                                            and p.other.dataset_hash):
         out["dataset"] = 0.35
