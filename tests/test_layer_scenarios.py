@@ -99,14 +99,15 @@ def test_float32_vs_float64_parts_at_the_first_layer_that_computes(canary):
     first = next(row for row in lc.rows)
     assert (lc.parting.name, lc.parting.kind, lc.parting.phase) == ("1", "linear", "forward")
     assert first.a.dtype == "float32" and first.b.dtype == "float64"
-    assert lc.magnitude == REDUCTION and lc.rel_error < 1e-5
+    # float32 rounding against float64's: a few ULP in each sampled value
+    assert lc.magnitude in (LAST_BITS, REDUCTION) and lc.rel_error < 1e-5
 
 
 def test_identical_runs_part_nowhere_and_capture_changes_no_number(canary):
     a, again = canary(model="cnn"), canary(model="cnn", hash_every=7)  # a second run
-    lc = parting(a, again)  # another cadence: steps 0, 7, 14, 19 against 0, 19
+    lc = parting(a, again)  # another hash cadence, the same first step
     assert lc.step is None and lc.parting is None and lc.magnitude == BITWISE
-    assert lc.steps == [0, STEPS - 1] and lc.summary.startswith("no layer differs")
+    assert lc.steps == [0] and lc.summary.startswith("no layer differs")
     bare = canary(model="cnn", layers=False)
     assert bare.layers == [] and compare_runs(a, bare).layers is None
     # the same numbers, hashes included, with capture on or off
@@ -117,7 +118,7 @@ def test_keras_canary_capture_changes_no_number(canary):
     pytest.importorskip("tensorflow")
     with_layers = canary(framework="tensorflow", model="cnn", onednn=False)
     without = canary(framework="tensorflow", model="cnn", onednn=False, layers=False)
-    assert without.layers == [] and [c.step for c in with_layers.layers] == [0, STEPS - 1]
+    assert without.layers == [] and [c.step for c in with_layers.layers] == [0]
     assert compare_runs(with_layers, without).verdict == "identical"
 
 
@@ -181,7 +182,7 @@ def test_an_inf_in_one_layers_weights_names_that_layer_as_the_first_non_finite()
 def test_two_identical_recordings_part_nowhere():
     a, b = recorded(), recorded()
     lc = parting(a, b)
-    assert [c.step for c in a.layers] == [0, 5, 10] and lc.steps == [0, 5, 10]
+    assert [c.step for c in a.layers] == [0] and lc.steps == [0]
     assert lc.step is None and lc.nonfinite is None and a.dataset_hash == b.dataset_hash != ""
 
 

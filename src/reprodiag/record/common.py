@@ -102,7 +102,7 @@ def update_digest(digest, arrays) -> None:
 # ---------------------------------------------------------------- layer fingerprints
 # (a copy of workers/canary_common.py's; a test holds them equal)
 
-LAYER_SAMPLES = 64  # values kept per tensor, at indices derived from its element count alone
+LAYER_SAMPLES = 16  # values kept per tensor, at indices derived from its element count alone
 # Layer kinds by the words in a layer's class name, first match wins (torch and Keras names).
 LAYER_KINDS = (
     ("dropout", ("dropout",)),
@@ -419,10 +419,6 @@ class Recording:
         exactly. The last step is hashed by `pin_last_step`. (Called after every optimizer
         step: kept to one expression.)"""
         return self._count % self.hash_every == 0 or not math.isfinite(loss)
-
-    def next_due(self) -> bool:
-        """Whether the next step is one the cadence hashes (layers are captured on it)."""
-        return self._count % self.hash_every == 0
 
     def add_layers(self, step: int, records: list[dict[str, Any]]) -> None:
         """The layer fingerprints of recorded step `step` (records as the workers send them)."""

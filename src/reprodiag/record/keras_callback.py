@@ -15,7 +15,7 @@ What a plain callback can and cannot see, honestly:
   data-order differences then show up from the first loss or parameter hash that differs.
 - with `steps_per_execution=k` Keras calls the callback every k batches: one step per call.
 - layers: intermediate outputs are not visible either. With `data=` (and the TensorFlow
-  backend) the callback runs a *probe pass* before the first batch and every `hash_every`-th:
+  backend) the callback runs a *probe pass* before the first batch:
   the model on the first PROBE_ROWS samples of `data`, in inference mode (dropout off,
   batch-norm statistics used and left unchanged, no random draws: training goes on exactly
   as without it), each leaf layer's output fingerprinted as it is made and, with targets
@@ -69,7 +69,7 @@ def KerasCallback(label: str = "", path: Any = None, *, seed: Optional[int] = No
     time. `seed` is the seed your script set, kept for the record. Works with Keras on the
     TensorFlow or PyTorch backend. `data` (your training data) is fingerprinted into the
     run's `dataset_hash` and, with `layers` (the default) on the TensorFlow backend, probed
-    layer by layer on the first batch and every `hash_every`-th (see the module docstring).
+    layer by layer before the first batch (see the module docstring).
     """
     return _callback_class()(label=label, path=path, seed=seed, hash_every=hash_every,
                              layers=layers, data=data)
@@ -159,7 +159,7 @@ def _callback_class():
             self._lr = None  # a callback may have changed the rate between epochs
 
         def on_train_batch_begin(self, batch, logs=None):
-            if self._probe_rows is not None and self._rec.next_due():
+            if self._probe_rows is not None and self._rec.steps == 0:  # the first step only
                 entered = time.perf_counter()
                 if self._probe is None:
                     self._probe = LayerProbe(self.model, *self._probe_rows)

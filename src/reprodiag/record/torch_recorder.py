@@ -65,12 +65,13 @@ class TorchRecorder:
     of every k-th step (listing them every step would cost a fifth of the recorder's own
     work), so a parameter added to the model during training counts from the next one on.
 
-    Layers (`layers=True`, the default): on the first step and every k-th, forward hooks on
-    the model's leaf modules fingerprint each module's output as it is made (before a later
-    in-place op changes it), and `step()` fingerprints each parameter's `.grad`; the hooks
-    are registered when such a step is next (after any the model has) and removed at its
-    `step()`, so other steps run without them. On a step whose loss is not finite the
-    gradients are captured, and the outputs too if the hooks were on. A `torch.compile`d or
+    Layers (`layers=True`, the default): on the first step, forward hooks on the model's leaf
+    modules fingerprint each module's output as it is made (before a later in-place op
+    changes it), and `step()` fingerprints each parameter's `.grad`; the hooks are
+    registered for that step (after any the model has) and removed at its `step()`, so the
+    training runs without them. On the first step whose loss is not finite the gradients are
+    captured too. Where two runs part at the first step -- kernels, threads, data, random
+    streams -- the layers say where; once the parameters differ, every layer does. A `torch.compile`d or
     scripted model is not hooked (the run's log says so). `reprodiag compare` then names
     the first layer where two recordings part.
 
@@ -126,19 +127,17 @@ class TorchRecorder:
         if rec.hash_due(loss_value):  # the cadence's steps, and a non-finite loss (pinned)
             if not rec.settings_read():  # the first step is always a hashed one
                 self._read_settings(batch)
-            cadence = rec.next_due()
+            first = rec.steps == 0
             self._hashed_step(loss_value, batch, entered - self._last)
-            if self._hooks is not None:
-                if cadence or not self._nonfinite_captured:  # the first non-finite step too
-                    rec.add_layers(rec.steps - 1, self._hooks.collect())
-                    self._nonfinite_captured |= not math.isfinite(loss_value)
-                if rec.next_due():
-                    self._hooks.arm()
+            nonfinite = not math.isfinite(loss_value) and not self._nonfinite_captured
+            if self._hooks is not None and (first or nonfinite):
+                # the first step, and the first non-finite one (its gradients, and its
+                # outputs when that is the first step: the hooks are on for it alone)
+                rec.add_layers(rec.steps - 1, self._hooks.collect())
+                self._nonfinite_captured |= not math.isfinite(loss_value)
         else:  # most steps: kept lean, it runs after every optimizer step
             rec.add_step(loss=loss_value, grad_norm=math.nan, lr=self._learning_rate(),
                          step_time=entered - self._last)
-            if self._hooks is not None and rec.next_due():
-                self._hooks.arm()
         self._last = time.perf_counter()
         rec.overhead += self._last - entered
 

@@ -7,7 +7,7 @@ core/runs/layers.py. At the first step both runs captured where any record diffe
 *parting layer* is the first record in that order that differs while the one before it --
 its input: the batch, or the previous layer's output -- matched (NVIDIA's rule for a
 nondeterministic op: the first one whose output differs from equal inputs). Its size is
-estimated from the fingerprints (norms and the 64 sampled values) and named by class.
+estimated from the fingerprints (norms and the 16 sampled values) and named by class.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import numpy as np
 PHASES = ("input", "forward", "backward")
 KINDS = ("input", "linear", "convolution", "pooling", "normalisation", "dropout", "embedding",
          "activation", "other")
-SAMPLES = 64  # the workers' LAYER_SAMPLES
+MAX_SAMPLES = 64  # a record read back holds at most this many (the workers take 16)
 MAX_RECORDS = 10_000  # records in one capture (a layer per module, a gradient per parameter)
 MAX_NAME_CHARS = 512
 MAX_TENSOR_CHARS = 256
@@ -105,7 +105,7 @@ def _count(value: Any, what: str) -> int:
 
 
 def _sample(value: Any) -> tuple[tuple[float, ...], int]:
-    if not isinstance(value, str) or len(value) > 3 + 4 * (8 * SAMPLES // 3 + 1):
+    if not isinstance(value, str) or len(value) > 3 + 4 * (8 * MAX_SAMPLES // 3 + 1):
         raise ValueError("layer record: 'sample' must be a short base64 string")
     width = _SAMPLE_WIDTHS.get(value[:3])
     if width is None:
@@ -115,8 +115,8 @@ def _sample(value: Any) -> tuple[tuple[float, ...], int]:
     except (binascii.Error, UnicodeEncodeError):
         raise ValueError("layer record: 'sample' is not base64") from None
     size = int(width[-1])
-    if len(data) % size or len(data) > size * SAMPLES:
-        raise ValueError(f"layer record: 'sample' must hold at most {SAMPLES} values")
+    if len(data) % size or len(data) > size * MAX_SAMPLES:
+        raise ValueError(f"layer record: 'sample' must hold at most {MAX_SAMPLES} values")
     return tuple(np.frombuffer(data, dtype=width).astype(np.float64).tolist()), size
 
 
