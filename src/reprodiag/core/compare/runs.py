@@ -154,6 +154,8 @@ def pair_title(a: RunConfig, b: RunConfig) -> str:
         return a.short_label()
     parts = [a.framework, a.model, a.device] if not {"framework", "model", "device"} & set(
         differ) else []
+    if "seed" not in differ:  # the seed tells a side's runs apart
+        parts.append(f"seed={_short(a.seed)}")
     parts += [f"{k}={_short(da[k])} vs {_short(db[k])}" for k in differ]
     return " ".join(parts)
 

@@ -140,7 +140,8 @@ def memory_rule(ev: Evidence) -> list[Finding]:
 
 
 def throttling_rule(ev: Evidence) -> list[Finding]:
-    """One side's steps are much slower: a throttled or shared CPU/GPU (typical of Colab)."""
+    """One side's steps are much slower: a throttled or shared CPU/GPU (typical of Colab). A
+    note, not a cause: speed does not change the numbers."""
     la, lb = ev.labels
     lines, pairs = [], []
     for p in ev.pairs:
@@ -159,8 +160,9 @@ def throttling_rule(ev: Evidence) -> list[Finding]:
     colab = [label for s, label in enumerate(ev.labels) if ev.value(s, "host.colab") is True]
     if colab:
         lines.append(f"{' and '.join(colab)} ran on Google Colab")
-    return [Finding(id="throttling", title="Much slower steps on one side (throttling)",
-                    likelihood=0.3, evidence=lines,
+    return [Finding(id="throttling", kind=NOTE,
+                    title="Much slower steps on one side (throttling)",
+                    likelihood=0.0, evidence=lines,
                     why="Speed does not change the numbers by itself, but a throttled or "
                         "shared machine (Colab CPU runtimes) makes timing comparisons "
                         "meaningless and tempts to change batch sizes.",
