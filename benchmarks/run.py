@@ -39,6 +39,7 @@ BENCHMARKS = {
     "bundle": "bundle_compare",
     "live": "live_plot",
     "e2e": "canary_e2e",
+    "layers": "layer_capture",
 }
 
 

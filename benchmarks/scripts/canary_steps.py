@@ -15,7 +15,8 @@ seconds (another tenant's load: a third of whole-loop samples ran 20-50% slower,
 much as wall time); alternating whole loops let them fall on one side more than the other and
 swing the ratio of medians by +-10% run to run, where blocks of ~8 ms see the same phase.
 Then each recording part is timed alone, and the pairs are repeated with hash_every 1, 10,
-25 and 100 instead of the default (what-if figures: medians of the pairs' ratios).
+25 and 100 instead of the default, and with layer capture off (what-if figures: medians of
+the pairs' ratios). The subject runs the default config: layer capture on.
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ def parts(cfg: dict, calls: int) -> tuple[dict[str, float], int]:
     backend.build(data)
     batches = common.BatchStream(data, cfg["batch_size"], SEED, cfg["shuffle"], cfg["augment"])
     x, y = batches.next()
+    backend.enable_layers()
     backend.train_step(x[:, None], y, True)  # gradients exist, as after a real step
     sink = NullOutput()
     chain = common.BatchChain(cfg["augment"])
@@ -140,6 +142,8 @@ def parts(cfg: dict, calls: int) -> tuple[dict[str, float], int]:
         optimizer.step()
         return loss.item()
 
+    backend.train_step(x[:, None], y, True, capture=True)
+    layer_records = backend.layer_records()
     jobs = {
         "train_step_backend": lambda: backend.train_step(x[:, None], y, False),
         "train_step_bare": bare_step,
@@ -148,6 +152,9 @@ def parts(cfg: dict, calls: int) -> tuple[dict[str, float], int]:
         "batch_chain_add": lambda: chain.add(batches.indices, x, y),
         "batch_hash": lambda: chain.hash(x, y),
         "grad_norm": backend.grad_norm,
+        "train_step_captured": lambda: (backend.train_step(x[:, None], y, True, capture=True),
+                                        backend.layer_records()),
+        "layers_line": lambda: sink.emit("layers", step=1, records=layer_records),
         "step_line": lambda: sink.emit_step(1, 0.1, 0.2, "0" * 16, "1" * 16, 0.05, 0.001),
         "loss_line": lambda: sink.emit("step", step=1, loss=0.1),
     }
@@ -173,10 +180,12 @@ def main() -> int:
         subject, baseline = paired_step_times(cfg)
         canary.append(subject)
         bare.append(baseline)
-    what_if = {f"hash_every_{k}": statistics.median(
-        canary / bare for canary, bare in (paired_step_times({**cfg, "hash_every": k})
+    variants = {f"hash_every_{k}": {**cfg, "hash_every": k} for k in HASH_EVERY_WHAT_IF}
+    variants["layers_off"] = {**cfg, "layers": False}
+    what_if = {name: statistics.median(
+        canary / bare for canary, bare in (paired_step_times(variant)
                                            for _ in range(args["reps"])))
-        for k in HASH_EVERY_WHAT_IF}
+        for name, variant in variants.items()}
     timings, n_params = parts(cfg, max(20, args["steps"] // 2))
     print(json.dumps({"canary": canary, "bare": bare, "what_if_ratio": what_if, "parts": timings,
                       "bare_median": statistics.median(bare), "n_params": n_params,

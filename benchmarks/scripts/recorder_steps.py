@@ -15,9 +15,10 @@ leaves Keras's dispatch as it is (`Clock`). Each fit()'s own fixed cost (some 40
 batches of this model; timed whole, even as a long fit less a short one, it spread the pairs'
 ratios over 0.83x-1.38x) is reported apart (`fixed_per_fit_s`). Both warm up first. One
 recorder per cadence records all repetitions, as in a long loop; a TorchRecorder's first step
-(the settings read) is timed apart (`first_step_s`). The subject uses the recorders' default
-cadence (RECORDER_HASH_EVERY); then the pairs are repeated as often with `hash_every=10` and
-`hash_every=1` (what-if figures: medians of the pairs' ratios).
+(the settings read) is timed apart (`first_step_s`). The subject uses the recorders' defaults
+(RECORDER_HASH_EVERY, layer capture on, given `data=` as the docs show: KerasCallback probes
+the layers on it); then the pairs are repeated as often with `hash_every=10`, `hash_every=1`
+and with layers off (what-if figures: medians of the pairs' ratios).
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ SEED = 0
 # iterator, callbacks), which the Clock leaves out
 KERAS_BLOCK = 50
 FIXED: dict[str, list[float]] = {}  # Keras: seconds each fit() costs besides its batches
-DEFAULT = "default"  # the recorder made without hash_every: its default cadence
-WHAT_IF = (10, 1)  # hash_every values also timed
+DEFAULT = "default"  # the recorder made with its defaults (cadence, layers on)
+LAYERS_OFF = "layers_off"
+WHAT_IF = (10, 1, LAYERS_OFF)  # hash_every values (and layers off) also timed
 BLOCK = 20  # torch: steps of one side before the other side runs as many
 
 
@@ -86,11 +88,13 @@ def torch_sides(steps: int):
                 loss.item()
         return time.perf_counter() - started
 
-    def recorder(hash_every):
-        """A recorder on the recorded side; DEFAULT: at its default cadence."""
-        cadence = {} if hash_every == DEFAULT else {"hash_every": hash_every}
+    data = (torch.from_numpy(x_all), torch.from_numpy(y_all))
+
+    def recorder(variant):
+        """A recorder on the recorded side: its defaults, another cadence, or layers off."""
         model, optimizer = recorded_side
-        return TorchRecorder(model, optimizer=optimizer, seed=SEED, **cadence)
+        return TorchRecorder(model, optimizer=optimizer, seed=SEED, data=data,
+                             **_options(variant))
 
     recorders: dict = {}  # one per cadence, recording every repetition, as a long loop would
 
@@ -167,8 +171,7 @@ def keras_sides(steps: int):
         """Seconds per batch with the callback and without: fits of `block` batches taking
         turns."""
         if hash_every not in callbacks:
-            cadence = {} if hash_every == DEFAULT else {"hash_every": hash_every}
-            callbacks[hash_every] = KerasCallback(seed=SEED, **cadence)
+            callbacks[hash_every] = KerasCallback(seed=SEED, data=(x, y), **_options(hash_every))
         recorder, with_rec, without = callbacks[hash_every], 0.0, 0.0
         for start in range(0, steps, block):
             n = min(block, steps - start)
@@ -179,6 +182,13 @@ def keras_sides(steps: int):
     for _ in range(2):  # builds and traces the train function, warms the data adapter
         fit(0, block, None)
     return paired, None
+
+
+def _options(variant) -> dict:
+    """The recorder's keyword arguments for a variant (DEFAULT, a hash_every, LAYERS_OFF)."""
+    if variant == DEFAULT:
+        return {}
+    return {"layers": False} if variant == LAYERS_OFF else {"hash_every": variant}
 
 
 def main() -> int:
@@ -195,7 +205,7 @@ def main() -> int:
         subject, baseline = paired(i)
         recorded.append(subject)
         plain.append(baseline)
-    what_if = {f"hash_every_{k}": statistics.median(
+    what_if = {(k if k == LAYERS_OFF else f"hash_every_{k}"): statistics.median(
         subject / baseline for subject, baseline in (paired(i, k) for i in range(args["reps"])))
         for k in WHAT_IF}
     out = {"recorder": recorded, "plain": plain, "what_if_ratio": what_if}

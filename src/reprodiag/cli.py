@@ -18,7 +18,7 @@ from reprodiag import __version__
 from reprodiag.errors import UserError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-TABS = ("environment", "runs", "compare")
+TABS = ("environment", "runs", "compare", "layers")  # as gui/screenshot.py (no Qt import here)
 _ANONYMISE_HELP = "hide user name, host name and home folder in what is written"
 # Subcommands in reprodiag/commands/<name>.py (see that package's docstring).
 COMMAND_MODULES: tuple[str, ...] = ("explain", "stats", "import_env", "diagnose", "align",
@@ -83,6 +83,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hash-every", type=int, default=d.hash_every, metavar="K",
                    help="hash parameters and batches and take the gradient norm every K-th step "
                         "(and the first, last and non-finite ones); 1 = every step")
+    _bool_flag(p, "layers", d.layers, "fingerprint each layer's output and gradients on "
+                                      "hashed steps (see where inside the model runs part)")
     p.add_argument("--repeats", type=int, default=1, help="run each config N times")
 
 
@@ -284,6 +286,7 @@ def configs_from_args(args) -> list:
                 optimizer=args.optimizer, dtype=args.dtype, deterministic=args.deterministic,
                 tf32=args.tf32, threads=args.threads, shuffle=args.shuffle,
                 augment=args.augment, onednn=args.onednn, hash_every=args.hash_every,
+                layers=args.layers,
             )
         except ValidationError as exc:
             err = exc.errors()[0]

@@ -96,7 +96,7 @@ def test_layout_matches_the_documented_format(tmp_path):
         f"runs/{record.run_id}/run.json",
         f"runs/{record.run_id}/steps.csv",
     ]
-    assert manifest["format"] == "reprodiag-bundle" and manifest["format_version"] == 1
+    assert manifest["format"] == "reprodiag-bundle" and manifest["format_version"] == 2
     assert manifest["runs"] == [
         {"run_id": record.run_id, "label": record.label, "status": "diverged"}
     ]

@@ -111,7 +111,7 @@ def first_loss(text):
     return in_csv(lambda ls: [ls[0], ls[1].replace(",2.302585092994046,", f",{text},", 1)])
 
 
-NEWER = {"format_version": 2, "producer": {"name": "reprodiag", "version": "9.9"}}
+NEWER = {"format_version": 3, "producer": {"name": "reprodiag", "version": "9.9"}}
 DEEP = b"[" * 100 + b"]" * 100
 
 # Each case: (id, make(valid_bytes) -> bytes, a fragment the message must hold).
@@ -167,8 +167,8 @@ CASES = [
         "newer-version",
         in_manifest(lambda m: m.update(NEWER)),
         (
-            "written by reprodiag 9.9 (format version 2); "
-            "this reprodiag reads format version 1 — upgrade reprodiag"
+            "written by reprodiag 9.9 (format version 3); "
+            "this reprodiag reads format version 2 — upgrade reprodiag"
         ),
     ),
     (

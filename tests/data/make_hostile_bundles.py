@@ -13,6 +13,7 @@ anything ever unpickled them, they would create the file PICKLE_WAS_LOADED next 
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import stat
@@ -29,6 +30,7 @@ from pathlib import Path
 from reprodiag.core.bundle import write_bundle
 from reprodiag.core.env.model import Fact, Snapshot
 from reprodiag.core.runs.config import RunConfig
+from reprodiag.core.runs.layers import capture_from_json
 from reprodiag.core.runs.protocol import Done, EnvInfo, Hello, Step
 from reprodiag.core.runs.record import RunRecord
 
@@ -72,8 +74,15 @@ def _record(losses: list[float]) -> RunRecord:
     for i, loss in enumerate(losses):
         record.apply(Step(step=i, loss=loss, grad_norm=0.5, param_hash=f"p{i}",
                           batch_hash=f"b{i}", lr=0.05, step_time=0.001))
+        record.apply(capture_from_json(i, [LAYER_RECORD]))
     record.apply(Done(summary={"final_loss": losses[-1], "metric": 0.5}))
     return record
+
+
+# One layer record as the workers send it: an output of 2 float32 values, 1.0 and -2.0.
+LAYER_RECORD = {"name": "fc", "kind": "linear", "phase": "forward", "tensor": "out",
+                "hash": "ef" * 8, "norm": 5 ** 0.5, "max_abs": 2.0, "nonfinite": 0,
+                "shape": [1, 2], "dtype": "float32", "sample": "f4:AACAPwAAAMA="}
 
 
 def _snapshot() -> Snapshot:
@@ -174,6 +183,15 @@ def manifest(**values) -> Callable[[Context], bytes]:
 
 def run_json(**values) -> Callable[[Context], bytes]:
     return edit_json(RUN + "run.json", lambda r: r.update(values))
+
+
+def layers_json(**values) -> Callable[[Context], bytes]:
+    return edit_json(RUN + "layers.json", lambda d: d.update(values))
+
+
+def layer_record(**values) -> Callable[[Context], bytes]:
+    """The first captured step's record with some fields replaced."""
+    return edit_json(RUN + "layers.json", lambda d: d["captures"][0]["records"][0].update(values))
 
 
 def csv_lines(change: Callable[[list[str]], list[str]]) -> Callable[[Context], bytes]:
@@ -433,8 +451,40 @@ CASES: list[Case] = [
          "'format_version' must be a positive integer", manifest(format_version=0)),
     Case("version-negative", "format_version -3", "'format_version' must be a positive integer",
          manifest(format_version=-3)),
-    Case("version-future", "format_version 2 from a newer reprodiag", "upgrade reprodiag",
-         manifest(format_version=2, producer={"name": "reprodiag", "version": "9.0"})),
+    Case("version-future", "format_version 3 from a newer reprodiag", "upgrade reprodiag",
+         manifest(format_version=3, producer={"name": "reprodiag", "version": "9.0"})),
+    Case("layers-in-version-1", "a version-1 bundle holding a layers.json (version 2's)",
+         f"unexpected entry '{RUN}layers.json'", manifest(format_version=1)),
+    # -- layers.json
+    Case("layers-not-json", "layers.json that is not JSON", "layers.json: not valid JSON",
+         with_entry(RUN + "layers.json", b"{captures: [")),
+    Case("layers-wrong-format", "layers.json of another format", "not a layers file",
+         layers_json(format="other")),
+    Case("layers-wrong-type-captures", "layers.json captures is an object",
+         "'captures' must be a list", layers_json(captures={})),
+    Case("layers-steps-out-of-order", "captured steps 0, 2, 1, 3, 4",
+         "captured step 1 does not follow 2",
+         edit_json(RUN + "layers.json", lambda d: d["captures"].insert(1, d["captures"].pop(2)))),
+    Case("layers-too-many-records", "a capture of 10,001 records",
+         "'records' must be a list of at most 10000 records",
+         layers_json(captures=[{"step": 0, "records": [
+             {**LAYER_RECORD, "name": f"layer{i}", "hash": f"{i * 7919:016x}"}
+             for i in range(10_001)]}])),
+    Case("layers-unknown-kind", "a layer record whose kind is 'rm -rf'", "unknown kind",
+         layer_record(kind="rm -rf")),
+    Case("layers-negative-norm", "a layer record with norm -1", "'norm' must not be negative",
+         layer_record(norm=-1.0)),
+    Case("layers-sample-not-base64", "a sample that is not base64", "'sample' is not base64",
+         layer_record(sample="f4:@@@@")),
+    Case("layers-sample-too-long", "a sample of 65 float32 values",
+         "'sample' must hold at most 64 values",
+         layer_record(sample="f4:" + base64.b64encode(bytes(4 * 65)).decode())),
+    Case("layers-sample-pickle", "a sample holding a pickle (never unpickled)",
+         "'sample' must start with f4: or f8:", layer_record(sample="pk:gASVAAAAAAAAAAA=")),
+    Case("layers-huge-shape", "a record with a 40-dimensional shape", "'shape' must be a list",
+         layer_record(shape=[1] * 40)),
+    Case("layers-overlong-name", "a layer name of 1000 characters", "'name' must be a string",
+         layer_record(name="x" * 1000)),
     Case("version-far-future", "format_version 10**30", "upgrade reprodiag",
          manifest(format_version=10**30)),
     Case("wrong-format-name", "manifest format is not reprodiag-bundle",

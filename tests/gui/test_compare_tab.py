@@ -179,3 +179,34 @@ def test_four_environments_share_a_compact_legend_under_the_plot(qtbot, window, 
                     > plot_box.height())
     panel.legend_button.click()
     assert panel.legend.isVisible()
+
+
+def test_the_layers_view_shows_where_the_threads_pair_parts(qtbot, window, bundles):
+    from reprodiag.gui.tabs.compare_tab import LAYERS
+
+    tab = _load(qtbot, window, [bundles["laptop"], bundles["server"]])
+    tab.show_panel(LAYERS)
+    view = tab.layers_view
+    # the pair that differs (1 vs 2 threads) is shown first; the seed=1 pair is identical
+    assert view.pair_box.count() == 2
+    lc = view.comparison
+    assert lc is not None and lc.parting is not None and lc.step == 0
+    assert lc.parting.phase == "backward" and lc.parting.kind == "linear"
+    grid = view.grid
+    assert grid.rowCount() == len(lc.grid_layers) and grid.columnCount() == len(lc.steps)
+    assert [grid.horizontalHeaderItem(j).text() for j in range(grid.columnCount())] == [
+        str(s) for s in lc.steps]
+    marked = [i for i in range(grid.rowCount()) if grid.verticalHeaderItem(i).text().startswith("◆")]
+    assert len(marked) == 1 and lc.parting.label in grid.verticalHeaderItem(marked[0]).text()
+    cell = grid.item(marked[0], lc.steps.index(lc.step))
+    assert cell.text().startswith("◆") and (grid.currentRow(), grid.currentColumn()) == (
+        marked[0], 0)
+    tip = cell.toolTip()
+    assert "laptop" in tip and "server" in tip and "norm" in tip and "ULPs" in tip
+    assert lc.parting.label in view.detail.text()  # the side panel shows the current cell
+    assert grid.item(0, 0).text() == "="  # the batch is equal on both sides
+    # choosing the identical pair in the run table shows it: nothing parts
+    identical = next(r for r in range(tab.verdicts.rowCount())
+                     if tab.verdicts.verdict(r) == "identical")
+    tab.verdicts.selectRow(identical)
+    assert view.comparison.parting is None and "no layer differs" in view.summary.text().lower()

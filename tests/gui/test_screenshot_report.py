@@ -10,7 +10,7 @@ from reprodiag.errors import UserError
 from reprodiag.gui.screenshot import render
 
 
-@pytest.mark.parametrize("tab", ["environment", "runs", "compare"])
+@pytest.mark.parametrize("tab", ["environment", "runs", "compare", "layers"])
 def test_offscreen_render_of_each_tab_is_not_blank(qtbot, tmp_path, bundles, tab):
     out = render([str(bundles["laptop"]), str(bundles["server"])], tab,
                  str(tmp_path / f"{tab}.png"), (1280, 800))

@@ -13,7 +13,8 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from reprodiag.errors import UserError
 
-TABS = ("environment", "runs", "compare")
+# "layers": the Compare tab with its Layers view in front.
+TABS = ("environment", "runs", "compare", "layers")
 SETTLE_ROUNDS = 5
 
 
@@ -68,7 +69,11 @@ def render(bundles: list[str], tab: str, out: str, size: tuple[int, int] = (1280
         window.env_tab.show_source(str(with_snapshot[0].path))
     else:
         window.state.set_snapshot(core_env.capture())
-    window.set_tab(tab)
+    window.set_tab("compare" if tab == "layers" else tab)
+    if tab == "layers":
+        from reprodiag.gui.tabs.compare_tab import LAYERS
+
+        window.compare_tab.show_panel(LAYERS)
     window.live.sample_now()  # the status bar's live load, as a person would see it
     window.show()
     _settle(app)

@@ -8,10 +8,12 @@ nothing of reprodiag, and recorders nothing of workers); a test holds them equal
 
 from __future__ import annotations
 
+import base64
 import collections
 import concurrent.futures
 import dataclasses
 import hashlib
+import itertools
 import math
 import os
 import platform
@@ -19,12 +21,14 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
 from reprodiag.core.runs.config import RunConfig
+from reprodiag.core.runs.layers import capture_from_json
 from reprodiag.core.runs.protocol import PROTOCOL_VERSION, Done, EnvInfo, Hello
 from reprodiag.core.runs.record import STEP_COLUMNS, RunRecord, StepSeries
 from reprodiag.errors import UserError
@@ -93,6 +97,212 @@ def update_digest(digest, arrays) -> None:
             digest.update(a)  # the same bytes as the uint8 view below, without making it
         except (TypeError, ValueError, BufferError):
             digest.update(memoryview(a.reshape(-1).view(np.uint8)))
+
+
+# ---------------------------------------------------------------- layer fingerprints
+# (a copy of workers/canary_common.py's; a test holds them equal)
+
+LAYER_SAMPLES = 16  # values kept per tensor, at indices derived from its element count alone
+# Layer kinds by the words in a layer's class name, first match wins (torch and Keras names).
+LAYER_KINDS = (
+    ("dropout", ("dropout",)),
+    ("embedding", ("embedding",)),
+    ("normalisation", ("norm",)),
+    ("convolution", ("conv",)),
+    ("pooling", ("pool", "upsampl", "interpolat", "resiz")),
+    ("linear", ("linear", "dense", "matmul", "einsum", "attention", "bilinear")),
+    ("activation", ("relu", "elu", "gelu", "silu", "sigmoid", "tanh", "softmax", "softplus",
+                    "activation", "mish", "hardswish", "swish", "prelu", "threshold")),
+)
+
+
+def layer_kind(type_name: str) -> str:
+    """The kind of a layer from its class name: linear (matmul), convolution, pooling
+    (reduction), normalisation, dropout, embedding, activation or other."""
+    name = type_name.lower()
+    for kind, words in LAYER_KINDS:
+        if any(word in name for word in words):
+            return kind
+    return "other"
+
+
+_SAMPLE_INDICES: dict[int, Any] = {}  # by element count: a capture samples the same shapes
+
+
+def sample_indices(count: int) -> np.ndarray:
+    """LAYER_SAMPLES flat indices evenly spaced over `count` elements, first and last
+    included (every index when there are fewer): integer arithmetic, the same everywhere."""
+    indices = _SAMPLE_INDICES.get(count)
+    if indices is None:
+        k = min(count, LAYER_SAMPLES)
+        indices = (np.zeros(k, dtype=np.int64) if k <= 1
+                   else (np.arange(k, dtype=np.int64) * (count - 1)) // (k - 1))
+        if len(_SAMPLE_INDICES) < 4096:
+            _SAMPLE_INDICES[count] = indices
+    return indices
+
+
+def fingerprint(array) -> dict[str, Any]:
+    """One tensor's fingerprint (see fingerprints)."""
+    return fingerprints([array])[0]
+
+
+# Tensors of up to this many elements are fingerprinted together (np.*.reduceat over their
+# concatenation): a capture fingerprints every layer, and for small tensors each numpy call's
+# overhead, not the arithmetic, is what costs. Larger ones go one by one, in cache.
+BATCH_ELEMENTS = 1 << 14
+
+
+def fingerprints(arrays: list) -> list[dict[str, Any]]:
+    """Each tensor's fingerprint for the `layers` line: its hash_arrays hash (dtype, shape and
+    exact bytes), L2 norm (float64) and max |x| of the finite values, the count of non-finite
+    ones, and the values at sample_indices, exact: little-endian float32 ("f4:" + base64)
+    for floats of up to 4 bytes, float64 ("f8:") for the rest. numpy's own sums, not np.dot:
+    BLAS threads woken for a dot product cost up to a millisecond next to a training loop's.
+    """
+    arrays = [np.asarray(a) for a in arrays]
+    small = [i for i, a in enumerate(arrays) if a.size <= BATCH_ELEMENTS]
+    out: list[Any] = [None] * len(arrays)
+    for i, found in zip(small, _fingerprint_batch([arrays[i] for i in small])):
+        out[i] = found
+    for i, a in enumerate(arrays):
+        if out[i] is None:
+            out[i] = _fingerprint_batch([a])[0]
+    return out
+
+
+def _fingerprint_batch(arrays: list) -> list[dict[str, Any]]:
+    """fingerprints() of numpy arrays, reduced together in float64, segment by segment."""
+    with np.errstate(all="ignore"):  # NaN, Inf and overflow are data here
+        return _reduced_batch(arrays)
+
+
+def _reduced_batch(arrays: list) -> list[dict[str, Any]]:
+    flat = [a.reshape(-1) for a in arrays]
+    sizes = np.array([f.size for f in flat], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if len(flat) else sizes
+    wide = (np.concatenate(flat, dtype=np.float64, casting="unsafe") if flat
+            else np.empty(0, dtype=np.float64))
+    filled = sizes > 0  # reduceat gives an empty segment its next element, not 0
+    squares = np.square(wide)
+    totals = np.zeros(len(flat))
+    peaks = np.zeros(len(flat))
+    if wide.size:
+        totals[filled] = np.add.reduceat(squares, starts[filled])
+        peaks[filled] = np.maximum.reduceat(np.abs(wide), starts[filled])
+    index = _batch_sample_indices(tuple(sizes.tolist()))
+    picked = {"f4:": wide[index].astype("<f4"), "f8:": wide[index]}  # exact, either way
+    out, at = [], 0
+    for a, size, total, peak in zip(arrays, sizes.tolist(), totals.tolist(), peaks.tolist()):
+        nonfinite = 0
+        if not (math.isfinite(total) and math.isfinite(peak)):  # NaN, Inf or float64 overflow
+            values = a.reshape(-1).astype(np.float64)
+            finite = np.isfinite(values)
+            nonfinite = int(size - np.count_nonzero(finite))
+            values = values[finite]
+            total = float(np.add.reduce(np.square(values)))
+            peak = float(np.max(np.abs(values))) if values.size else 0.0
+        width = "f4:" if a.dtype.kind == "f" and a.dtype.itemsize <= 4 else "f8:"
+        count = min(size, LAYER_SAMPLES)
+        sample = picked[width][at:at + count].tobytes()
+        at += count
+        out.append({
+            "hash": hash_arrays((a,)),
+            "norm": math.sqrt(total),
+            "max_abs": peak,
+            "nonfinite": nonfinite,
+            "shape": list(a.shape),
+            "dtype": _dtype_name(a.dtype),
+            "sample": width + base64.b64encode(sample).decode("ascii"),
+        })
+    return out
+
+
+_BATCH_INDICES: dict[tuple, Any] = {}  # by the sizes of a batch: each capture repeats them
+
+
+def _batch_sample_indices(sizes: tuple) -> np.ndarray:
+    """Every tensor's sample_indices, offset to where it starts in the concatenation."""
+    index = _BATCH_INDICES.get(sizes)
+    if index is None:
+        starts = np.cumsum((0,) + sizes[:-1]) if sizes else ()
+        parts = [start + sample_indices(size) for start, size in zip(starts, sizes)]
+        index = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        if len(_BATCH_INDICES) < 256:
+            _BATCH_INDICES[sizes] = index
+    return index
+
+
+_DTYPE_NAMES: dict[Any, str] = {}
+
+
+def _dtype_name(dtype) -> str:
+    """dtype.name, remembered (numpy works it out anew, in Python, on every call)."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = dtype.name
+    return name
+
+
+def layer_records(items: list[tuple[str, str, str, str, Any]]) -> list[dict[str, Any]]:
+    """Records of a `layers` line from (layer name, kind, phase, tensor name, array) items:
+    which tensor of which layer, and its fingerprint."""
+    found = fingerprints([item[4] for item in items])
+    return [{"name": name, "kind": kind, "phase": phase, "tensor": tensor, **fp}
+            for (name, kind, phase, tensor, _array), fp in zip(items, found)]
+
+
+# How much of a dataset `data_fingerprint` reads: its length and its first DATA_ITEMS items
+# (rows of arrays), in order -- enough to tell one data set or preprocessing from another at
+# a bounded cost; data that differs only further on is not seen.
+DATA_ITEMS = 1024
+
+
+def data_fingerprint(data: Any, arrays_of: Callable[[Any], list]) -> str:
+    """The recorders' `dataset_hash`: sha256 over the item count and the first DATA_ITEMS
+    items. `data` is an array or tensor (items = rows), a tuple/list/dict of them with equal
+    lengths (columns, e.g. (x, y)), or a dataset with len() and indexing (a torch Dataset;
+    a DataLoader counts as its .dataset); `arrays_of` turns an item or column into arrays."""
+    data = getattr(data, "dataset", data)
+    columns = _columns(data)
+    digest = hashlib.sha256()
+    if hasattr(data, "as_numpy_iterator"):  # a tf.data.Dataset: its elements in order
+        digest.update(f"elements={int(data.cardinality())};".encode())
+        for element in itertools.islice(data.as_numpy_iterator(), DATA_ITEMS):
+            update_digest(digest, arrays_of(element))
+    elif columns is not None:
+        count = len(columns[0])
+        digest.update(f"rows={count};".encode())
+        for column in columns:
+            update_digest(digest, arrays_of(column[:DATA_ITEMS]))
+    else:
+        try:
+            count = len(data)
+            items = [data[i] for i in range(min(count, DATA_ITEMS))]
+        except (TypeError, KeyError, IndexError, NotImplementedError) as exc:
+            raise UserError(f"data must be arrays, tensors or a dataset with len() and "
+                            f"indexing, not {type(data).__name__} ({exc})") from None
+        digest.update(f"items={count};".encode())
+        for item in items:
+            update_digest(digest, arrays_of(item))
+    return digest.hexdigest()[:HASH_CHARS]
+
+
+def _columns(data: Any) -> Optional[list]:
+    """`data` as a list of equally long array-likes (rows = items), or None for a dataset."""
+    if hasattr(data, "shape") and len(getattr(data, "shape", ())) >= 1:
+        return [data]
+    if isinstance(data, dict):
+        parts = [data[key] for key in sorted(data, key=str)]
+    elif isinstance(data, (tuple, list)):
+        parts = list(data)
+    else:
+        return None
+    shapes = [getattr(part, "shape", None) for part in parts]
+    if parts and all(s is not None and len(s) >= 1 for s in shapes) \
+            and len({s[0] for s in shapes}) == 1:
+        return parts
+    return None
 
 
 _hasher_lock = threading.Lock()
@@ -196,6 +406,7 @@ class Recording:
         self._pending: collections.deque = collections.deque()
         self._batch_digest = hashlib.sha256()  # the batch chain; fed in step order (_hash_step)
         self._batches_seen = False
+        self.dataset_hash = ""  # data_fingerprint of the data= a recorder was given; "" = unknown
 
     @property
     def steps(self) -> int:
@@ -208,6 +419,11 @@ class Recording:
         exactly. The last step is hashed by `pin_last_step`. (Called after every optimizer
         step: kept to one expression.)"""
         return self._count % self.hash_every == 0 or not math.isfinite(loss)
+
+    def add_layers(self, step: int, records: list[dict[str, Any]]) -> None:
+        """The layer fingerprints of recorded step `step` (records as the workers send them)."""
+        if records:
+            self.record.apply(capture_from_json(step, records))
 
     def pin_last_step(self, param_hash: str) -> None:
         """The parameter hash the last recorded step gets in a saved bundle if hash_every
@@ -228,7 +444,7 @@ class Recording:
         settings = {**process_settings(), **framework_settings, **notes,
                     "user_recording": True, "recorder": self.recorder,
                     "hash_every": self.hash_every, "seed": self.seed}
-        self.record.apply(EnvInfo(settings=settings, dataset_hash="",
+        self.record.apply(EnvInfo(settings=settings, dataset_hash=self.dataset_hash,
                                   init_param_hash=self.record.init_param_hash,
                                   n_params=self.record.n_params))
         self._settings_done = True

@@ -1,6 +1,6 @@
 """Record your own Keras training batch by batch: a callback for `model.fit`.
 
-    rec = KerasCallback(label="local", path="mine.reprodiag.zip", seed=0)
+    rec = KerasCallback(label="local", path="mine.reprodiag.zip", seed=0, data=(x, y))
     model.fit(x, y, epochs=2, callbacks=[rec])   # writes the bundle when training ends
 
 Keras is imported when a callback is made, never at import of this module; the callback class
@@ -14,6 +14,17 @@ What a plain callback can and cannot see, honestly:
 - batch hash: the batch is not visible either, recorded as an empty hash (compares equal);
   data-order differences then show up from the first loss or parameter hash that differs.
 - with `steps_per_execution=k` Keras calls the callback every k batches: one step per call.
+- layers: intermediate outputs are not visible either. With `data=` (and the TensorFlow
+  backend) the callback runs a *probe pass* before the first batch:
+  the model on the first PROBE_ROWS samples of `data`, in inference mode (dropout off,
+  batch-norm statistics used and left unchanged, no random draws: training goes on exactly
+  as without it), each leaf layer's output fingerprinted as it is made and, with targets
+  and a compiled loss, each parameter's gradient of that loss (not applied). Both machines
+  probe the same samples with the weights they have, so the first layer that computes
+  differently is named; a dropout layer cannot part in inference mode.
+- data: `data=` (arrays, a tuple/dict of them, a `tf.data.Dataset` or a Keras dataset) is
+  fingerprinted into `dataset_hash`: its length and its first 1,024 items, in order
+  (record/common.py's DATA_ITEMS); without it the data is unknown (`""`).
 """
 
 from __future__ import annotations
@@ -31,7 +42,10 @@ from reprodiag.record.common import (
     RECORDER_HASH_EVERY,
     Recording,
     cpu_name,
+    data_fingerprint,
     hash_arrays,
+    layer_kind,
+    layer_records,
     optimizer_kind,
 )
 
@@ -41,7 +55,7 @@ BATCH_NOTE = "unavailable in a Keras callback (recorded as an empty hash)"
 
 
 def KerasCallback(label: str = "", path: Any = None, *, seed: Optional[int] = None,  # noqa: N802
-                  hash_every: int = RECORDER_HASH_EVERY):
+                  hash_every: int = RECORDER_HASH_EVERY, layers: bool = True, data: Any = None):
     """A `keras.callbacks.Callback` that records each training batch of `model.fit`.
 
     Per batch: the loss Keras reports, the learning rate and the batch time; the weights hash
@@ -53,9 +67,12 @@ def KerasCallback(label: str = "", path: Any = None, *, seed: Optional[int] = No
     settings in force (threads, op determinism, TF32, device, XLA) when training begins.
     With `path` the bundle is written when training ends; `.save(path)` writes it at any
     time. `seed` is the seed your script set, kept for the record. Works with Keras on the
-    TensorFlow or PyTorch backend.
+    TensorFlow or PyTorch backend. `data` (your training data) is fingerprinted into the
+    run's `dataset_hash` and, with `layers` (the default) on the TensorFlow backend, probed
+    layer by layer before the first batch (see the module docstring).
     """
-    return _callback_class()(label=label, path=path, seed=seed, hash_every=hash_every)
+    return _callback_class()(label=label, path=path, seed=seed, hash_every=hash_every,
+                             layers=layers, data=data)
 
 
 def _import_keras():
@@ -84,7 +101,8 @@ def _callback_class():
     class ReprodiagCallback(keras.callbacks.Callback):
         """Records each batch of `model.fit` (see reprodiag.record.KerasCallback)."""
 
-        def __init__(self, *, label: str, path: Any, seed: Optional[int], hash_every: int):
+        def __init__(self, *, label: str, path: Any, seed: Optional[int], hash_every: int,
+                     layers: bool, data: Any):
             super().__init__()
             self.path = path
             self.saved_path: Optional[Path] = None
@@ -99,6 +117,17 @@ def _callback_class():
             self._t0 = time.perf_counter()
             self._lr: Optional[float] = None  # the epoch's rate; None = read at the next batch
             self._read_weights = None  # made on first use, when the model is known
+            if data is not None:
+                self._rec.dataset_hash = data_fingerprint(data, _arrays)
+            self._probe: Optional[LayerProbe] = None
+            self._probe_rows = _probe_rows(data) if layers and data is not None else None
+            if layers and data is None:
+                self._rec.record.add_log("layers not captured: KerasCallback needs data= "
+                                         "to probe the layers")
+            elif layers and self._backend != "tensorflow":
+                self._probe_rows = None
+                self._rec.record.add_log("layers not captured: the layer probe needs the "
+                                         "TensorFlow backend")
 
         @property
         def record(self):
@@ -130,6 +159,12 @@ def _callback_class():
             self._lr = None  # a callback may have changed the rate between epochs
 
         def on_train_batch_begin(self, batch, logs=None):
+            if self._probe_rows is not None and self._rec.steps == 0:  # the first step only
+                entered = time.perf_counter()
+                if self._probe is None:
+                    self._probe = LayerProbe(self.model, *self._probe_rows)
+                self._rec.add_layers(self._rec.steps, self._probe.records())
+                self._rec.overhead += time.perf_counter() - entered
             self._t0 = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
@@ -183,11 +218,142 @@ def _callback_class():
         def _learning_rate(self) -> float:
             optimizer = getattr(self.model, "optimizer", None)
             try:
-                return float(optimizer.learning_rate)  # a variable or tensor of the current rate
+                rate = np.asarray(optimizer.learning_rate)  # a variable or tensor of the rate
             except Exception:  # noqa: BLE001 - no optimizer, a schedule object in old Keras
                 return float("nan")
+            # The shortest decimal of the rate in its own precision: 0.1, not the float32
+            # 0.100000001490116 read as a double.
+            value = rate.astype(np.float32)[()] if rate.dtype == np.float32 else rate.item()
+            return float(np.format_float_positional(value, unique=True))
 
     return ReprodiagCallback
+
+
+PROBE_ROWS = 32  # samples of `data` the layer probe runs the model on
+
+
+class LayerProbe:
+    """The model on fixed probe samples in inference mode, each leaf layer's output and
+    (with targets and a compiled loss) each parameter's gradient fingerprinted.
+
+    One tf.function, traced once with every leaf layer's `call` wrapped to hand its output
+    over; the wrappers are removed after the trace, so the user's model and Keras' own
+    train function are left as they were. Inference mode changes no state (no dropout
+    draws, no batch-norm updates) and the gradients are not applied.
+    """
+
+    def __init__(self, model, x: Any, y: Any):
+        import tensorflow as tf
+
+        self._tf = tf
+        self.x, self.y = x, y
+        leaves = _leaf_layers(model)
+        loss_fn = _loss_function(model) if y is not None else None
+        variables = list(model.trainable_variables)
+        sink: list[list] = []
+        self.ran: list[tuple[Any, str]] = []  # (layer, kind) in execution order, from the trace
+        self.graded: list[Any] = []  # the variables whose gradients the probe returns
+
+        @tf.function(jit_compile=False)
+        def probe(*args):
+            sink.append([])
+            try:
+                with tf.GradientTape() as tape:
+                    out = model(args[0], training=False)
+                    loss = loss_fn(args[1], out) if loss_fn is not None else None
+            finally:
+                outputs = sink.pop()
+            self.ran = [(layer, layer_kind(type(layer).__name__)) for layer, _o in outputs]
+            grads = tape.gradient(loss, variables) if loss is not None else []
+            self.graded = [v for v, g in zip(variables, grads) if g is not None]
+            return [o for _layer, o in outputs], [g for g in grads if g is not None]
+
+        own_calls = [_collect_outputs(layer, sink) for layer in leaves]
+        try:
+            self._probe = probe.get_concrete_function(*self._args())
+        finally:
+            for layer, had_own in zip(leaves, own_calls):
+                if not had_own:
+                    del layer.call  # back to the class's call
+
+    def _args(self) -> list:
+        tf = self._tf
+        return [tf.constant(self.x)] + ([] if self.y is None else [tf.constant(self.y)])
+
+    def records(self) -> list[dict[str, Any]]:
+        """The fingerprints with the weights as they are now."""
+        outputs, grads = self._probe(*self._args())
+        items = [("input", "input", "input", "in[0]", np.asarray(self.x))]
+        items += [(layer.name, kind, "forward", "out", np.asarray(out))
+                  for (layer, kind), out in zip(self.ran, outputs)]
+        grad_of = {id(v): g for v, g in zip(self.graded, grads)}
+        for layer, kind in reversed(self.ran):
+            for variable in layer.trainable_weights:
+                grad = grad_of.get(id(variable))
+                if grad is not None:
+                    short = variable.name.split("/")[-1].split(":")[0]
+                    items.append((layer.name, kind, "backward", f"grad.{short}", np.asarray(grad)))
+        records = layer_records(items)
+        return records
+
+
+def _leaf_layers(model) -> list:
+    """The layers without sublayers (no input layers), in the order Keras tracks them."""
+    layers = model._flatten_layers(include_self=False, recursive=True)
+    return [layer for layer in layers if type(layer).__name__ != "InputLayer"
+            and not list(layer._flatten_layers(include_self=False, recursive=False))]
+
+
+def _collect_outputs(layer, sink: list) -> bool:
+    """Make `layer` hand its first output of a trace to `sink[-1]` while a list is there;
+    returns whether the layer already had a `call` of its own (then it is kept)."""
+    had_own = "call" in layer.__dict__
+    call = layer.call
+
+    def collecting_call(*args, **kwargs):
+        out = call(*args, **kwargs)
+        if sink and all(seen is not layer for seen, _out in sink[-1]):
+            sink[-1].append((layer, out))
+        return out
+
+    layer.call = collecting_call
+    return had_own
+
+
+def _loss_function(model):
+    """The compiled loss as a function (y_true, y_pred), or None when there is no single one."""
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, str):
+        try:
+            import keras
+
+            return keras.losses.get(loss)
+        except (ImportError, ValueError):
+            return None
+    return loss if callable(loss) else None
+
+
+def _arrays(value: Any) -> list[np.ndarray]:
+    """An item or column of the user's data as numpy arrays, in a fixed order."""
+    if isinstance(value, dict):
+        return [a for key in sorted(value, key=str) for a in _arrays(value[key])]
+    if isinstance(value, (tuple, list)):
+        return [a for item in value for a in _arrays(item)]
+    return [np.asarray(value)]
+
+
+def _probe_rows(data: Any) -> Optional[tuple[np.ndarray, Optional[np.ndarray]]]:
+    """(x, y or None): the first PROBE_ROWS samples of `data` (arrays, (x, y), a tf.data
+    dataset's first batch), or None when they cannot be taken."""
+    if hasattr(data, "as_numpy_iterator"):
+        data = next(iter(data.as_numpy_iterator()), None)
+    if isinstance(data, (tuple, list)) and data:
+        x, y = data[0], (data[1] if len(data) > 1 else None)
+    else:
+        x, y = data, None
+    if not hasattr(x, "shape") or not len(getattr(x, "shape", ())):
+        return None
+    return np.asarray(x[:PROBE_ROWS]), (None if y is None else np.asarray(y[:PROBE_ROWS]))
 
 
 def _variable_reader(model, backend: str):

@@ -1,6 +1,6 @@
 """Record your own PyTorch training step by step, as the canaries record theirs.
 
-    rec = TorchRecorder(model, label="local", optimizer=opt, seed=0)
+    rec = TorchRecorder(model, label="local", optimizer=opt, seed=0, data=train_set)
     for x, y in loader:
         ...; loss.backward(); opt.step()
         rec.step(loss, batch=(x, y))
@@ -24,9 +24,11 @@ from reprodiag.record.common import (
     RECORDER_HASH_EVERY,
     Recording,
     cpu_name,
+    data_fingerprint,
     hash_arrays,
     optimizer_kind,
 )
+from reprodiag.record.torch_layers import TorchLayerHooks
 
 # The definitions of batch_hash and grad_norm in a TorchRecorder run (the class docstring);
 # runs of different schemes are not compared on them.
@@ -62,10 +64,27 @@ class TorchRecorder:
     The gradients are read from the model's parameters as listed here and again at the start
     of every k-th step (listing them every step would cost a fifth of the recorder's own
     work), so a parameter added to the model during training counts from the next one on.
+
+    Layers (`layers=True`, the default): on the first step, forward hooks on the model's leaf
+    modules fingerprint each module's output as it is made (before a later in-place op
+    changes it), and `step()` fingerprints each parameter's `.grad`; the hooks are
+    registered for that step (after any the model has) and removed at its `step()`, so the
+    training runs without them. On the first step whose loss is not finite the gradients are
+    captured too. Where two runs part at the first step -- kernels, threads, data, random
+    streams -- the layers say where; once the parameters differ, every layer does. A `torch.compile`d or
+    scripted model is not hooked (the run's log says so). `reprodiag compare` then names
+    the first layer where two recordings part.
+
+    Data (`data=`, optional): your training set -- an array or tensor, a tuple/dict of them
+    (e.g. `(x, y)`), a `Dataset` or a `DataLoader` -- is fingerprinted into the run's
+    `dataset_hash`: its length and its first 1,024 items (DATA_ITEMS), in order, so two
+    recordings trained on other data (or other preprocessing) are told apart from other
+    causes. Without it the data is unknown (`""`); the step-0 batch hash still shows a
+    different first batch.
     """
 
     def __init__(self, model, label: str = "", *, optimizer=None, seed: Optional[int] = None,
-                 hash_every: int = RECORDER_HASH_EVERY):
+                 hash_every: int = RECORDER_HASH_EVERY, layers: bool = True, data: Any = None):
         import torch
 
         if not isinstance(model, torch.nn.Module):
@@ -80,7 +99,18 @@ class TorchRecorder:
                               hash_every=hash_every, recording_scheme=RECORDING_SCHEME)
         self._rec.start(hash_arrays(self._parameter_arrays()),
                         sum(p.numel() for p in model.parameters()))
+        if data is not None:
+            self._rec.dataset_hash = data_fingerprint(data, self._batch_arrays)
         self._list_parameters()
+        self._hooks: Optional[TorchLayerHooks] = None
+        self._nonfinite_captured = False
+        if layers:
+            hooks = TorchLayerHooks(torch, model)
+            if hooks.skip_reason:
+                self._rec.record.add_log(f"layers not captured: {hooks.skip_reason}")
+            else:
+                self._hooks = hooks
+                hooks.arm()  # the first step is always captured
         self._last = time.perf_counter()
 
     @property
@@ -97,7 +127,14 @@ class TorchRecorder:
         if rec.hash_due(loss_value):  # the cadence's steps, and a non-finite loss (pinned)
             if not rec.settings_read():  # the first step is always a hashed one
                 self._read_settings(batch)
+            first = rec.steps == 0
             self._hashed_step(loss_value, batch, entered - self._last)
+            nonfinite = not math.isfinite(loss_value) and not self._nonfinite_captured
+            if self._hooks is not None and (first or nonfinite):
+                # the first step, and the first non-finite one (its gradients, and its
+                # outputs when that is the first step: the hooks are on for it alone)
+                rec.add_layers(rec.steps - 1, self._hooks.collect())
+                self._nonfinite_captured |= not math.isfinite(loss_value)
         else:  # most steps: kept lean, it runs after every optimizer step
             rec.add_step(loss=loss_value, grad_norm=math.nan, lr=self._learning_rate(),
                          step_time=entered - self._last)

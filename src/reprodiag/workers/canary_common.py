@@ -9,6 +9,7 @@ supplies a `Backend` (build the model, do one optimizer step, expose its paramet
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
@@ -151,6 +152,7 @@ _FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
     "onednn": lambda v: v is None or isinstance(v, bool),
     "data_dir": lambda v: isinstance(v, str) and bool(v),
     "hash_every": lambda v: _is_int(v) and v >= 1,
+    "layers": lambda v: isinstance(v, bool),
 }
 
 
@@ -221,6 +223,159 @@ def update_digest(digest, arrays) -> None:
             digest.update(a)  # the same bytes as the uint8 view below, without making it
         except (TypeError, ValueError, BufferError):
             digest.update(memoryview(a.reshape(-1).view(np.uint8)))
+
+
+# ---------------------------------------------------------------- layer fingerprints
+# (mirrored in record/common.py; a test holds the copies equal)
+
+LAYER_SAMPLES = 16  # values kept per tensor, at indices derived from its element count alone
+# Layer kinds by the words in a layer's class name, first match wins (torch and Keras names).
+LAYER_KINDS = (
+    ("dropout", ("dropout",)),
+    ("embedding", ("embedding",)),
+    ("normalisation", ("norm",)),
+    ("convolution", ("conv",)),
+    ("pooling", ("pool", "upsampl", "interpolat", "resiz")),
+    ("linear", ("linear", "dense", "matmul", "einsum", "attention", "bilinear")),
+    ("activation", ("relu", "elu", "gelu", "silu", "sigmoid", "tanh", "softmax", "softplus",
+                    "activation", "mish", "hardswish", "swish", "prelu", "threshold")),
+)
+
+
+def layer_kind(type_name: str) -> str:
+    """The kind of a layer from its class name: linear (matmul), convolution, pooling
+    (reduction), normalisation, dropout, embedding, activation or other."""
+    name = type_name.lower()
+    for kind, words in LAYER_KINDS:
+        if any(word in name for word in words):
+            return kind
+    return "other"
+
+
+_SAMPLE_INDICES: dict[int, Any] = {}  # by element count: a capture samples the same shapes
+
+
+def sample_indices(count: int) -> np.ndarray:
+    """LAYER_SAMPLES flat indices evenly spaced over `count` elements, first and last
+    included (every index when there are fewer): integer arithmetic, the same everywhere."""
+    indices = _SAMPLE_INDICES.get(count)
+    if indices is None:
+        k = min(count, LAYER_SAMPLES)
+        indices = (np.zeros(k, dtype=np.int64) if k <= 1
+                   else (np.arange(k, dtype=np.int64) * (count - 1)) // (k - 1))
+        if len(_SAMPLE_INDICES) < 4096:
+            _SAMPLE_INDICES[count] = indices
+    return indices
+
+
+def fingerprint(array) -> dict[str, Any]:
+    """One tensor's fingerprint (see fingerprints)."""
+    return fingerprints([array])[0]
+
+
+# Tensors of up to this many elements are fingerprinted together (np.*.reduceat over their
+# concatenation): a capture fingerprints every layer, and for small tensors each numpy call's
+# overhead, not the arithmetic, is what costs. Larger ones go one by one, in cache.
+BATCH_ELEMENTS = 1 << 14
+
+
+def fingerprints(arrays: list) -> list[dict[str, Any]]:
+    """Each tensor's fingerprint for the `layers` line: its hash_arrays hash (dtype, shape and
+    exact bytes), L2 norm (float64) and max |x| of the finite values, the count of non-finite
+    ones, and the values at sample_indices, exact: little-endian float32 ("f4:" + base64)
+    for floats of up to 4 bytes, float64 ("f8:") for the rest. numpy's own sums, not np.dot:
+    BLAS threads woken for a dot product cost up to a millisecond next to a training loop's.
+    """
+    arrays = [np.asarray(a) for a in arrays]
+    small = [i for i, a in enumerate(arrays) if a.size <= BATCH_ELEMENTS]
+    out: list[Any] = [None] * len(arrays)
+    for i, found in zip(small, _fingerprint_batch([arrays[i] for i in small])):
+        out[i] = found
+    for i, a in enumerate(arrays):
+        if out[i] is None:
+            out[i] = _fingerprint_batch([a])[0]
+    return out
+
+
+def _fingerprint_batch(arrays: list) -> list[dict[str, Any]]:
+    """fingerprints() of numpy arrays, reduced together in float64, segment by segment."""
+    with np.errstate(all="ignore"):  # NaN, Inf and overflow are data here
+        return _reduced_batch(arrays)
+
+
+def _reduced_batch(arrays: list) -> list[dict[str, Any]]:
+    flat = [a.reshape(-1) for a in arrays]
+    sizes = np.array([f.size for f in flat], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if len(flat) else sizes
+    wide = (np.concatenate(flat, dtype=np.float64, casting="unsafe") if flat
+            else np.empty(0, dtype=np.float64))
+    filled = sizes > 0  # reduceat gives an empty segment its next element, not 0
+    squares = np.square(wide)
+    totals = np.zeros(len(flat))
+    peaks = np.zeros(len(flat))
+    if wide.size:
+        totals[filled] = np.add.reduceat(squares, starts[filled])
+        peaks[filled] = np.maximum.reduceat(np.abs(wide), starts[filled])
+    index = _batch_sample_indices(tuple(sizes.tolist()))
+    picked = {"f4:": wide[index].astype("<f4"), "f8:": wide[index]}  # exact, either way
+    out, at = [], 0
+    for a, size, total, peak in zip(arrays, sizes.tolist(), totals.tolist(), peaks.tolist()):
+        nonfinite = 0
+        if not (math.isfinite(total) and math.isfinite(peak)):  # NaN, Inf or float64 overflow
+            values = a.reshape(-1).astype(np.float64)
+            finite = np.isfinite(values)
+            nonfinite = int(size - np.count_nonzero(finite))
+            values = values[finite]
+            total = float(np.add.reduce(np.square(values)))
+            peak = float(np.max(np.abs(values))) if values.size else 0.0
+        width = "f4:" if a.dtype.kind == "f" and a.dtype.itemsize <= 4 else "f8:"
+        count = min(size, LAYER_SAMPLES)
+        sample = picked[width][at:at + count].tobytes()
+        at += count
+        out.append({
+            "hash": hash_arrays((a,)),
+            "norm": math.sqrt(total),
+            "max_abs": peak,
+            "nonfinite": nonfinite,
+            "shape": list(a.shape),
+            "dtype": _dtype_name(a.dtype),
+            "sample": width + base64.b64encode(sample).decode("ascii"),
+        })
+    return out
+
+
+_BATCH_INDICES: dict[tuple, Any] = {}  # by the sizes of a batch: each capture repeats them
+
+
+def _batch_sample_indices(sizes: tuple) -> np.ndarray:
+    """Every tensor's sample_indices, offset to where it starts in the concatenation."""
+    index = _BATCH_INDICES.get(sizes)
+    if index is None:
+        starts = np.cumsum((0,) + sizes[:-1]) if sizes else ()
+        parts = [start + sample_indices(size) for start, size in zip(starts, sizes)]
+        index = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        if len(_BATCH_INDICES) < 256:
+            _BATCH_INDICES[sizes] = index
+    return index
+
+
+_DTYPE_NAMES: dict[Any, str] = {}
+
+
+def _dtype_name(dtype) -> str:
+    """dtype.name, remembered (numpy works it out anew, in Python, on every call)."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = dtype.name
+    return name
+
+
+def layer_records(items: list[tuple[str, str, str, str, Any]]) -> list[dict[str, Any]]:
+    """Records of a `layers` line from (layer name, kind, phase, tensor name, array) items:
+    which tensor of which layer, and its fingerprint."""
+    found = fingerprints([item[4] for item in items])
+    return [{"name": name, "kind": kind, "phase": phase, "tensor": tensor, **fp}
+            for (name, kind, phase, tensor, _array), fp in zip(items, found)]
 
 
 def hash_due(step: int, last_step: int, hash_every: int) -> bool:
@@ -439,12 +594,23 @@ class Backend:
     def n_params(self) -> int:
         raise NotImplementedError
 
-    def train_step(self, x: np.ndarray, y: np.ndarray, with_norm: bool) -> tuple[float, float]:
+    def train_step(self, x: np.ndarray, y: np.ndarray, with_norm: bool,
+                   capture: bool = False) -> tuple[float, float]:
         """One optimizer step in training mode; returns (loss before the update, global L2
         norm of the gradients if `with_norm`, else NaN). Called every step: no per-step work
         beyond those two (the norm costs as much as the rest of the recording on a small
-        model, so it is taken on hashed steps only)."""
+        model, so it is taken on hashed steps only). With `capture`, each layer's output and
+        parameter gradients are fingerprinted for `layer_records`."""
         raise NotImplementedError
+
+    def enable_layers(self) -> str:
+        """Prepare layer capture; returns why the model's layers cannot be captured, or ""."""
+        return ""
+
+    def layer_records(self) -> list[dict[str, Any]] | None:
+        """The records captured by the last train_step (taken: a second call gives None);
+        None when it captured nothing."""
+        return None
 
     def grad_norm(self) -> float:
         """The global L2 norm of the last step's gradients, taken now (for a step that turns
@@ -505,7 +671,11 @@ def train(out: Output, backend: Backend, config: dict[str, Any], seed: int) -> N
     hashing every parameter costs more than a small model's step, and the norm alone costs
     5-7% of a 0.4 ms step: `param_hash` is the parameters after
     that step's update; `batch_hash` on step s covers all batches 0..s (see BatchChain), so
-    a batch that differs on an unhashed step still shows at the next hashed one.
+    a batch that differs on an unhashed step still shows at the next hashed one. With
+    `layers`, the first step (and a backend's first step with a non-finite loss) is followed
+    by a `layers` line: each layer's output and parameter gradients, fingerprinted. Later
+    steps are not captured: once the parameters differ every layer does, and a capture at
+    every hashed step made bundles four times larger.
     """
     data = load_dataset(config["model"], config["data_dir"])
     source_hash = data.source_hash()
@@ -521,6 +691,12 @@ def train(out: Output, backend: Backend, config: dict[str, Any], seed: int) -> N
     )
     batches = BatchStream(data, config["batch_size"], seed, config["shuffle"], config["augment"])
     channels_first = backend.channels_first
+    layers = config["layers"] and hasattr(backend, "enable_layers")  # a Backend has it
+    if layers:
+        why_not = backend.enable_layers()
+        if why_not:
+            layers = False
+            out.emit("log", level="info", message=f"layers not captured: {why_not}")
     hash_every, last_step = config["hash_every"], config["steps"] - 1
     chain = BatchChain(config["augment"])
     loss = float("nan")
@@ -532,7 +708,11 @@ def train(out: Output, backend: Backend, config: dict[str, Any], seed: int) -> N
         chain.add(batches.indices, x, y)
         due = hash_due(step, last_step, hash_every)
         t0 = time.perf_counter()
-        loss, grad_norm = backend.train_step(_with_channel(x, channels_first), y, due)
+        inputs = _with_channel(x, channels_first)
+        if layers and step == 0:  # layers are captured on the first step (and see below)
+            loss, grad_norm = backend.train_step(inputs, y, due, capture=True)
+        else:
+            loss, grad_norm = backend.train_step(inputs, y, due)
         step_time = time.perf_counter() - t0
         if not due and not math.isfinite(loss):  # pinned, with the norm of what caused it
             due, grad_norm = True, backend.grad_norm()
@@ -543,6 +723,9 @@ def train(out: Output, backend: Backend, config: dict[str, Any], seed: int) -> N
             param_hash = batch_hash = NOT_HASHED
         out.emit_step(step, float(loss), float(grad_norm), param_hash, batch_hash,
                       float(backend.learning_rate()), step_time)
+        records = backend.layer_records() if layers else None
+        if records is not None:
+            out.emit("layers", step=step, records=records)
         steps_done = step + 1
         if not math.isfinite(loss):
             diverged = True

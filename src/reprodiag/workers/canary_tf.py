@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 from typing import Any
 
@@ -230,6 +231,62 @@ class TensorFlowBackend(common.Backend):
 
         self._step = step
         self._norm = math.nan  # the last step's gradient norm, a tensor once a step ran
+        self._captured_step = None  # the same step returning each layer's output: enable_layers
+        self._records = None
+
+    def enable_layers(self) -> str:
+        """Wrap each leaf layer's `call` so that, while the captured step is traced, its
+        output is collected; the plain step traces them as no-ops. The captured step is the
+        plain one plus outputs: the same ops, so its numbers are the same (a test checks)."""
+        tf = self.tf
+        model, optimizer, loss_fn = self.model, self.optimizer, _loss(tf, self.config["dtype"])
+        self._leaves = _leaf_layers(model)
+        sink: list[list] = []
+        for layer in self._leaves:
+            _collect_outputs(layer, sink)
+
+        @tf.function(jit_compile=False, reduce_retracing=True)
+        def captured_step(x, y):
+            sink.append([])
+            try:
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(y, model(x, training=True))
+            finally:
+                outputs = sink.pop()
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            self._output_layers = [layer for layer, _out in outputs]  # known when traced
+            return loss, tf.linalg.global_norm(grads), [out for _layer, out in outputs], grads
+
+        self._captured_step = captured_step
+        return ""
+
+    def layer_records(self) -> list | None:
+        records, self._records = self._records, None
+        return records
+
+    def _capture(self, x, y) -> tuple:
+        """The captured step; its records (input, outputs in execution order, gradients in
+        reverse execution order) go to layer_records."""
+        loss, norm, outputs, grads = self._captured_step(x, y)
+        names = {id(layer): f"{i}.{re.sub(r'_[0-9]+$', '', layer.name)}"
+                 for i, layer in enumerate(self._leaves)}
+        grad_of = {id(v): g for v, g in zip(self.model.trainable_variables, grads)}
+        items = [("input", "input", "input", "in[0]", x.numpy())]
+        ran = []
+        for layer, out in zip(self._output_layers, outputs):
+            kind = common.layer_kind(type(layer).__name__)
+            ran.append((names[id(layer)], kind, layer))
+            items.append((names[id(layer)], kind, "forward", "out", out.numpy()))
+        for name, kind, layer in reversed(ran):
+            for variable in layer.trainable_weights:
+                grad = grad_of.get(id(variable))
+                if grad is not None:
+                    short = variable.name.split("/")[-1].split(":")[0]
+                    items.append((name, kind, "backward", f"grad.{short}", np.asarray(grad)))
+        records = common.layer_records(items)
+        self._records = records
+        return loss, norm
 
     def _built_model(self, dtype: str, n_classes: int, size: int):
         model = _models(self.tf, dtype)[self.config["model"]](n_classes)
@@ -242,9 +299,13 @@ class TensorFlowBackend(common.Backend):
     def n_params(self) -> int:
         return sum(int(np.prod(w.shape)) for w in self.model.trainable_weights)
 
-    def train_step(self, x: np.ndarray, y: np.ndarray, with_norm: bool) -> tuple[float, float]:
+    def train_step(self, x: np.ndarray, y: np.ndarray, with_norm: bool,
+                   capture: bool = False) -> tuple[float, float]:
         with self.tf.device(self.device):
-            loss, self._norm = self._step(self.tf.constant(x), self.tf.constant(y))
+            if capture:
+                loss, self._norm = self._capture(self.tf.constant(x), self.tf.constant(y))
+            else:
+                loss, self._norm = self._step(self.tf.constant(x), self.tf.constant(y))
         # The norm is part of the compiled step; it is read out (a host copy) when asked for.
         return float(loss), (self.grad_norm() if with_norm else math.nan)
 
@@ -257,6 +318,29 @@ class TensorFlowBackend(common.Backend):
 
     def learning_rate(self) -> float:
         return float(np.asarray(self.optimizer.learning_rate))
+
+
+def _leaf_layers(model) -> list:
+    """The layers without sublayers (no input layers), in the order Keras tracks them."""
+    layers = model._flatten_layers(include_self=False, recursive=True)
+    return [layer for layer in layers if type(layer).__name__ != "InputLayer"
+            and not list(layer._flatten_layers(include_self=False, recursive=False))]
+
+
+def _collect_outputs(layer, sink: list) -> bool:
+    """Make `layer` hand its first output of a trace to `sink[-1]` while a list is there;
+    returns whether the layer already had a `call` of its own (then it is kept)."""
+    had_own = "call" in layer.__dict__
+    call = layer.call
+
+    def collecting_call(*args, **kwargs):
+        out = call(*args, **kwargs)
+        if sink and all(seen is not layer for seen, _out in sink[-1]):
+            sink[-1].append((layer, out))
+        return out
+
+    layer.call = collecting_call
+    return had_own
 
 
 def _loss(tf, dtype: str):

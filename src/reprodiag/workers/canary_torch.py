@@ -206,6 +206,8 @@ class TorchBackend(common.Backend):
         self._state = [t.detach() for t in self.model.state_dict().values()]
         # On the CPU, numpy views of the very same memory: hashing reads the current values.
         self._state_views = [t.numpy() for t in self._state] if self._on_cpu else None
+        self._hooks = None  # layer capture, made by enable_layers
+        self._records = None
 
     def parameter_arrays(self) -> list[np.ndarray]:
         if self._state_views is not None:
@@ -219,11 +221,30 @@ class TorchBackend(common.Backend):
         tensor = self.torch.from_numpy(np.ascontiguousarray(array))
         return tensor if self._on_cpu else tensor.to(self.device)
 
-    def train_step(self, x: np.ndarray, y: np.ndarray, with_norm: bool) -> tuple[float, float]:
+    def enable_layers(self) -> str:
+        from layers_torch import TorchLayerHooks
+
+        self._hooks = TorchLayerHooks(self.torch, self.model)
+        return self._hooks.skip_reason
+
+    def layer_records(self) -> list | None:
+        records, self._records = self._records, None
+        return records
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, with_norm: bool,
+                   capture: bool = False) -> tuple[float, float]:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.model(self._tensor(x)), self._tensor(y))
+        hooks = self._hooks
+        inputs, targets = self._tensor(x), self._tensor(y)
+        if capture:
+            hooks.arm()
+        loss = self.loss_fn(self.model(inputs), targets)
+        if hooks is not None and not capture and self._on_cpu and not math.isfinite(loss.item()):
+            loss, capture = self._forward_captured(inputs, targets), True
         loss.backward()
         self.optimizer.step()  # leaves the gradients as they are: the norm is theirs
+        if capture:
+            self._records = hooks.collect()
         if not with_norm:
             return loss.item(), math.nan
         if self._on_cpu:
@@ -232,6 +253,21 @@ class TorchBackend(common.Backend):
         # One device-to-host copy for both numbers: a single sync, as loss.item() alone.
         loss_value, norm_value = self.torch.stack([loss.detach(), norm.to(loss.dtype)]).tolist()
         return loss_value, norm_value
+
+    def _forward_captured(self, inputs, targets):
+        """The forward pass again with the layer hooks armed, for a step whose loss is not
+        finite (on the CPU the loss is read before the backward pass, so the parameters are
+        still those that produced it); the buffers (batch-norm statistics) are put back as
+        the first pass left them, so the run goes on as it would have."""
+        torch = self.torch
+        buffers = list(self.model.buffers())
+        saved = [b.detach().clone() for b in buffers]
+        self._hooks.arm()
+        loss = self.loss_fn(self.model(inputs), targets)
+        with torch.no_grad():
+            for buffer, value in zip(buffers, saved):
+                buffer.copy_(value)
+        return loss
 
     def grad_norm(self) -> float:
         grads = self._grads()

@@ -43,6 +43,7 @@ ENTRY_CAPS = {
     ENVIRONMENT: 32 * 2**20,
     serialize.RUN_JSON: 16 * 2**20,
     serialize.STEPS_CSV: 256 * 2**20,
+    serialize.LAYERS_JSON: 64 * 2**20,
 }
 _ALLOWED_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -255,7 +256,13 @@ def _format_version(manifest: dict[str, Any], archive: _Archive) -> int:
 
 
 def _load_v1(archive: _Archive, manifest: dict[str, Any]) -> Bundle:
-    run_ids = _v1_check_layout(archive)
+    return _load_runs(archive, manifest, _RUN_FILES)
+
+
+def _load_runs(archive: _Archive, manifest: dict[str, Any], run_files: tuple[str, ...]) -> Bundle:
+    """Versions 1 and 2: the same manifest and layout; `run_files` are the names a run
+    folder may hold (run.json and steps.csv are required)."""
+    run_ids = _v1_check_layout(archive, run_files)
     created_at = _v1_created_at(manifest, archive)
     producer = _v1_producer(manifest, archive)
     label = manifest.get("label")
@@ -283,14 +290,14 @@ def _load_v1(archive: _Archive, manifest: dict[str, Any]) -> Bundle:
     )
 
 
-def _v1_check_layout(archive: _Archive) -> set[str]:
-    """Every entry is one the v1 layout knows; returns the run ids that have folders."""
+def _v1_check_layout(archive: _Archive, run_files: tuple[str, ...]) -> set[str]:
+    """Every entry is one the layout knows; returns the run ids that have folders."""
     run_ids: set[str] = set()
     for name, info in archive.entries.items():
         if name in (MANIFEST, ENVIRONMENT, "runs/"):
             continue
         parts = name.split("/")
-        ok = len(parts) == 3 and parts[0] == "runs" and parts[2] in ("", *_RUN_FILES)
+        ok = len(parts) == 3 and parts[0] == "runs" and parts[2] in ("", *run_files)
         if ok:
             try:
                 run_ids.add(serialize.check_run_id(parts[1]))
@@ -304,6 +311,7 @@ def _v1_check_layout(archive: _Archive) -> set[str]:
 
 
 _RUN_FILES = (serialize.RUN_JSON, serialize.STEPS_CSV)
+_RUN_FILES_V2 = (*_RUN_FILES, serialize.LAYERS_JSON)  # layers.json: optional
 
 
 def _v1_created_at(manifest: dict[str, Any], archive: _Archive) -> str:
@@ -364,8 +372,21 @@ def _v1_run(archive: _Archive, entry: dict[str, Any]) -> RunRecord:
         archive.fail(f"{folder}run.json holds run id {record.run_id!r}")
     if (record.label, record.status) != (entry["label"], entry["status"]):
         archive.fail(f"manifest.json disagrees with {folder}run.json on label or status")
+    if archive.has(folder + serialize.LAYERS_JSON):
+        try:
+            record.layers = serialize.layers_from_json(archive.json(folder + serialize.LAYERS_JSON))
+        except ValueError as exc:
+            archive.fail(f"{folder}{serialize.LAYERS_JSON}: {_one_line(exc)}")
     return record
 
 
+# ---------------------------------------------------------------------------- format v2
+
+
+def _load_v2(archive: _Archive, manifest: dict[str, Any]) -> Bundle:
+    """Version 2 = version 1 plus an optional runs/<run_id>/layers.json per run."""
+    return _load_runs(archive, manifest, _RUN_FILES_V2)
+
+
 # One loader per format version; old versions stay readable when a new one is added.
-LOADERS: dict[int, Callable[[_Archive, dict[str, Any]], Bundle]] = {1: _load_v1}
+LOADERS: dict[int, Callable[[_Archive, dict[str, Any]], Bundle]] = {1: _load_v1, 2: _load_v2}

@@ -20,10 +20,21 @@ from pydantic import ValidationError
 
 from reprodiag.core.runs.config import LEGACY_HASH_EVERY, RunConfig
 from reprodiag.core.runs.protocol import STEP_FLOAT_FIELDS, STEP_TEXT_FIELDS
-from reprodiag.core.runs.record import MAX_LOG_LINES, STATUSES, STEP_COLUMNS, RunRecord, StepSeries
+from reprodiag.core.runs.layers import LayerCapture, capture_from_json
+from reprodiag.core.runs.record import (
+    MAX_LAYER_CAPTURES,
+    MAX_LOG_LINES,
+    STATUSES,
+    STEP_COLUMNS,
+    RunRecord,
+    StepSeries,
+)
 
 RUN_JSON = "run.json"
 STEPS_CSV = "steps.csv"
+LAYERS_JSON = "layers.json"
+LAYERS_FORMAT = "reprodiag-layers"
+LAYERS_VERSION = 1
 
 MAX_JSON_DEPTH = 64
 MAX_ID_CHARS = 128
@@ -87,6 +98,14 @@ def run_json_text(record: RunRecord) -> str:
     return json.dumps(record_to_dict(record), indent=1, allow_nan=True) + "\n"
 
 
+def layers_json_text(captures: list[LayerCapture]) -> str:
+    """layers.json as text: every captured step's records as the workers send them."""
+    return json.dumps({"format": LAYERS_FORMAT, "format_version": LAYERS_VERSION,
+                       "captures": [{"step": c.step, "records": [r.to_json() for r in c.records]}
+                                    for c in captures]},
+                      separators=(",", ":"), allow_nan=True) + "\n"
+
+
 def steps_csv_text(steps: StepSeries) -> str:
     """steps.csv as text: header STEP_COLUMNS, one row per step, floats by repr."""
     out = io.StringIO()
@@ -134,6 +153,26 @@ def _check_depth(value: Any) -> None:
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
+
+
+def layers_from_json(obj: Any) -> list[LayerCapture]:
+    """The captures of a parsed layers.json, validated (steps strictly increasing)."""
+    if not isinstance(obj, dict) or obj.get("format") != LAYERS_FORMAT:
+        raise InvalidRunFile(f"not a layers file (no 'format': '{LAYERS_FORMAT}')")
+    if obj.get("format_version") != LAYERS_VERSION:
+        raise InvalidRunFile(f"'format_version' must be {LAYERS_VERSION}")
+    captures = obj.get("captures")
+    if not isinstance(captures, list) or len(captures) > MAX_LAYER_CAPTURES:
+        raise InvalidRunFile(f"'captures' must be a list of at most {MAX_LAYER_CAPTURES} steps")
+    out: list[LayerCapture] = []
+    for item in captures:
+        if not isinstance(item, dict):
+            raise InvalidRunFile("each capture must be an object with 'step' and 'records'")
+        capture = capture_from_json(item.get("step"), item.get("records"))
+        if out and capture.step <= out[-1].step:
+            raise InvalidRunFile(f"captured step {capture.step} does not follow {out[-1].step}")
+        out.append(capture)
+    return out
 
 
 def record_from_parts(run_obj: Any, steps_text: str | bytes) -> RunRecord:
@@ -229,7 +268,8 @@ class _Fields:
 def _config(obj: Any) -> RunConfig:
     if not isinstance(obj, dict):
         raise InvalidRunFile("run.json: 'config' must be an object")
-    obj = {"hash_every": LEGACY_HASH_EVERY, **obj}  # a bundle from before the field
+    # a bundle from before the fields: hashed every 10th step, no layers captured
+    obj = {"hash_every": LEGACY_HASH_EVERY, "layers": False, **obj}
     try:
         return RunConfig.model_validate(obj, strict=True)
     except ValidationError as exc:

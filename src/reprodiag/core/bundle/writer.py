@@ -22,7 +22,7 @@ from reprodiag.core.env.model import Snapshot
 from reprodiag.core.runs.record import RunRecord
 from reprodiag.errors import BundleError, UserError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: runs may carry layers.json
 SUFFIX = ".reprodiag.zip"
 
 
@@ -102,4 +102,6 @@ def _zip_bytes(
             folder = f"runs/{serialize.check_run_id(run.run_id)}/"
             add(folder + serialize.RUN_JSON, serialize.run_json_text(run))
             add(folder + serialize.STEPS_CSV, serialize.steps_csv_text(run.steps))
+            if run.layers:
+                add(folder + serialize.LAYERS_JSON, serialize.layers_json_text(run.layers))
     return buffer.getvalue()

@@ -12,9 +12,11 @@ from typing import Any
 
 from reprodiag.core.compare import BundleComparison
 from reprodiag.core.compare.envdiff import ABSENT, EnvDifference
+from reprodiag.core.compare.layers import LayerComparison, LayerRef
 from reprodiag.core.compare.runs import RunComparison
 from reprodiag.core.knowledge.facts import CHANGES_NUMERICS, MAY_CHANGE
 from reprodiag.core.env.model import GROUPS, Fact
+from reprodiag.core.runs.layers import LayerRecord
 from reprodiag.core.runs.record import RunRecord
 
 COMPARISON_FORMAT = "reprodiag-comparison"
@@ -104,6 +106,8 @@ def _diff_lines(p: RunComparison) -> list[str]:
         lines.append("config differs: " + _changes(p.config_differences))
     if p.settings_differences:
         lines.append("settings in force differ: " + _short(_changes(p.settings_differences), 400))
+    if p.layers is not None:
+        lines.append("layers: " + p.layers.summary)
     return lines
 
 
@@ -126,6 +130,30 @@ def unknown_note(bc: BundleComparison, quick: tuple[bool, bool] = (False, False)
             f" missing in {' or '.join(lacking)}{hint}")
 
 
+LAYER_TABLE_ROWS = 12  # rows of the per-layer table in text and Markdown (JSON has all)
+LAYER_HEADER = ["layer", "kind", "phase", "rel. error", "ULPs", "class"]
+
+
+def _layer_rows(lc: LayerComparison | None) -> list[list[str]]:
+    """The compact per-layer table of a pair whose layers differ: the parting record and
+    those after it (at most LAYER_TABLE_ROWS), on the first step where they differ."""
+    if lc is None or lc.parting is None:
+        return []
+    return [[row.layer.label, row.layer.kind, row.layer.phase, _fmt_rel(row.rel_error),
+             "inf" if math.isinf(row.ulps) else f"{row.ulps:.0f}", row.magnitude]
+            for row in lc.rows[:LAYER_TABLE_ROWS]]
+
+
+def _fmt_rel(value: float) -> str:
+    return "inf" if math.isinf(value) else ("0" if value == 0 else f"{value:.2g}")
+
+
+def _text_table(header: list[str], rows: list[list[str]], indent: str) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return [indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+            for row in [header, *rows]]
+
+
 # ---------------------------------------------------------------- text
 
 def to_text(bc: BundleComparison) -> str:
@@ -140,6 +168,11 @@ def to_text(bc: BundleComparison) -> str:
         out.append(f"  where they part: {p.stage.value if p.stage else _DASH}")
         out.append(f"  {p.explanation}")
         out.extend(f"  {line}" for line in _diff_lines(p))
+        table = _layer_rows(p.layers)
+        if table:
+            out.append(f"  layers at step {p.layers.step}, from the parting one "
+                       f"({len(table)} of {len(p.layers.rows)}):")
+            out.extend(_text_table(LAYER_HEADER, table, "    "))
         out.extend(f"  ! {problem}" for problem in p.problems)
         out.append("")
     for side, runs in ((a, bc.unpaired_a), (b, bc.unpaired_b)):
@@ -203,6 +236,10 @@ def to_markdown(bc: BundleComparison) -> str:
             out.append(f"{i}. **{md_cell(p.title)}**: {md_cell(p.explanation, 400)}")
             out.extend(f"   - {md_cell(line, 500)}" for line in _diff_lines(p))
             out.extend(f"   - :warning: {md_cell(problem, 300)}" for problem in p.problems)
+            table = _layer_rows(p.layers)
+            if table:
+                out += ["", *("   " + line for line in md_table(
+                    LAYER_HEADER, [[md_cell(c) for c in row] for row in table])), ""]
         out.append("")
     for side, runs in ((a, bc.unpaired_a), (b, bc.unpaired_b)):
         if runs:
@@ -303,6 +340,37 @@ def _pair_json(p: RunComparison) -> dict:
         "problems": list(p.problems),
         "config_differences": [{"field": k, "a": x, "b": y} for k, x, y in p.config_differences],
         "settings_differences": [{"key": k, "a": x, "b": y} for k, x, y in p.settings_differences],
+        "layers": _layers_json(p.layers),
+    }
+
+
+def _layer_ref_json(ref: LayerRef | None) -> dict | None:
+    return None if ref is None else {"name": ref.name, "kind": ref.kind, "phase": ref.phase,
+                                     "tensor": ref.tensor}
+
+
+def _side_json(record: LayerRecord | None) -> dict | None:
+    return None if record is None else {"hash": record.hash, "norm": record.norm,
+                                        "max_abs": record.max_abs, "nonfinite": record.nonfinite,
+                                        "shape": list(record.shape), "dtype": record.dtype}
+
+
+def _layers_json(lc: LayerComparison | None) -> dict | None:
+    """The layer comparison (None when a run has no layer fingerprints); an infinite
+    relative error or ULP count is written as null, as every non-finite number here."""
+    if lc is None:
+        return None
+    nonfinite = lc.nonfinite
+    return {
+        "summary": lc.summary, "steps": list(lc.steps), "step": lc.step,
+        "parting": _layer_ref_json(lc.parting), "rel_error": lc.rel_error, "ulps": lc.ulps,
+        "magnitude": lc.magnitude, "input_matched": lc.input_matched,
+        "nonfinite": None if nonfinite is None else {**_layer_ref_json(nonfinite.layer),
+                                                      "step": nonfinite.step,
+                                                      "sides": nonfinite.sides},
+        "rows": [{**_layer_ref_json(r.layer), "equal": r.equal, "rel_error": r.rel_error,
+                  "ulps": r.ulps, "magnitude": r.magnitude, "a": _side_json(r.a),
+                  "b": _side_json(r.b)} for r in lc.rows],
     }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from reprodiag.core.compare.layers import LayerComparison, compare_layers
 from reprodiag.core.knowledge.stages import (
     MAGNITUDE_MEANING,
     Magnitude,
@@ -85,6 +86,9 @@ class RunComparison:
     problems: list[str] = field(default_factory=list)
     config_differences: list[tuple[str, Any, Any]] = field(default_factory=list)
     settings_differences: list[tuple[str, Any, Any]] = field(default_factory=list)
+    # Where the runs part inside the model (core/compare/layers.py); None when a run has
+    # no layer fingerprints.
+    layers: LayerComparison | None = None
 
     @property
     def ref_status(self) -> str:
@@ -343,8 +347,20 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
                                    first_bitwise_loss)
     dtype = str(ref.settings.get("param_dtype") or ref.config.dtype)
     magnitude = classify(gap_rel, dtype) if gap_step is not None else None
+    layers = compare_layers(ref, other)
+    refined = _layer_stage(layers, common, stage)
+    if refined is not None and layers is not None:
+        stage, gap_step, gap_rel = refined, layers.step, layers.rel_error
+        magnitude = Magnitude(layers.magnitude)
+        if stage in (Stage.FORWARD, Stage.BACKWARD, Stage.ACCUMULATED):
+            first_part = layers.step if first_part is None else min(first_part, layers.step)
     explanation = _explain(verdict, stage, common, first_batch if stage == Stage.BATCHES
                            else first_part, magnitude, len(ref.steps), len(other.steps))
+    if refined is not None and layers is not None and layers.parting is not None:
+        p = layers.parting
+        inputs = "equal inputs" if layers.input_matched else "the batch itself differing"
+        explanation += (f" The first layer to differ is {p.label} ({p.kind}, {p.phase}) at "
+                        f"step {layers.step}, with {inputs}.")
     last = len(common) - 1
     return RunComparison(
         ref=ref,
@@ -380,6 +396,7 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
         problems=_run_problems("A", ref) + _run_problems("B", other),
         config_differences=_dict_differences(ref.config.model_dump(), other.config.model_dump()),
         settings_differences=_dict_differences(ref.settings, other.settings),
+        layers=layers,
     )
 
 
@@ -424,6 +441,24 @@ def _stage(verdict: str, common: np.ndarray, dataset_differs: bool, init_differs
     if probe_differs:
         return Stage.PREDICTIONS
     return None
+
+
+def _layer_stage(layers: LayerComparison | None, common: np.ndarray,
+                 stage: Stage | None) -> Stage | None:
+    """The stage the layer fingerprints show, when it is earlier than (or as early as, and
+    so more precise than) the one the losses and hashes show; None otherwise."""
+    if layers is None or layers.parting is None or layers.step is None or not common.size:
+        return None
+    if stage is None or stage in (Stage.DATASET, Stage.INIT):
+        return None
+    if layers.parting.phase == "input":
+        found = Stage.BATCHES
+    elif layers.step == int(common[0]):
+        found = Stage.FORWARD if layers.parting.phase == "forward" else Stage.BACKWARD
+    else:
+        found = Stage.ACCUMULATED
+    order = list(Stage)
+    return found if order.index(found) <= order.index(stage) else None
 
 
 def _first_gap(stage: Stage | None, common: np.ndarray, loss_a: np.ndarray, loss_b: np.ndarray,

@@ -56,9 +56,14 @@ def diagnose_comparison(
     evidence = Evidence(comparison=bc, snapshots=snapshots, runs=runs)
     findings = merge(run_rules(evidence))
     said = notes(evidence)
-    if not [f for f in findings if f.kind == "cause"]:
+    diagnosis = Diagnosis(labels=bc.labels, findings=findings, notes=said)
+    if not diagnosis.causes:
         said.append(next_steps(evidence))
-    return Diagnosis(labels=bc.labels, findings=findings, notes=said)
+        if not bc.pairs and (runs[0] or runs[1]) and not bc.env_differences:
+            diagnosis.headline = ("Nothing to compare run by run: no run of one side pairs "
+                                  "with a run of the other, and the environments do not "
+                                  "differ in anything that changes numbers.")
+    return diagnosis
 
 
 def next_steps(ev: Evidence) -> str:

@@ -196,6 +196,11 @@ class Evidence:
                 and p.stage not in (Stage.DATASET, Stage.INIT, Stage.BATCHES):
             text += (f"; the first difference (step {p.first_gap_step}) is "
                      f"{p.first_gap_rel:.2g} relative: {p.magnitude.value}")
+        lc = p.layers
+        if lc is not None and lc.parting is not None and lc.step == p.first_gap_step \
+                and lc.parting.phase != "input":
+            text += (f"; the first layer to differ: {lc.parting.label} ({lc.parting.kind}, "
+                     f"{lc.parting.phase}) with equal inputs")
         if p.verdict == "diverged" and p.common_steps:
             last = p.common_steps - 1
             text += (f"; last common loss {_loss(p.ref, last)} vs {_loss(p.other, last)}")

@@ -62,6 +62,9 @@ class Diagnosis:
     labels: tuple[str, str] = ("A", "B")
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # What to say when no cause was found: nothing differs, or nothing could be compared.
+    headline: str = ("No probable cause found: the runs and environments show no difference "
+                     "that changes numbers.")
 
     @property
     def causes(self) -> list[Finding]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from reprodiag.core.compare.layers import LayerRef
 from reprodiag.core.compare.runs import RunComparison
 from reprodiag.core.diagnose.evidence import Evidence
 from reprodiag.core.diagnose.suspects import ENVIRONMENT, Suspect, Suspects
@@ -25,6 +26,7 @@ from reprodiag.core.knowledge.stages import (
     MAGNITUDE_MEANING,
     SIZE_ORDER,
     STAGE_MEANING,
+    STAGE_WHERE,
     Magnitude,
     Stage,
 )
@@ -34,6 +36,7 @@ from reprodiag.core.knowledge.values import version_tuple
 FITS, WEAK, CANNOT = 1.0, 0.35, 0.02
 WRONG_SIZE = 0.05  # at a stage it can reach, but its first difference cannot be this big
 SMALLER = 0.3  # ... smaller than it usually is: a weaker effect is possible
+OTHER_LAYER = 0.1  # the first layer to differ is of a kind the cause does not act on
 NOT_HERE = 0.03  # it does not act on the device or framework these runs used
 ALIBI = 0.05  # measured equal inside both runs
 UNEXPLAINED = 0.08  # weight of "a cause nothing recorded shows"
@@ -53,6 +56,7 @@ class Observation:
     recording: bool  # a user's own training recorded on either side
     batches_from_start: bool  # parted in the batches, at the very first step
     batch_unseen: bool  # the batch where the numbers part was not compared (sparse hashes)
+    layer: Optional[LayerRef] = None  # the first layer to differ, where the runs first part
 
 
 def observe(i: int, p: RunComparison) -> Observation:
@@ -66,7 +70,17 @@ def observe(i: int, p: RunComparison) -> Observation:
         framework=p.ref.config.framework,
         recording="custom" in (p.ref.config.model, p.other.config.model),
         batches_from_start=p.stage == Stage.BATCHES and p.first_batch_diff_step in (None, first),
-        batch_unseen=p.stage in COMPUTED and not p.batch_compared_at_parting)
+        batch_unseen=p.stage in COMPUTED and not p.batch_compared_at_parting,
+        layer=_parting_layer(p))
+
+
+def _parting_layer(p: RunComparison) -> Optional[LayerRef]:
+    """The layer where the runs first part, when the layers show the very parting the stage
+    names (not a later consequence of it) and it is a layer, not the batch."""
+    lc = p.layers
+    if lc is None or lc.parting is None or lc.parting.phase == "input":
+        return None
+    return lc.parting if lc.step == p.first_gap_step and p.stage in COMPUTED else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,17 +120,23 @@ def fit(entry: Entry, suspect: Optional[Suspect], obs: Observation) -> Fit:
                    f"batch at step {obs.pair.first_part_step}, where the runs part, was not "
                    "compared (batches are hashed on some steps only)")
     if stage in entry.stages:
-        factor, how = FITS, "can first show"
+        factor, how = FITS, "can make the runs part"
     elif stage in entry.weak_stages:
-        factor, how = WEAK, "can, though rarely, first show"
+        factor, how = WEAK, "can, though rarely, make the runs part"
     else:
+        order = list(Stage)
+        reach = catalog_order(entry.stages | entry.weak_stages)
+        if reach and order.index(stage) < order.index(reach[0]):
+            return Fit(factor=CANNOT, reason=f"not judged: the runs already part at the "
+                       f"{stage.value}, before {entry.what} can act; remove the earlier "
+                       "difference and compare again")
         can = ", ".join(s.value for s in catalog_order(entry.stages)) or "nowhere in a run"
         return Fit(factor=CANNOT, reason=f"does not fit: {entry.what} can first show only "
                    f"at: {can}; {where}")
     if entry.id == "dataset" and stage == Stage.BATCHES and not obs.batches_from_start:
-        factor, how = 0.6, "can show (a part of the data)"
+        factor, how = 0.6, "can (a part of the data) make the runs part"
     if entry.id == "data_order" and stage == Stage.BATCHES and not obs.batches_from_start:
-        factor, how = 0.3, "would usually show from the first batch, not only"
+        factor, how = 0.3, "would usually differ from the first batch on, yet can make the runs part"
     size = obs.magnitude
     if stage in COMPUTED and size is not None and size != Magnitude.BITWISE \
             and size not in entry.magnitudes:
@@ -129,7 +149,15 @@ def fit(entry: Entry, suspect: Optional[Suspect], obs: Observation) -> Fit:
                    f"({MAGNITUDE_MEANING[size]}); {where}")
     sized = (f", with a first difference of this size ({size.value})" if stage in COMPUTED
              and size and size != Magnitude.BITWISE else "")
-    return Fit(factor=factor, reason=f"fits: {entry.what} {how} at the {stage.value}{sized}")
+    layer = obs.layer
+    if layer is not None and entry.layer_kinds:
+        kinds = "/".join(sorted(entry.layer_kinds))
+        if layer.kind not in entry.layer_kinds:
+            return Fit(factor=factor * OTHER_LAYER, reason=f"does not fit: {entry.what} first "
+                       f"changes {kinds} layers, but the first layer to differ is "
+                       f"{layer.label} ({layer.kind}, {layer.phase})")
+        sized += f", in {layer.label} ({layer.kind}, {layer.phase}), a layer it acts on"
+    return Fit(factor=factor, reason=f"fits: {entry.what} {how} {STAGE_WHERE[stage]}{sized}")
 
 
 def catalog_order(stages: frozenset[Stage]) -> list[Stage]:
@@ -184,6 +212,8 @@ def hidden(ev: Evidence, obs: Observation, suspects: Suspects,
             out["run_to_run"] = 0.08 if obs.framework == "tensorflow" else 0.04
     if "data_order" not in present:
         out["data_order"] = 0.3 if obs.recording else 0.03
+    if obs.layer is not None and obs.layer.kind == "dropout":
+        out["rng_stream"] = 0.5
     if obs.recording and "dataset" not in present and not (p.ref.dataset_hash
                                                            and p.other.dataset_hash):
         out["dataset"] = 0.35

@@ -13,9 +13,6 @@ from reprodiag.core.diagnose.findings import NOTE, Diagnosis, Finding, Fix
 
 DIAGNOSIS_FORMAT = "reprodiag-diagnosis"
 DIAGNOSIS_VERSION = 2
-NO_CAUSE = "No probable cause found: the runs and environments show no difference that changes " \
-        "numbers."
-
 
 def fix_heading(fix: Fix) -> str:
     """Which framework a fix applies to, as shown above its code (also in the GUI findings view)."""
@@ -41,7 +38,7 @@ def to_text(diagnosis: Diagnosis, summary: Optional[str] = None) -> str:
         out.append(summary)
     out.append("")
     if not diagnosis.causes:
-        out.append(NO_CAUSE)
+        out.append(diagnosis.headline)
     out += [f"Note: {note}" for note in diagnosis.notes]
     if not findings:
         return "\n".join(out) + "\n"
@@ -72,7 +69,7 @@ def to_markdown(diagnosis: Diagnosis, summary: Optional[str] = None) -> str:
     if summary:
         out += [f"**{md_cell(summary, 300)}**", ""]
     if not diagnosis.causes:
-        out += [NO_CAUSE, ""]
+        out += [diagnosis.headline, ""]
     out += [f"> {md_cell(note, 600)}  " for note in diagnosis.notes]
     if diagnosis.notes:
         out.append("")

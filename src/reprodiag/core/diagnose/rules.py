@@ -75,6 +75,11 @@ def nonfinite_rule(ev: Evidence, causes: list[Finding]) -> list[Finding]:
             lines.append(f"the loss of {label} became {value} at step {step} [{p.title}]"
                          + (f"; the other side's loss there: {there!r}" if there is not None
                             else ""))
+        if p.layers is not None and p.layers.nonfinite is not None:
+            nf = p.layers.nonfinite
+            side = {"A": la, "B": lb}.get(nf.sides, nf.sides)
+            lines.append(f"the first non-finite values appear in layer {nf.layer.label} "
+                         f"({nf.layer.kind}, {nf.layer.phase}) at step {nf.step} in {side}")
         explained = [f for f in strong if ev.pair_ids(p) in f.run_pairs]
         if explained:
             lines.append(f"a consequence of {explained[0].title.lower()}, which ranks higher")

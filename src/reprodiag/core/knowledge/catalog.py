@@ -43,6 +43,13 @@ KERNEL = frozenset({Stage.FORWARD, Stage.BACKWARD, Stage.UPDATE, Stage.ACCUMULAT
 REORDER = frozenset({Stage.BACKWARD, Stage.UPDATE, Stage.ACCUMULATED, Stage.PREDICTIONS})
 EVERY_STAGE = frozenset(Stage) - {Stage.FAILURE}
 
+# Layer kinds (core/runs/layers.py KINDS) by what their kernels do: products and sums, whose
+# order and rounding kernels choose; elementwise ops; random masks.
+PRODUCTS = frozenset({"linear", "convolution"})
+REDUCTIONS = PRODUCTS | {"pooling", "normalisation", "embedding", "other"}
+VECTORISED = REDUCTIONS | {"activation"}
+RANDOM = frozenset({"dropout"})
+
 SRC_RAND = "PyTorch docs notes/randomness.rst"
 SRC_D9M = "NVIDIA/framework-reproducibility doc/d9m"
 SRC_VERSIONS = "NVIDIA/framework-reproducibility#28"
@@ -60,7 +67,9 @@ class Entry:
     `settings` and `facts` are the keys that carry it (RunConfig fields, settings in force
     reported by a run, environment fact patterns); `in_force` the settings that measure it
     inside a run completely, so equal values there are an alibi for an environment difference.
-    `fix` names a builder in knowledge/fixes.py.
+    `layer_kinds` are the kinds of layer (core/runs/layers.py) where it can first make a
+    layer's output or gradient differ; empty when any. `fix` names a builder in
+    knowledge/fixes.py.
     """
 
     id: str
@@ -79,6 +88,7 @@ class Entry:
     config: tuple[str, ...] = ()
     settings: tuple[str, ...] = ()
     in_force: tuple[str, ...] = ()
+    layer_kinds: frozenset[str] = frozenset()  # layer kinds it first shows in; empty: any
     facts: tuple[str, ...] = ()
     fix: str = ""
     source: str = ""
@@ -163,6 +173,13 @@ ENTRIES: tuple[Entry, ...] = (
               "(loader workers, another library version).",
           kind=RNG, stages=frozenset({Stage.BATCHES}), prior=0.5, fix="data_order",
           source=SRC_D9M + " (input pipeline)"),
+    Entry(id="rng_stream", title="Random stream differs (dropout, augmentation)",
+          what="the random stream a layer draws from",
+          why="A random layer (dropout) drew a different mask from equal inputs: its generator "
+              "was seeded differently, drew on another device, or was advanced by something "
+              "else first (a data loader, another random op).",
+          kind=RNG, stages=frozenset({Stage.FORWARD, Stage.ACCUMULATED}), prior=0.5,
+          layer_kinds=RANDOM, fix="seed", source=SRC_RAND),
     Entry(id="hashseed", title="Python hash seed differs", what="PYTHONHASHSEED",
           why="PYTHONHASHSEED fixes Python's hash randomisation, which otherwise changes set "
               "and dict iteration order between processes -- and with it any data order built "
@@ -181,7 +198,8 @@ ENTRIES: tuple[Entry, ...] = (
               "with atomic adds (index_add_, scatter_add_, pooling backward, embedding_bag) or "
               "autotuning choose a different order each run.",
           stages=REORDER, weak_stages=frozenset({Stage.FORWARD}), magnitudes=ROUNDING,
-          prior=0.5, fix="nondeterminism", source=SRC_RAND + "; " + SRC_D9M),
+          prior=0.5, layer_kinds=REDUCTIONS, fix="nondeterminism",
+          source=SRC_RAND + "; " + SRC_D9M),
     # ------------------------------------------------------------ configuration
     Entry(id="lr", title="Different learning rate", what="the learning rate",
           why="The learning rate scales every update: the first loss and gradient agree, the "
@@ -260,7 +278,7 @@ ENTRIES: tuple[Entry, ...] = (
           in_force=("threads", "interop_threads", "intra_op_threads", "inter_op_threads"),
           facts=(r"numerics\..*(thread|intra_op|inter_op|parallelism).*",
                  _one_of(r"var\.", *_VAR_THREADS)),
-          fix="threads", source=SRC_D9M + " (CPU thread count)"),
+          layer_kinds=REDUCTIONS, fix="threads", source=SRC_D9M + " (CPU thread count)"),
     Entry(id="cpu_cores", title="Different CPU core counts", what="the number of CPU cores",
           why="Frameworks default their thread count to the core count, and the thread count "
               "changes the order of parallel reductions.",
@@ -272,7 +290,7 @@ ENTRIES: tuple[Entry, ...] = (
                  _one_of(r"cpu\.", "count", "cores", "threads", "logical", "physical",
                          r".*_count", r".*_cores", r"cores_.*", r"affinity.*",
                          "usable_cores")),
-          fix="threads", source=SRC_D9M + " (CPU thread count)"),
+          layer_kinds=REDUCTIONS, fix="threads", source=SRC_D9M + " (CPU thread count)"),
     Entry(id="op_determinism", title="Deterministic ops on one side only",
           what="deterministic algorithms",
           why="With op determinism on, the framework picks kernels with a fixed reduction order "
@@ -284,7 +302,8 @@ ENTRIES: tuple[Entry, ...] = (
                     "var.TF_CUDNN_DETERMINISTIC"),
           in_force=("deterministic",),
           facts=(r"numerics\..*determinis.*", _one_of(r"var\.", *_VAR_DETERMINISM)),
-          fix="determinism", source=SRC_RAND + "; " + SRC_D9M + "/tensorflow_status.md"),
+          layer_kinds=REDUCTIONS, fix="determinism",
+          source=SRC_RAND + "; " + SRC_D9M + "/tensorflow_status.md"),
     Entry(id="onednn", title="oneDNN CPU kernels on one side only",
           what="TensorFlow's oneDNN kernels",
           why="TensorFlow's oneDNN kernels compute with a different operation order than the "
@@ -295,7 +314,8 @@ ENTRIES: tuple[Entry, ...] = (
           in_force=("onednn_enabled",),
           facts=(r"numerics\..*(onednn|mkldnn|dnnl).*", r"framework\.tensorflow\.onednn.*",
                  r"var\.(tf_enable_onednn_opts|tf_disable_mkl|tf_enable_mkl.*)"),
-          fix="onednn", source="tensorflow core/util/port.cc; tensorflow#61510"),
+          layer_kinds=VECTORISED, fix="onednn",
+          source="tensorflow core/util/port.cc; tensorflow#61510"),
     Entry(id="tf32", title="TF32 on one side only", what="TF32 math", why=_TF32_WHY,
           magnitudes=frozenset({Magnitude.REDUCTION, Magnitude.TF32}), devices=frozenset({GPU}),
           prior=0.85, config=("tf32",),
@@ -303,7 +323,7 @@ ENTRIES: tuple[Entry, ...] = (
                     "float32_matmul_precision", "var.NVIDIA_TF32_OVERRIDE"),
           facts=(r"numerics\..*(tf32|tensor_float|matmul_precision|fp32_precision).*",
                  r"var\.(nvidia_tf32_override|torch_allow_tf32.*)"),
-          fix="tf32", source=SRC_TF32),
+          layer_kinds=PRODUCTS, fix="tf32", source=SRC_TF32),
     Entry(id="cudnn_autotune", title="cuDNN autotuning (benchmark mode)",
           what="cuDNN autotuning",
           why="With autotuning cuDNN times several convolution algorithms and keeps the fastest, "
@@ -311,14 +331,14 @@ ENTRIES: tuple[Entry, ...] = (
           magnitudes=ROUNDING, devices=frozenset({GPU}), prior=0.6,
           settings=("cudnn_benchmark",),
           facts=(r"numerics\..*benchmark.*", r"var\.tf_cudnn_use_autotune"),
-          fix="autotune", source=SRC_RAND),
+          layer_kinds=PRODUCTS, fix="autotune", source=SRC_RAND),
     Entry(id="cublas_workspace", title="cuBLAS workspace setting differs",
           what="CUBLAS_WORKSPACE_CONFIG",
           why="Without CUBLAS_WORKSPACE_CONFIG=:4096:8, cuBLAS (CUDA >= 10.2) may pick "
               "nondeterministic reduction strategies.",
           stages=REORDER, magnitudes=ROUNDING, devices=frozenset({GPU}), prior=0.4,
           settings=("var.CUBLAS_WORKSPACE_CONFIG",), facts=(r"var\.cublas_workspace_config",),
-          fix="cublas", source=SRC_RAND),
+          layer_kinds=PRODUCTS, fix="cublas", source=SRC_RAND),
     Entry(id="cpu_isa", title="Different CPU instruction sets",
           what="the CPU and the instruction set its kernels use",
           why="The CPU instruction set (AVX2 vs AVX-512, AMX, VNNI, FMA; Intel vs AMD) picks "
@@ -336,7 +356,7 @@ ENTRIES: tuple[Entry, ...] = (
                          "vendor", "vendor_id", "family", "stepping"),
                  r"numerics\..*(cpu_capability|isa|simd).*",
                  _FW + r"(cpu_capability|isa|simd).*", _one_of(r"var\.", *_VAR_ISA)),
-          fix="isa", source="pytorch#155552, #82881"),
+          layer_kinds=VECTORISED | RANDOM, fix="isa", source="pytorch#155552, #82881"),
     Entry(id="arch", title="Different machine architecture", what="the CPU architecture",
           why="The machine architecture (x86_64 vs arm64) runs entirely different kernels.",
           stages=KERNEL, magnitudes=ANY_MAGNITUDE, prior=0.95, settings=("machine",),
@@ -351,7 +371,7 @@ ENTRIES: tuple[Entry, ...] = (
           facts=(_FW + r"(blas|lapack|mkl|openblas)(_.*)?",
                  r"framework\.torch\.config\.(blas_info|lapack_info|use_mkl|use_mkldnn|mkl)",
                  r"pkg\.(mkl|mkl-.*|intel-openmp|openblas.*|scipy-openblas.*)"),
-          fix="blas", source="pytorch#82881"),
+          layer_kinds=PRODUCTS, fix="blas", source="pytorch#82881"),
     Entry(id="platform", title="Different operating system or C library",
           what="the operating system and C library",
           why="The operating system changes framework defaults (oneDNN on Windows) and the C "

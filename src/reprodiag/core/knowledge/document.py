@@ -16,6 +16,7 @@ from reprodiag.core.knowledge.stages import (
     ANY_MAGNITUDE,
     EPSILON,
     HALF_MAX,
+    LAST_BITS_EPS,
     LAST_BITS_ULPS,
     MAGNITUDE_MEANING,
     REDUCTION_ULPS,
@@ -55,9 +56,9 @@ MAGNITUDES = f"""
 Relative difference |a - b| / max(|a|, |b|) of the first value that differs (the step-0
 loss, a step-0 gradient norm, or the first loss that differs after that). The rounding
 bounds scale with the type's machine epsilon (float32: {EPSILON['float32']:.3g}, float64:
-{EPSILON['float64']:.3g}): last bits up to {LAST_BITS_ULPS} ULP, reduction order up to
-{REDUCTION_ULPS} ULP; then TF32 scale up to {TF32_MAX:g}, half-precision scale up to
-{HALF_MAX:g}, gross beyond.
+{EPSILON['float64']:.3g}): last bits up to {LAST_BITS_EPS} epsilons (for a layer's sampled
+values: at most {LAST_BITS_ULPS} ULP apart), reduction order up to {REDUCTION_ULPS} epsilons;
+then TF32 scale up to {TF32_MAX:g}, half-precision scale up to {HALF_MAX:g}, gross beyond.
 """
 
 

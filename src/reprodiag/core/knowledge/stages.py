@@ -47,6 +47,20 @@ STAGE_MEANING: dict[Stage, str] = {
 }
 
 
+# Where a stage is, as the end of "the runs part ...".
+STAGE_WHERE: dict[Stage, str] = {
+    Stage.DATASET: "in their data",
+    Stage.INIT: "in their initial parameters",
+    Stage.BATCHES: "in their batches",
+    Stage.FORWARD: "in the first forward pass",
+    Stage.BACKWARD: "in the first backward pass",
+    Stage.UPDATE: "in the first update",
+    Stage.ACCUMULATED: "later in training",
+    Stage.PREDICTIONS: "in the final predictions",
+    Stage.FAILURE: "where a run fails",
+}
+
+
 class Magnitude(str, Enum):
     """How big a first difference is, relative to the values compared."""
 
@@ -73,10 +87,11 @@ MAGNITUDE_MEANING: dict[Magnitude, str] = {
 # Rounding bounds scale with the type's machine epsilon: a few ULP is one rounding step;
 # a reordered sum of n terms drifts by up to ~sqrt(n) ULP, and losses sum thousands.
 EPSILON = {"float16": 2.0**-10, "bfloat16": 2.0**-7, "float32": 2.0**-23, "float64": 2.0**-52}
-LAST_BITS_ULPS = 8
+LAST_BITS_EPS = 8  # relative error, in epsilons, of "last bits" when no value was sampled
+LAST_BITS_ULPS = 4  # ... and the largest ULP distance of sampled values (layer fingerprints)
 REDUCTION_ULPS = 128
-TF32_MAX = 3e-3  # TF32's epsilon is ~1e-3; its error in a loss stays below a few 1e-3
-HALF_MAX = 3e-2  # bfloat16's epsilon is ~8e-3
+TF32_MAX = 3e-3  # TF32 rounds each product to ~5e-4 relative: errors of 1e-4 to 1e-3
+HALF_MAX = 5e-2  # bfloat16's 8-bit mantissa: ~4e-3 a rounding, ~1e-2 after a few ops
 
 
 def relative_difference(a: float, b: float) -> float:
@@ -88,14 +103,17 @@ def relative_difference(a: float, b: float) -> float:
     return abs(a - b) / max(abs(a), abs(b))
 
 
-def classify(rel: float, dtype: str = "float32") -> Magnitude:
-    """The magnitude class of a relative difference between values computed in `dtype`."""
-    if rel == 0:
+def classify(rel: float, dtype: str = "float32", ulps: float | None = None) -> Magnitude:
+    """The magnitude class of a relative difference between values computed in `dtype`;
+    `ulps`, the largest distance of sampled values in units in the last place, when known."""
+    if rel == 0 and not ulps:
         return Magnitude.BITWISE
     if not math.isfinite(rel):
         return Magnitude.GROSS
     eps = EPSILON.get(dtype, EPSILON["float32"])
-    if rel <= LAST_BITS_ULPS * eps:
+    last_bits = (ulps <= LAST_BITS_ULPS and rel <= REDUCTION_ULPS * eps) if ulps is not None \
+        else rel <= LAST_BITS_EPS * eps
+    if last_bits:
         return Magnitude.LAST_BITS
     if rel <= REDUCTION_ULPS * eps:
         return Magnitude.REDUCTION

@@ -26,7 +26,7 @@ DEVICES: tuple[str, ...] = ("cpu", "gpu", "auto")
 # different environments still pair when only these differ.
 PLACEMENT_FIELDS = ("device", "threads")
 # Fields that change how a run is recorded, never what it computes: ignored when pairing.
-RECORDING_FIELDS = ("hash_every",)
+RECORDING_FIELDS = ("hash_every", "layers")
 # A canary hashes its parameters (and takes the gradient norm) every this many steps. A hashed
 # step of the 26k-parameter mlp costs ~0.2 ms on a CPU (sha256 of its 104 KB alone 0.06 ms),
 # half a step: measured against the same loop recording the loss, every 10th step made the
@@ -60,6 +60,8 @@ class RunConfig(BaseModel):
     onednn: Optional[bool] = Field(None, description="TF oneDNN opts; None = TF default")
     hash_every: int = Field(DEFAULT_HASH_EVERY, ge=1, le=1_000_000,
                             description="hash parameters every k-th step; 1 = every step")
+    layers: bool = Field(True, description="fingerprint each layer's output and gradients "
+                                           "on hashed steps")
 
     def to_worker_json(self, data_dir: str) -> str:
         """The JSON a worker reads: this config plus where the shipped data lies."""

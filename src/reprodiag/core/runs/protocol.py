@@ -11,6 +11,11 @@ A worker writes one JSON object per line on stdout. Types:
 - ``{"type": "step", "step": 0, "loss": 2.30, "grad_norm": 1.2, "param_hash": "...",
   "batch_hash": "...", "lr": 0.05, "step_time": 0.0012}`` -- after each optimizer step;
   ``loss`` is the loss of the batch *before* the update, ``param_hash`` the parameters after
+- ``{"type": "layers", "step": 0, "records": [{"name": "0", "kind": "convolution", "phase":
+  "forward", "tensor": "out", "hash": "...", "norm": 66.3, "max_abs": 4.1, "nonfinite": 0,
+  "shape": [32, 16, 8, 8], "dtype": "float32", "sample": "f4:<base64>"}, ...]}`` -- after a
+  hashed step's ``step`` line: each layer's output and parameter gradients, fingerprinted
+  (``core/runs/layers.py``)
 - ``{"type": "log", "level": "info", "message": "..."}``
 - ``{"type": "done", "summary": {"final_loss": ..., "metric_name": "accuracy", "metric": 0.93,
   "probe_hash": "...", "steps": 200, "wall_time": 3.2}}``
@@ -27,6 +32,8 @@ import json
 import math
 from dataclasses import dataclass
 from typing import Any, Union
+
+from reprodiag.core.runs.layers import LayerCapture, capture_from_json
 
 PROTOCOL_VERSION = 1
 MAX_LINE_CHARS = 1_000_000
@@ -80,7 +87,7 @@ class LogLine:
     level: str = "info"  # "raw" when the line was not a protocol message
 
 
-Message = Union[Hello, EnvInfo, Step, Done, WorkerError, LogLine]
+Message = Union[Hello, EnvInfo, Step, Done, WorkerError, LogLine, LayerCapture]
 
 
 def raw_log(text: str) -> LogLine:
@@ -139,6 +146,8 @@ def _message(obj: dict) -> Message:
         floats = {name: _as_float(obj[name]) for name in STEP_FLOAT_FIELDS}
         texts = {name: _as_text(obj[name]) for name in STEP_TEXT_FIELDS}
         return Step(step=step, **floats, **texts)
+    if kind == "layers":
+        return capture_from_json(obj.get("step"), obj.get("records"))
     if kind == "hello":
         return Hello(
             worker=_as_text(obj["worker"]),

@@ -18,6 +18,7 @@ import numpy as np
 
 from reprodiag.core.env.variables import redact_settings, redact_text
 from reprodiag.core.runs.config import RunConfig
+from reprodiag.core.runs.layers import LayerCapture
 from reprodiag.core.runs.protocol import (
     Done,
     EnvInfo,
@@ -42,6 +43,7 @@ ENDED = (FINISHED, DIVERGED, FAILED, CANCELLED)
 
 STEP_COLUMNS = ("step", "loss", "grad_norm", "param_hash", "batch_hash", "lr", "step_time")
 MAX_LOG_LINES = 500
+MAX_LAYER_CAPTURES = 10_000  # steps with layer fingerprints kept per run
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -245,6 +247,8 @@ class RunRecord:
     started_at: Optional[float] = None  # Unix time
     ended_at: Optional[float] = None
     log: list[str] = field(default_factory=list)
+    # Layer fingerprints of the captured steps, in step order (none in older bundles).
+    layers: list[LayerCapture] = field(default_factory=list)
 
     @property
     def ended(self) -> bool:
@@ -292,6 +296,19 @@ class RunRecord:
             self.finish(FAILED, f"{msg.kind}: {msg.message}" if msg.kind else msg.message)
         elif isinstance(msg, LogLine):
             self.add_log(msg.message)
+        elif isinstance(msg, LayerCapture):
+            self.add_layers(msg)
+
+    def add_layers(self, capture: LayerCapture) -> None:
+        """Keep one step's layer fingerprints (steps in increasing order, at most
+        MAX_LAYER_CAPTURES of them)."""
+        if self.layers and capture.step <= self.layers[-1].step:
+            self.add_log(f"ignored layers of step {capture.step}: out of order")
+        elif len(self.layers) >= MAX_LAYER_CAPTURES:
+            self.add_log(f"ignored layers of step {capture.step}: more than "
+                         f"{MAX_LAYER_CAPTURES} captured steps")
+        else:
+            self.layers.append(capture)
 
     def add_log(self, text: str) -> None:
         if text and len(self.log) < MAX_LOG_LINES:

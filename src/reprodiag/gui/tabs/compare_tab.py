@@ -51,6 +51,7 @@ from reprodiag.gui.widgets.env_diff_table import EnvDiffTable
 from reprodiag.gui.widgets.explain_dialog import ExplainDialog, explainable, open_explain
 from reprodiag.gui.widgets.findings_view import FindingsView
 from reprodiag.gui.widgets.fix_check import FixCheck
+from reprodiag.gui.widgets.layers_view import LayersView
 from reprodiag.gui.widgets.paste_report_dialog import PasteReportDialog
 from reprodiag.gui.widgets.seed_stats_view import SeedStatsView
 from reprodiag.gui.widgets.source_tree import Source, SourceTree
@@ -60,8 +61,9 @@ LOCAL = "__local__"
 # Line style per environment: the reference solid, the others dashed/dotted.
 STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
           Qt.PenStyle.DashDotLine, Qt.PenStyle.DashDotDotLine)
-DIAGNOSIS, PAIRS, ENVIRONMENT, MATCH, SEEDS = range(5)  # the details' tabs
+DIAGNOSIS, PAIRS, ENVIRONMENT, MATCH, SEEDS, LAYERS = range(6)  # the details' tabs
 TITLE_OTHERS = 2  # environments named in the window title; more are counted
+LAYERS_HEIGHT = 410  # pixels the details get at least when the Layers tab is brought up
 
 
 def file_name(path: Path) -> str:
@@ -240,10 +242,12 @@ class CompareTab(QWidget):
         self.findings.rerun_requested.connect(self._rerun)
         self.align_view = AlignView()
         self.seed_view = SeedStatsView()
+        self.layers_view = LayersView()
 
         self.explain_button = QPushButton("Explain this difference…")
         self.explain_button.clicked.connect(lambda: self.explain())
         self.verdicts.itemSelectionChanged.connect(self._update_explain_button)
+        self.verdicts.itemSelectionChanged.connect(self._select_layers_pair)
         self.pairs_count = QLabel()
         self.pairs_count.setToolTip(self.verdicts.toolTip())
         pairs_page = _table_page(self.pairs_count, self.explain_button, self.verdicts)
@@ -256,7 +260,8 @@ class CompareTab(QWidget):
         for widget, title in ((self.findings, "Diagnosis"), (pairs_page, "Run pairs"),
                               (env_page, "Environment diff"),
                               (self.align_view, "Make it match"),
-                              (self.seed_view, "Seed statistics")):
+                              (self.seed_view, "Seed statistics"),
+                              (self.layers_view, "Layers")):
             self.side_tabs.addTab(widget, title)
             self.side_tabs.setTabToolTip(self.side_tabs.count() - 1, widget.toolTip()
                                          + " (the reference vs the environment chosen above)")
@@ -281,6 +286,7 @@ class CompareTab(QWidget):
         right.setStretchFactor(1, 1)
         right.setSizes([390, 310])
         right.setChildrenCollapsible(False)
+        self.right_split = right
         right_box = QWidget()
         right_layout = QVBoxLayout(right_box)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -542,9 +548,13 @@ class CompareTab(QWidget):
             self.align_view.clear_plan("Compare two environments to see how to make one "
                                        "match the other.")
             self._update_seed_stats(None)
+            self.layers_view.set_pairs([], ("A", "B"))
             return
         a, b = sides
         index = list(self.sides).index(other.key)
+        self.layers_view.set_pairs([(p.title, p) for p in self.comparisons[index].pairs],
+                                   (ref.label, other.label))
+        self._select_layers_pair()
         runs = {r.run_id: r for r in a.runs + b.runs}
         diagnosis = diagnose_comparison(self.comparisons[index],
                                         snapshots=(a.snapshot, b.snapshot), runs=(a.runs, b.runs))
@@ -596,8 +606,20 @@ class CompareTab(QWidget):
         self.side_tabs.setTabVisible(SEEDS, bool(shown))
 
     def show_panel(self, index: int) -> None:
-        """Bring one of the details' tabs (DIAGNOSIS, ENVIRONMENT, MATCH, SEEDS) to the front."""
+        """Bring one of the details' tabs (DIAGNOSIS, PAIRS, ENVIRONMENT, MATCH, SEEDS,
+        LAYERS) to the front."""
         self.side_tabs.setCurrentIndex(index)
+        plots, details = self.right_split.sizes()
+        if index == LAYERS and details < LAYERS_HEIGHT:  # a grid of layers wants more height
+            self.right_split.setSizes([max(plots + details - LAYERS_HEIGHT, 1), LAYERS_HEIGHT])
+
+    def _select_layers_pair(self) -> None:
+        """The Layers view follows the run pair selected in the table."""
+        row = self.verdicts.selected_row()
+        if row is not None:
+            a, b = self.verdicts.row_runs[row]
+            if a is not None and b is not None:
+                self.layers_view.select_runs(a.run_id, b.run_id)
 
     # ------------------------------------------------------------------ fixes and explain
     def _rerun(self, configs: list[RunConfig], reference_first: bool, finding=None,

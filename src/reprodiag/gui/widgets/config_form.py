@@ -30,6 +30,7 @@ LABELS = {
     "optimizer": "Optimizer", "dtype": "Float type", "deterministic": "Deterministic ops",
     "tf32": "Allow TF32", "threads": "CPU threads", "shuffle": "Shuffle batches",
     "augment": "Augment data", "onednn": "TF oneDNN", "hash_every": "Hash every",
+    "layers": "Capture layers",
 }
 # Choices a canary can run (the model type also allows "custom": recorded, never run).
 CHOICES = {"framework": FRAMEWORKS, "model": MODELS, "device": DEVICES}
@@ -53,6 +54,8 @@ HELP = {
     "hash_every": "Hash parameters and batches and take the gradient norm every k-th step (and "
                   "the first, last and non-finite ones); 1 = every step. Recording only: runs "
                   "still pair",
+    "layers": "Fingerprint each layer's output and gradients on hashed steps, so a comparison "
+              "names the first layer where two runs part. Recording only: runs still pair",
 }
 
 

@@ -179,7 +179,7 @@ class FindingsView(QScrollArea):
                     reruns.append((fix, configs))
             cards.append(_FindingCard(i, finding, reruns, self.rerun_requested.emit))
         if not diagnosis.causes:
-            self.note.setText(diagnose_render.NO_CAUSE)
+            self.note.setText(diagnosis.headline)
         self._fill(cards)
 
     def set_fix_check(self, text: str, worked: Optional[bool] = None) -> None:
