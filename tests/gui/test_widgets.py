@@ -337,7 +337,10 @@ def test_a_failed_run_says_so_in_the_plots_not_waiting(qtbot):
     assert "Waiting" not in view.diff_panel.hint()
     assert view.loss_panel.note() == ["#2 failed: worker exited with code 1: No module named "
                                       "'torch'"]
-    assert "#2 failed" in view.loss_panel.plot.titleLabel.text
+    assert view.loss_panel.note_label.text().startswith("#2 failed: worker exited")
+    assert not view.loss_panel.note_label.isHidden()
+    with view.loss_panel.figure():  # an exported figure carries it in its title
+        assert "#2 failed: worker exited" in view.loss_panel.plot.titleLabel.text
 
     alone = CurvesView()
     qtbot.addWidget(alone)

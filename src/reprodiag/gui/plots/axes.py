@@ -15,7 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QFontMetricsF
 
-LABEL_SPACING = 2.2  # label heights from one labelled tick to the next, at the closest
+LABEL_SPACING = 1.8  # label heights from one labelled tick to the next, at the closest
 MAX_MINOR_PER_PIXEL = 1 / 4  # unlabelled ticks (grid lines): at most one every 4 pixels
 LABELLED, UNLABELLED = 1.0, 0.0  # the 'spacing' our tick levels carry to tickStrings
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -38,12 +38,22 @@ def power_text(x: float) -> str:
 
 def _within(values, lo: float, hi: float) -> list[float]:
     eps = 1e-9 * max(1.0, hi - lo)
-    return [v for v in values if lo - eps <= v <= hi + eps]
+    return [float(v) for v in values if lo - eps <= v <= hi + eps]
 
 
-def _thinned(values: list[float], most: int) -> list[float]:
-    step = max(1, math.ceil(len(values) / max(most, 1)))
-    return values[::step]
+def _rank(value: float) -> int:
+    """Which ticks to label first: 10^k, then 5, 2, 3 x 10^k, then the other digits."""
+    digit = round(10 ** (value - math.floor(value + 1e-9)), 6)
+    return {1.0: 0, 5.0: 1, 2.0: 2, 3.0: 3}.get(digit, 4)
+
+
+def _spread(values: list[float], gap: float, rank=_rank) -> list[float]:
+    """The best-ranked values that keep `gap` apart (log10 units)."""
+    kept: list[float] = []
+    for v in sorted(values, key=lambda v: (rank(v), v)):
+        if all(abs(v - k) >= gap for k in kept):
+            kept.append(v)
+    return sorted(kept)
 
 
 def _nice_step(span: float) -> float:
@@ -53,33 +63,35 @@ def _nice_step(span: float) -> float:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 
-def log_ticks(lo: float, hi: float, max_labels: int, pixels: float) -> list[tuple[float, list]]:
-    """Tick levels for a log axis over [lo, hi] (log10 units): labelled, then unlabelled."""
+def log_ticks(lo: float, hi: float, label_pixels: float, pixels: float) -> list[tuple[float, list]]:
+    """Tick levels for a log axis over [lo, hi] (log10 units) that is `pixels` long, whose
+    labels want `label_pixels` from one to the next: labelled, then unlabelled."""
+    per_pixel = (hi - lo) / max(pixels, 1.0)
+    gap = label_pixels * per_pixel
+    edge = 0.5 * label_pixels / LABEL_SPACING * per_pixel  # half a label: drawn inside the axis
     first, last = math.floor(lo), math.ceil(hi)
-    decades = _within(range(first, last + 1), lo, hi)
-    digits = _within([d + math.log10(m) for d in range(first, last) for m in range(1, 10)], lo, hi)
+    inner = (lo + edge, hi - edge)
+    digits = _within([d + math.log10(m) for d in range(first, last + 1) for m in range(1, 10)],
+                     lo, hi)
+    decades = _within(range(first, last + 1), *inner)
     if len(decades) >= 3:
-        step = max(1, math.ceil(len(decades) / max_labels))
+        step = max(1, math.ceil(gap - 1e-9))
         labelled = [d for d in decades if d % step == 0]
-        fine = digits if len(digits) <= pixels * MAX_MINOR_PER_PIXEL else decades
+        fine = digits if len(digits) <= pixels * MAX_MINOR_PER_PIXEL else _within(
+            range(first, last + 1), lo, hi)
     else:
-        labelled = []
-        for mantissas in ((1, 2, 5), (1, 2, 3, 5), range(1, 10)):
-            labelled = _within([d + math.log10(m) for d in range(first, last + 1)
-                                for m in mantissas], lo, hi)
-            if len(labelled) >= 3:
-                break
-        labelled = _thinned(labelled, max_labels)
+        labelled = _spread(_within(digits, *inner), gap)
         fine = digits
         if len(labelled) < 2:  # less than a factor of ~2: values as on a linear axis
-            a, b = 10.0 ** lo, 10.0 ** hi
+            a, b = 10.0 ** inner[0], 10.0 ** inner[1]
             step = _nice_step(b - a)
             values = np.arange(math.ceil(a / step) * step, b + step / 2, step)
-            labelled = _thinned([math.log10(v) for v in values if v > 0], max_labels)
+            labelled = _spread([math.log10(v) for v in values if a <= v <= b], gap,
+                               rank=lambda _v: 0)
             fine = []
     taken = np.asarray(labelled, dtype=float)
     unlabelled = [v for v in fine if not np.any(np.isclose(taken, v, atol=1e-9))]
-    return [(LABELLED, [float(v) for v in labelled]), (UNLABELLED, unlabelled)]
+    return [(LABELLED, labelled), (UNLABELLED, unlabelled)]
 
 
 class ValueAxis(pg.AxisItem):
@@ -92,9 +104,7 @@ class ValueAxis(pg.AxisItem):
         if not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo <= 0:
             return []
         font = self.style["tickFont"] or self.font()
-        height = QFontMetricsF(font).height()
-        most = max(2, int(size / (LABEL_SPACING * height)))
-        return log_ticks(lo, hi, most, size)
+        return log_ticks(lo, hi, LABEL_SPACING * QFontMetricsF(font).height(), size)
 
     def tickStrings(self, values: list[float], scale: float, spacing: float):  # noqa: N802
         if not self.logMode:

@@ -39,7 +39,6 @@ FIGURE_TITLE_POINTS = 12
 FIGURE_BACKGROUND, FIGURE_FOREGROUND = QColor("white"), QColor("#202020")
 LEGEND_POINTS = 8
 LEGEND_ENTRY_EXTRA = 40  # pixels of a legend line besides its text: the sample, the gaps
-NOTE_POINTS = 8
 MARGINS, FIGURE_MARGINS = (2, 2, 6, 2), (12, 10, 18, 14)  # around the plot and legend
 
 
@@ -149,6 +148,13 @@ class PlotPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addLayout(top)
+        self.note_label = QLabel()
+        self.note_label.setWordWrap(True)
+        self.note_label.setTextFormat(Qt.TextFormat.RichText)
+        self.note_label.setStyleSheet(f"color: {theme.DIVERGENCE_COLOR}; padding: 0 4px;")
+        self.note_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.note_label.hide()
+        layout.addWidget(self.note_label)
         layout.addWidget(self.widget, 1)
 
         self._hint = QLabel(self.widget)
@@ -189,18 +195,30 @@ class PlotPanel(QWidget):
             self.legend.setColumnCount(columns)
 
     def set_note(self, lines: list[str]) -> None:
-        """Lines above the plot in the warning colour (a run that failed, and why); [] for none."""
-        self._note = list(lines)
-        self._show_title([], NOTE_POINTS)
+        """Lines above the plot in the warning colour (a run that failed, and why); [] for
+        none. On screen they wrap in a label over the plot; a figure has them in its title."""
+        if list(lines) != self._note:
+            self._note = list(lines)
+            self.note_label.setText("<br>".join(html.escape(line) for line in lines))
+            self.note_label.setVisible(bool(lines))
 
     def note(self) -> list[str]:
         return list(self._note)
 
-    def _show_title(self, heading: list[str], points: float) -> None:
-        """The plot's title rows: `heading` lines, then the note's, or none at all."""
-        rows = [f"<b style='color:{FIGURE_FOREGROUND.name()}'>{html.escape(line)}</b>"
+    def _show_title(self, heading: list[str], points: float, width: int) -> None:
+        """The figure's title rows: `heading` lines, then the note's, each cut to the width
+        (pyqtgraph widens the plot to its title's), or none at all."""
+        font = QFont(self.font())
+        font.setPointSizeF(points)
+        metrics = QFontMetrics(font)
+        room = width - int(self.plot.getAxis("left").width()) - 30  # over the plot area only
+
+        def fit(line: str) -> str:
+            return html.escape(metrics.elidedText(line, Qt.TextElideMode.ElideRight, room))
+
+        rows = [f"<b style='color:{FIGURE_FOREGROUND.name()}'>{fit(line)}</b>"
                 for line in heading] + [
-            f"<span style='color:{theme.DIVERGENCE_COLOR}'>{html.escape(line)}</span>"
+            f"<span style='color:{theme.DIVERGENCE_COLOR}'>{fit(line)}</span>"
             for line in self._note]
         if not rows:
             self.plot.setTitle(None)
@@ -259,7 +277,7 @@ class PlotPanel(QWidget):
         try:
             with antialiased(self.plot):
                 self._colour(FIGURE_BACKGROUND, FIGURE_FOREGROUND)
-                self._show_title([self.title], FIGURE_TITLE_POINTS)
+                self._show_title([self.title], FIGURE_TITLE_POINTS, FIGURE_SIZE[0])
                 for side, text in self.labels.items():
                     self.plot.getAxis(side).setTickFont(ticks)
                     self.plot.setLabel(side, text, **label_size)
@@ -275,7 +293,7 @@ class PlotPanel(QWidget):
                 axis.labelStyle = {}  # setLabel keeps the last style unless given another
                 self.plot.setLabel(side, text)
             self.legend.opts["labelTextSize"] = f"{LEGEND_POINTS}pt"
-            self._show_title([], NOTE_POINTS)
+            self.plot.setTitle(None)
             self._apply_palette()
             ci.setContentsMargins(*MARGINS)
             self.update_legend()

@@ -63,7 +63,7 @@ STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
           Qt.PenStyle.DashDotLine, Qt.PenStyle.DashDotDotLine)
 DIAGNOSIS, PAIRS, ENVIRONMENT, MATCH, SEEDS, LAYERS = range(6)  # the details' tabs
 TITLE_OTHERS = 2  # environments named in the window title; more are counted
-LAYERS_HEIGHT = 410  # pixels the details get at least when the Layers tab is brought up
+LAYERS_HEIGHT = 360  # pixels the details get at least when the Layers tab is brought up
 
 
 def file_name(path: Path) -> str:
