@@ -296,7 +296,8 @@ class CompareTab(QWidget):
         main = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(left)
         main.addWidget(right_box)
-        main.setStretchFactor(1, 1)
+        main.setStretchFactor(0, 1)  # a wider window widens the sources a little, the plots most
+        main.setStretchFactor(1, 5)
         main.setChildrenCollapsible(False)
         main.setSizes([280, 1000])
         # the main window keeps their sizes between sessions
