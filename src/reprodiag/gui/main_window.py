@@ -454,7 +454,8 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(TAB_NAMES.index(name))
 
     def running_work(self) -> list[str]:
-        """What closing would stop: 'a run', '2 runs (1 waiting)', 'an explanation'."""
+        """What closing would stop, as the quit question names it: '1 canary run',
+        '3 canary runs (2 waiting to start)', '1 explanation rerunning canaries'."""
         out = []
         if self.tab_built("runs") and self.runs_tab.active:
             waiting = len(self.runs_tab.queue)

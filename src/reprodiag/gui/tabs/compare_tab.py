@@ -4,9 +4,11 @@ reports) against a reference.
 Pairs, verdicts and the environment diff all come from core.compare.compare_bundles, which
 takes anything with .label/.snapshot/.runs -- so the tab hands it each source narrowed to
 the ticked runs. A bundle that fails to load is listed with its error; the others stay.
-For the environment chosen above the details, they show core.diagnose's findings (with
-fixes to copy or rerun), the environment diff, the align plan and, with several seeds per
-side, the seed statistics; "Explain this difference" reruns a selected canary pair one factor at a time.
+Sources keep the order they were asked for, and their labels are told apart in that order
+(distinct_labels). Under the plots, for the environment chosen above them, tabs show
+core.diagnose's findings (with fixes to copy or rerun), the run pairs, the environment diff,
+the align plan, with several seeds per side the seed statistics, and the layers;
+"Explain this difference" reruns a selected canary pair one factor at a time.
 """
 
 from __future__ import annotations
