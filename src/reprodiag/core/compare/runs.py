@@ -24,6 +24,7 @@ from reprodiag.core.knowledge.stages import (
 )
 from reprodiag.core.runs.config import RECORDING_FIELDS, RunConfig
 from reprodiag.core.runs.record import FAILED, FINISHED, RunRecord, hash_texts
+from reprodiag.core.wording import counted
 
 IDENTICAL, EQUIVALENT, DIVERGED = "identical", "equivalent", "diverged"
 VERDICTS = (IDENTICAL, EQUIVALENT, DIVERGED)
@@ -485,8 +486,9 @@ def _explain(verdict: str, stage: Stage | None, common: np.ndarray, step: int | 
         if not common.size:
             return "The runs have no step in common, so they cannot be compared step by step."
         if verdict == IDENTICAL:
-            return f"The runs are bitwise identical over all {len(common)} common steps{lengths}."
-        return f"The runs agree within tolerance over {len(common)} common steps{lengths}."
+            return (f"The runs are bitwise identical over {counted(len(common), 'common step')}"
+                    f"{lengths}.")
+        return f"The runs agree within tolerance over {counted(len(common), 'common step')}{lengths}."
     at = f" at step {step}" if step is not None else ""
     text = {
         Stage.DATASET: "The two runs trained on different data (the dataset hashes differ), so "

@@ -18,6 +18,7 @@ from reprodiag.core.knowledge import catalog
 from reprodiag.core.knowledge import fixes as fx
 from reprodiag.core.knowledge.catalog import NOTE as NOTE_KIND
 from reprodiag.core.runs.record import CANCELLED, FAILED, RunRecord
+from reprodiag.core.wording import counted
 
 NONFINITE_ALONE = 0.85  # a loss turned non-finite and no configured or data difference explains it
 NONFINITE_CONSEQUENCE = 0.45  # ... and one does: the blow-up follows from it
@@ -234,7 +235,7 @@ def _length_notes(ev: Evidence, p: RunComparison) -> list[str]:
     for label, run in zip(ev.labels, (p.ref, p.other)):
         if run.status == CANCELLED:
             out.append(f"{label}'s run {run.display_name()} was cancelled after "
-                       f"{len(run.steps)} steps.")
+                       f"{counted(len(run.steps), 'step')}.")
     if p.partial:
         out.append(f"{p.title}: the runs have {len(p.ref.steps)} and {len(p.other.steps)} steps; "
                    f"they are compared over the {p.common_steps} both have"
