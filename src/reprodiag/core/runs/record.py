@@ -252,10 +252,12 @@ class RunRecord:
     log: list[str] = field(default_factory=list)
     # Layer fingerprints of the captured steps, in step order (none in older bundles).
     layers: list[LayerCapture] = field(default_factory=list)
-    # Held while a worker's reader thread changes the record; a view that reads several
-    # fields or step columns of a live run holds it too, so they agree (see `reading`).
-    lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False,
-                                  compare=False)
+
+    def __post_init__(self) -> None:
+        # Held while a worker's reader thread changes the record; a view that reads several
+        # fields or step columns of a live run holds it too, so they agree (see `reading`).
+        # Not a field: it is no part of the run's data.
+        self.lock = threading.RLock()
 
     @property
     def ended(self) -> bool:

@@ -373,6 +373,11 @@ class CurvesView(QWidget):
     def curve_keys(self) -> list[str]:
         return list(self._curves)
 
+    def steps_pulled(self, key: str) -> int | None:
+        """Steps of a run read into its curve so far (None: the run is not drawn)."""
+        curve = self._curves.get(key)
+        return curve.synced if curve is not None else None
+
     def point_count(self, key: str) -> int:
         """Points currently drawn for a run (what the plot shows, for tests and status)."""
         curve = self._curves.get(key)

@@ -5,8 +5,8 @@ the session queues the runs (one at a time: canaries measure numerics, and paral
 would disturb each other's threads and step times), starts their workers through the
 launcher, numbers them, keeps the reference and the verdicts against it, and saves finished
 runs to the run library (they come back at the next start). One 40 Hz timer pulls new steps
-into the plots and the run list, holding the running records' locks so a row's step count
-is the one its curve has just drawn.
+into the plots and the run list (a row counts the steps its curve has drawn); a record
+its worker's reader thread is filling is read under its lock.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from reprodiag.core.bundle import Bundle, read_bundle, write_bundle
 from reprodiag.core.env.interpreters import snapshot_frameworks
 from reprodiag.core.runs.config import RunConfig
-from reprodiag.core.runs.record import FAILED, RunRecord, reading
+from reprodiag.core.runs.record import FAILED, RunRecord
 from reprodiag.core.runs.run_session import RUN_LIBRARY, Standing
 from reprodiag.core.runs.session import available_devices
 from reprodiag.core.wording import counted
@@ -314,17 +314,16 @@ class RunsTab(QWidget):
 
     def _tick(self) -> None:
         """The one refresh timer: curves, then rows of runs that changed or are running --
-        on the same tick and under the running records' locks, so a row's step count is the
-        one its curve has just drawn (rows set what did not change cheaply: Qt skips equal
-        values)."""
+        on the same tick, each row with the step count its curve has just drawn (rows set
+        what did not change cheaply: Qt skips equal values)."""
         running = set(self.session.running_ids())
         self._dirty |= running
-        records = [r for r in map(self.session.get, self._dirty) if r is not None]
-        with reading(self.session.get(rid) for rid in running):
-            self.view.refresh()
-            for record in records:
-                if record.run_id in self.table.ids():
-                    self.table.update_run(record)
+        self.view.refresh()
+        ids = set(self.table.ids())
+        for record in map(self.session.get, self._dirty & ids):
+            if record is not None:
+                with record.lock:  # status, reason and end time agree
+                    self.table.update_run(record, self.view.steps_pulled(record.run_id))
         self._dirty.clear()
         if not self.active and not running:
             self.view.refresh(force=True)
