@@ -199,10 +199,11 @@ def test_records_read_under_their_lock_are_consistent_while_a_worker_streams(tmp
             columns = [getattr(record.steps, name) for name in STEP_COLUMNS]
             assert all(len(c) == n for c in columns)
             assert np.array_equal(record.steps.step, np.arange(n))
-            if n:
+            if n and reads % 10 == 0:
                 cmp = compare_runs(finished, record)
                 assert cmp.first_bitwise_loss_diff_step is None  # the same numbers so far
         reads += 1
+        time.sleep(0.002)  # as a view reads on a timer: the reader thread gets its turns
     assert handle.wait().status == FINISHED and reads > 1
 
 
