@@ -19,13 +19,12 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from reprodiag.core.runs.config import FRAMEWORKS, SET_DEVICES
 from reprodiag.core.runs.protocol import Step
 from reprodiag.core.runs.record import RunRecord
 from reprodiag.errors import UserError
 
 NOTEBOOK = "reprodiag_colab.ipynb"
-FRAMEWORK_CHOICES = ("torch", "tensorflow")
-DEVICE_CHOICES = ("cpu", "gpu")
 TEXT_BAR_WIDTH = 24
 
 
@@ -72,8 +71,8 @@ def export(
     """
     from reprodiag.core.runs.session import export_standard_set
 
-    frameworks = _checked("frameworks", frameworks, FRAMEWORK_CHOICES)
-    devices = _checked("devices", devices, DEVICE_CHOICES)
+    frameworks = _checked("frameworks", frameworks, FRAMEWORKS)
+    devices = _checked("devices", devices, SET_DEVICES)
     label = label or default_label()
     target = Path(out).expanduser() if out else Path.cwd() / default_bundle_name(label)
     progress = NotebookProgress()

@@ -21,6 +21,10 @@ import pytest  # noqa: E402
 
 from reprodiag.core.runs.config import RunConfig  # noqa: E402
 from reprodiag.core.runs.session import record_runs  # noqa: E402
+from reprodiag.gui import compat  # noqa: E402
+
+# As the app's start-up does (app.create_application); here pytest-qt makes the QApplication.
+compat.protect_singletons()
 
 STEPS = 30
 

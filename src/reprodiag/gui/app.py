@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 import reprodiag
 from reprodiag import paths
+from reprodiag.gui import compat
 from reprodiag.gui.settings import APPLICATION, ORGANIZATION, AppSettings
 
 APP_ID = paths.APP_ID
@@ -32,6 +33,7 @@ def icon() -> QIcon:
 
 def create_application(offscreen: bool = False) -> QApplication:
     """The QApplication (created once); offscreen=True renders without a display."""
+    compat.protect_singletons()  # before the app's first Qt object: see gui/compat.py
     app = QApplication.instance()
     if app is None:
         if offscreen:

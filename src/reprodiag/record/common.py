@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from reprodiag.core.runs.config import RunConfig
+from reprodiag.core.runs.config import RunConfig, field_problem
 from reprodiag.core.runs.layers import capture_from_json
 from reprodiag.core.runs.protocol import PROTOCOL_VERSION, Done, EnvInfo, Hello
 from reprodiag.core.runs.record import STEP_COLUMNS, RunRecord, StepSeries
@@ -375,13 +375,10 @@ class Recording:
                  hash_every: int, recording_scheme: str):
         if not isinstance(label, str):
             raise UserError(f"label must be a string, not {type(label).__name__}")
-        if (isinstance(hash_every, bool) or not isinstance(hash_every, int)
-                or not 1 <= hash_every <= 1_000_000):
-            raise UserError(f"hash_every must be a whole number of steps in 1..1000000, "
-                            f"not {hash_every!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
-                                 or not 0 <= seed < 2**31):
-            raise UserError(f"seed must be an integer in 0..2147483647 or None, not {seed!r}")
+        for name, value in (("hash_every", hash_every), ("seed", seed)):
+            problem = field_problem(name, value)  # RunConfig's own bounds
+            if problem is not None:
+                raise UserError(f"{name}={value!r}: {problem}")
         self.framework = framework
         self.recorder = recorder
         self.label = label
@@ -527,12 +524,9 @@ class Recording:
             "hash_every": self.hash_every,
         }
         unknown = []
-        for name, ok in (("batch_size", lambda v: isinstance(v, int) and 1 <= v <= 65_536),
-                         ("lr", lambda v: isinstance(v, float) and 0 < v <= 100),
-                         ("optimizer", lambda v: v in ("sgd", "adam")),
-                         ("dtype", lambda v: v in ("float32", "float64"))):
+        for name in ("batch_size", "lr", "optimizer", "dtype"):
             value = facts.get(name)
-            if ok(value):
+            if value is not None and field_problem(name, value) is None:
                 known[name] = value
             else:
                 unknown.append(name)

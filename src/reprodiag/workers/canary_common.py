@@ -47,10 +47,20 @@ DATA_SEED = 20_240_601  # the split and the synthetic shapes never depend on the
 SHAPES_TRAIN, SHAPES_TEST, SHAPES_SIZE = 512, 128, 32
 PROBE_SIZE = 64
 
+# RunConfig's choices and bounds (core/runs/config.py), copied: a worker runs under the
+# target interpreter, where reprodiag may be absent. tests/workers/test_canary_common.py
+# holds the copy equal to RunConfig.
+FRAMEWORKS = ("torch", "tensorflow")
 MODELS = ("mlp", "cnn", "segnet")
 DTYPES = ("float32", "float64")
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("cpu", "gpu", "auto")
+MAX_SEED = 2**31 - 1
+MAX_STEPS = 1_000_000
+MAX_BATCH_SIZE = 65_536
+MAX_LR = 100
+MAX_THREADS = 1024
+MAX_HASH_EVERY = 1_000_000
 
 # Variables that change numerics when set before the framework starts; reported as read.
 NUMERICS_VARIABLES = (
@@ -135,23 +145,23 @@ def one_line(text: str, limit: int = 1000) -> str:
 
 
 _FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
-    "framework": lambda v: v in ("torch", "tensorflow"),
+    "framework": lambda v: v in FRAMEWORKS,
     "model": lambda v: v in MODELS,
     "device": lambda v: v in DEVICES,
-    "seed": lambda v: v is None or (_is_int(v) and 0 <= v < 2**31),
-    "steps": lambda v: _is_int(v) and v >= 1,
-    "batch_size": lambda v: _is_int(v) and v >= 1,
-    "lr": lambda v: _is_number(v) and v > 0,
+    "seed": lambda v: v is None or (_is_int(v) and 0 <= v <= MAX_SEED),
+    "steps": lambda v: _is_int(v) and 1 <= v <= MAX_STEPS,
+    "batch_size": lambda v: _is_int(v) and 1 <= v <= MAX_BATCH_SIZE,
+    "lr": lambda v: _is_number(v) and 0 < v <= MAX_LR,
     "optimizer": lambda v: v in OPTIMIZERS,
     "dtype": lambda v: v in DTYPES,
     "deterministic": lambda v: isinstance(v, bool),
     "tf32": lambda v: isinstance(v, bool),
-    "threads": lambda v: v is None or (_is_int(v) and v >= 1),
+    "threads": lambda v: v is None or (_is_int(v) and 1 <= v <= MAX_THREADS),
     "shuffle": lambda v: isinstance(v, bool),
     "augment": lambda v: isinstance(v, bool),
     "onednn": lambda v: v is None or isinstance(v, bool),
     "data_dir": lambda v: isinstance(v, str) and bool(v),
-    "hash_every": lambda v: _is_int(v) and v >= 1,
+    "hash_every": lambda v: _is_int(v) and 1 <= v <= MAX_HASH_EVERY,
     "layers": lambda v: isinstance(v, bool),
 }
 
