@@ -21,7 +21,7 @@ from typing import Any, Optional, Sequence
 
 from reprodiag.core.runs.config import FRAMEWORKS, SET_DEVICES
 from reprodiag.core.runs.protocol import Step
-from reprodiag.core.runs.record import RunRecord
+from reprodiag.core.runs.record import STATUS_LABELS, RunRecord
 from reprodiag.errors import UserError
 
 NOTEBOOK = "reprodiag_colab.ipynb"
@@ -142,7 +142,8 @@ class NotebookProgress:
             if isinstance(msg, Step):
                 bar.update(msg.step + 1 - bar.n)
             if record.ended:
-                bar.set_postfix_str(record.status + (f": {record.reason}" if record.reason else ""))
+                reason = f": {record.reason}" if record.reason else ""
+                bar.set_postfix_str(STATUS_LABELS[record.status] + reason)
                 bar.close()
                 del self._bars[record.run_id]
 

@@ -283,3 +283,19 @@ def test_verdict_table_gives_the_parameter_parting_range_when_hashes_are_sparse(
     qtbot.addWidget(table)
     table.set_comparisons([bc], lambda run: 1, lambda run: run_color(0))
     assert table.item(0, COLUMNS.index("1st param diff")).text() == "4 to 8"
+
+
+def test_run_table_shows_status_labels(qtbot):
+    """The status column shows the label (a run whose loss turned non-finite), not the
+    identifier its bundle keeps."""
+    from reprodiag.core.runs.record import DIVERGED, STATUS_LABELS
+    from reprodiag.gui.widgets.run_table import COLUMNS, RunTable
+
+    record = _record([1.0, float("nan")])
+    record.finish(DIVERGED)
+    table = RunTable()
+    qtbot.addWidget(table)
+    table.add(record, "1", "this session", run_color(0), shown=True)
+    status = table.item(0, COLUMNS.index("Status"))
+    assert status.text() == STATUS_LABELS[DIVERGED] == "non-finite loss"
+    assert "non-finite" in status.toolTip()

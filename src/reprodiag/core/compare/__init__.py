@@ -15,6 +15,7 @@ from reprodiag.core.compare.runs import (
     EQUIVALENT,
     IDENTICAL,
     RunComparison,
+    Verdict,
     abs_diff_series,
     compare_runs,
     pair_runs,
@@ -83,7 +84,7 @@ class BundleComparison:
         return [d for d in self.env_differences if d.numerics]
 
     @property
-    def overall_verdict(self) -> str | None:
+    def overall_verdict(self) -> Verdict | None:
         """The worst verdict over all pairs (diverged > equivalent > identical); None if none."""
         verdicts = {p.verdict for p in self.pairs}
         for v in (DIVERGED, EQUIVALENT, IDENTICAL):

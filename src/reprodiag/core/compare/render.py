@@ -13,11 +13,11 @@ from typing import Any
 from reprodiag.core.compare import BundleComparison
 from reprodiag.core.compare.envdiff import ABSENT, EnvDifference
 from reprodiag.core.compare.layers import LayerComparison, LayerRef
-from reprodiag.core.compare.runs import RunComparison
+from reprodiag.core.compare.runs import VERDICT_LABELS, RunComparison
 from reprodiag.core.knowledge.facts import CHANGES_NUMERICS, MAY_CHANGE
 from reprodiag.core.env.model import GROUPS, Fact
 from reprodiag.core.runs.layers import LayerRecord
-from reprodiag.core.runs.record import RunRecord
+from reprodiag.core.runs.record import STATUS_LABELS, RunRecord
 
 COMPARISON_FORMAT = "reprodiag-comparison"
 COMPARISON_VERSION = 1
@@ -50,7 +50,7 @@ def _impact(d: EnvDifference) -> str:
 
 
 def _run_state(run: RunRecord) -> str:
-    return f"{run.status}, {len(run.steps)} steps"
+    return f"{STATUS_LABELS[run.status]}, {len(run.steps)} steps"
 
 
 def _value(v: Any) -> str:
@@ -64,7 +64,8 @@ def _changes(diffs: list[tuple[str, Any, Any]]) -> str:
 def summary_line(bc: BundleComparison) -> str:
     """One line: the overall verdict, how many pairs and unpaired runs."""
     n_unpaired = len(bc.unpaired_a) + len(bc.unpaired_b)
-    verdict = bc.overall_verdict or "nothing to compare"
+    overall = bc.overall_verdict
+    verdict = VERDICT_LABELS[overall] if overall is not None else "nothing to compare"
     text = f"Overall: {verdict} ({len(bc.pairs)} run pair{'s' if len(bc.pairs) != 1 else ''}"
     if n_unpaired:
         text += f", {n_unpaired} unpaired run{'s' if n_unpaired != 1 else ''}"
@@ -164,7 +165,7 @@ def to_text(bc: BundleComparison) -> str:
         out += [f"! Note: {line}" for line in bc.tooling_differences] + [""]
     for i, p in enumerate(bc.pairs, 1):
         out.append(f"Run pair {i}: {p.title}   (A: {_run_state(p.ref)} | B: {_run_state(p.other)})")
-        out.append(f"  verdict: {p.verdict}")
+        out.append(f"  verdict: {VERDICT_LABELS[p.verdict]}")
         out.append(f"  where they part: {p.stage.value if p.stage else _DASH}")
         out.append(f"  {p.explanation}")
         out.extend(f"  {line}" for line in _diff_lines(p))
@@ -224,7 +225,7 @@ def to_markdown(bc: BundleComparison) -> str:
         out.append("")
     if bc.pairs:
         rows = [[str(i), md_cell(p.title), md_cell(_run_state(p.ref)), md_cell(_run_state(p.other)),
-                 f"**{p.verdict}**", md_cell(p.stage.value if p.stage else _DASH),
+                 f"**{VERDICT_LABELS[p.verdict]}**", md_cell(p.stage.value if p.stage else _DASH),
                  (p.param_parting_cell or _DASH),
                  fmt_step(p.first_loss_diff_step), fmt_num(p.max_abs_diff), fmt_num(p.final_abs_diff)]
                 for i, p in enumerate(bc.pairs, 1)]

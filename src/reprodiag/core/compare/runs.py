@@ -10,6 +10,7 @@ holds NaN there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -23,10 +24,37 @@ from reprodiag.core.knowledge.stages import (
     relative_difference,
 )
 from reprodiag.core.runs.config import RECORDING_FIELDS, RunConfig
-from reprodiag.core.runs.record import FAILED, FINISHED, RunRecord, hash_texts
+from reprodiag.core.runs.record import (
+    FAILED,
+    FINISHED,
+    STATUS_LABELS,
+    RunRecord,
+    RunStatus,
+    hash_texts,
+)
 
-IDENTICAL, EQUIVALENT, DIVERGED = "identical", "equivalent", "diverged"
-VERDICTS = (IDENTICAL, EQUIVALENT, DIVERGED)
+class Verdict(str, Enum):
+    """How two runs of one config compare. The values are the stable identifiers JSON keeps."""
+
+    IDENTICAL = "identical"  # every compared value bitwise equal
+    EQUIVALENT = "equivalent"  # losses within the tolerance
+    DIVERGED = "diverged"  # beyond the tolerance, or a run did not finish
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# What the views show for a verdict (JSON keeps the values).
+VERDICT_LABELS: dict[Verdict, str] = {
+    Verdict.IDENTICAL: "identical",
+    Verdict.EQUIVALENT: "equivalent",
+    Verdict.DIVERGED: "diverged",
+}
+
+IDENTICAL = Verdict.IDENTICAL
+EQUIVALENT = Verdict.EQUIVALENT
+DIVERGED = Verdict.DIVERGED
+VERDICTS: tuple[Verdict, ...] = tuple(Verdict)
 
 # The stages, by their stable names (core/knowledge/stages.py holds the vocabulary).
 STAGE_DATASET = Stage.DATASET
@@ -45,7 +73,7 @@ class RunComparison:
 
     ref: RunRecord
     other: RunRecord
-    verdict: str
+    verdict: Verdict
     stage: Stage | None
     explanation: str
     common_steps: int
@@ -91,11 +119,11 @@ class RunComparison:
     layers: LayerComparison | None = None
 
     @property
-    def ref_status(self) -> str:
+    def ref_status(self) -> RunStatus:
         return self.ref.status
 
     @property
-    def other_status(self) -> str:
+    def other_status(self) -> RunStatus:
         return self.other.status
 
     @property
@@ -266,7 +294,7 @@ def _run_problems(tag: str, run: RunRecord) -> list[str]:
         step = int(run.steps.step[nonfinite[0]])
         return [f"{tag} ({name}) diverged: loss became non-finite at step {step}"]
     detail = f": {run.reason}" if run.reason else ""
-    return [f"{tag} ({name}) did not finish (status {run.status}){detail}"]
+    return [f"{tag} ({name}) did not finish (status {STATUS_LABELS[run.status]}){detail}"]
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 from reprodiag.core.compare.render import md_cell, jsonable, md_table, fmt_num
 from reprodiag.core.compare.runs import pair_runs
 from reprodiag.core.runs.config import RunConfig
-from reprodiag.core.runs.record import FINISHED, RunRecord
+from reprodiag.core.runs.record import FINISHED, STATUS_LABELS, RunRecord
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
@@ -214,7 +214,7 @@ def seed_stats(runs: Sequence[RunRecord], confidence: float = CONFIDENCE) -> Sid
     for run in runs:
         if run.status != FINISHED:
             why = run.reason or run.status
-            excluded.append(f"{run.display_name()} [{run.run_id}]: {run.status} ({why})")
+            excluded.append(f"{run.display_name()} [{run.run_id}]: {STATUS_LABELS[run.status]} ({why})")
         elif not (math.isfinite(_final_loss(run)) and math.isfinite(_metric(run))):
             excluded.append(f"{run.display_name()} [{run.run_id}]: no final loss or metric")
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from reprodiag.core.runs.protocol import Step
-from reprodiag.core.runs.record import RunRecord
+from reprodiag.core.runs.record import STATUS_LABELS, RunRecord
 
 
 class ConsoleProgress:
@@ -37,7 +37,7 @@ class ConsoleProgress:
         name = record.summary.get("metric_name", "metric")
         tail = f", {name} {metric:.4f}" if isinstance(metric, (int, float)) else ""
         reason = f" ({record.reason})" if record.reason else ""
-        self._line(f"  {record.display_name()}: {record.status}, {len(record.steps)} steps"
+        self._line(f"  {record.display_name()}: {STATUS_LABELS[record.status]}, {len(record.steps)} steps"
                    f"{tail}{reason} [{record.run_id}]")
 
     def _line(self, text: str) -> None:

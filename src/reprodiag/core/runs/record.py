@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Optional
 
 import numpy as np
@@ -29,17 +30,38 @@ from reprodiag.core.runs.protocol import (
     WorkerError,
 )
 
-# Run states. "diverged" = finished, but a loss became NaN/Inf.
-PENDING, RUNNING, FINISHED, DIVERGED, FAILED, CANCELLED = (
-    "pending",
-    "running",
-    "finished",
-    "diverged",
-    "failed",
-    "cancelled",
-)
-STATUSES = (PENDING, RUNNING, FINISHED, DIVERGED, FAILED, CANCELLED)
-ENDED = (FINISHED, DIVERGED, FAILED, CANCELLED)
+class RunStatus(str, Enum):
+    """Where a run stands. The values are the stable identifiers run.json keeps."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    FINISHED = "finished"
+    DIVERGED = "diverged"  # finished, but a loss became NaN/Inf
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# What the views show for a status (JSON and bundles keep the values).
+STATUS_LABELS: dict[RunStatus, str] = {
+    RunStatus.PENDING: "pending",
+    RunStatus.RUNNING: "running",
+    RunStatus.FINISHED: "finished",
+    RunStatus.DIVERGED: "non-finite loss",
+    RunStatus.FAILED: "failed",
+    RunStatus.CANCELLED: "cancelled",
+}
+
+PENDING = RunStatus.PENDING
+RUNNING = RunStatus.RUNNING
+FINISHED = RunStatus.FINISHED
+DIVERGED = RunStatus.DIVERGED
+FAILED = RunStatus.FAILED
+CANCELLED = RunStatus.CANCELLED
+STATUSES: tuple[RunStatus, ...] = tuple(RunStatus)
+ENDED: tuple[RunStatus, ...] = (FINISHED, DIVERGED, FAILED, CANCELLED)
 
 STEP_COLUMNS = ("step", "loss", "grad_norm", "param_hash", "batch_hash", "lr", "step_time")
 MAX_LOG_LINES = 500
@@ -231,7 +253,7 @@ class RunRecord:
     config: RunConfig
     run_id: str = field(default_factory=new_run_id)
     label: str = ""
-    status: str = PENDING
+    status: RunStatus = PENDING
     reason: str = ""
     python: str = ""  # the target interpreter's path
     worker: str = ""
@@ -318,7 +340,7 @@ class RunRecord:
         self.status = RUNNING
         self.started_at = time.time()
 
-    def finish(self, status: str, reason: str = "") -> None:
+    def finish(self, status: RunStatus, reason: str = "") -> None:
         """End the run once; later calls keep the first ending."""
         if self.ended:
             return

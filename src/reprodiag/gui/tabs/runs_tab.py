@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from reprodiag.core.bundle import Bundle, read_bundle, write_bundle
 from reprodiag.core.compare import compare_runs
+from reprodiag.core.compare.runs import EQUIVALENT, IDENTICAL, VERDICT_LABELS
 from reprodiag.core.env.interpreters import snapshot_frameworks
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.record import CANCELLED, DIVERGED, FAILED, FINISHED, PENDING, RunRecord
@@ -53,12 +54,13 @@ SESSION, LIBRARY = "this session", "run library"
 def verdict_summary(cmp) -> str:
     """'identical', 'equivalent (first diff 12)', 'diverged at 37: accumulated numerics'."""
     step = first_difference_step(cmp)
-    if cmp.verdict == "identical":
-        return "identical"
-    if cmp.verdict == "equivalent":
-        return "equivalent" + (f" (first diff at step {step})" if step is not None else "")
+    label = VERDICT_LABELS[cmp.verdict]
+    if cmp.verdict == IDENTICAL:
+        return label
+    if cmp.verdict == EQUIVALENT:
+        return label + (f" (first diff at step {step})" if step is not None else "")
     where = f" at step {step}" if step is not None else ""
-    return f"diverged{where}" + (f": {cmp.stage}" if cmp.stage else "")
+    return f"{label}{where}" + (f": {cmp.stage}" if cmp.stage else "")
 
 
 class RunsTab(QWidget):

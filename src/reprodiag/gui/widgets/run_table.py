@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from reprodiag.core.runs.record import DIVERGED, FAILED, RunRecord
+from reprodiag.core.runs.record import DIVERGED, FAILED, STATUS_LABELS, RunRecord
 from reprodiag.gui import theme
 
 COLUMNS = ("Run", "Source", "Status", "Progress", "Elapsed", "Verdict vs reference")
@@ -97,8 +97,8 @@ class RunTable(QTableWidget):
         row = self.row_of(record.run_id)
         self.blockSignals(True)
         status = self.item(row, STATUS)
-        status.setText(record.status)
-        status.setToolTip(record.reason or record.status)
+        status.setText(STATUS_LABELS[record.status])
+        status.setToolTip(record.reason or STATUS_LABELS[record.status])
         if record.status in (FAILED, DIVERGED):
             status.setForeground(theme.verdict_color("failed"))
         bar = self.cellWidget(row, PROGRESS)

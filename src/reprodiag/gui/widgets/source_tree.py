@@ -10,7 +10,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
 from reprodiag.core.env.model import Snapshot
-from reprodiag.core.runs.record import RunRecord
+from reprodiag.core.runs.record import STATUS_LABELS, RunRecord
 from reprodiag.gui import theme
 
 KEY_ROLE = Qt.ItemDataRole.UserRole
@@ -87,7 +87,7 @@ class SourceTree(QTreeWidget):
                 item.setData(0, KEY_ROLE, key)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(0, before.get(key, Qt.CheckState.Checked))
-                item.setToolTip(0, f"{run.config.short_label()}\nstatus {run.status}"
+                item.setToolTip(0, f"{run.config.short_label()}\n{STATUS_LABELS[run.status]}"
                                    f"{': ' + run.reason if run.reason else ''}\nrun id {run.run_id}")
                 top.addChild(item)
             self.addTopLevelItem(top)

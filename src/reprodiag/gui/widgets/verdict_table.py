@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -13,12 +13,14 @@ from PySide6.QtWidgets import (
 )
 
 from reprodiag.core.compare.render import fmt_num, fmt_step
+from reprodiag.core.compare.runs import VERDICT_LABELS, Verdict
 from reprodiag.gui import theme
 from reprodiag.gui.widgets.run_table import swatch
 
 COLUMNS = ("#", "Run", "Compared with", "Verdict", "1st param diff", "1st loss diff",
            "Stage", "Max |Δ loss|")
 VERDICT = COLUMNS.index("Verdict")
+UNPAIRED = "unpaired"  # the verdict cell of a run with no partner
 TIPS = (
     "The config's number: its colour and label in the plots",
     "The canary config of the pair",
@@ -74,12 +76,12 @@ class VerdictTable(QTableWidget):
             self.row_runs += [(run, None) for run in bc.unpaired_a]
             self.row_runs += [(None, run) for run in bc.unpaired_b]
             for run in bc.unpaired_a:
-                self.rows.append((run, run.config.short_label(), bc.labels[1], "unpaired",
+                self.rows.append((run, run.config.short_label(), bc.labels[1], UNPAIRED,
                                   "—", "—", "—", "—",
                                   f"Only in {bc.labels[0]}: no run with this config in "
                                   f"{bc.labels[1]}", []))
             for run in bc.unpaired_b:
-                self.rows.append((run, run.config.short_label(), bc.labels[1], "unpaired",
+                self.rows.append((run, run.config.short_label(), bc.labels[1], UNPAIRED,
                                   "—", "—", "—", "—",
                                   f"Only in {bc.labels[1]}: no run with this config in "
                                   f"{bc.labels[0]}", []))
@@ -87,6 +89,7 @@ class VerdictTable(QTableWidget):
         bold = QFont(self.font())
         bold.setBold(True)
         for r, (run, *cells, explanation, problems) in enumerate(self.rows):
+            verdict = cells[VERDICT - 1]
             tip = explanation + ("\n" + "\n".join(problems) if problems else "")
             number = QTableWidgetItem(swatch(color_of(run)), str(number_of(run)))
             number.setToolTip(tip)
@@ -94,13 +97,16 @@ class VerdictTable(QTableWidget):
             for c, text in enumerate(cells, start=1):
                 item = QTableWidgetItem(text)
                 item.setToolTip(tip)
-                if c == VERDICT:
-                    item.setForeground(theme.verdict_color(text))
+                if c == VERDICT:  # the label shown, the identifier kept (verdict())
+                    item.setText(VERDICT_LABELS[verdict] if isinstance(verdict, Verdict) else verdict)
+                    item.setData(Qt.ItemDataRole.UserRole, verdict)
+                    item.setForeground(theme.verdict_color(verdict))
                     item.setFont(bold)
                 self.setItem(r, c, item)
 
     def verdict(self, row: int) -> str:
-        return self.item(row, VERDICT).text()
+        """The row's verdict identifier (a Verdict value, or "unpaired")."""
+        return str(self.item(row, VERDICT).data(Qt.ItemDataRole.UserRole))
 
     def selected_row(self) -> int | None:
         rows = sorted({index.row() for index in self.selectedIndexes()})
