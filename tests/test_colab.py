@@ -183,7 +183,8 @@ def test_summary_and_progress_from_real_runs(notebook_run):
     source = bundle.runs[0]
     live = RunRecord(config=source.config, label=source.label)
     steps = [Step(**dict(zip(STEP_COLUMNS, row))) for row in source.steps.rows()]
-    for msg in [Hello("canary_torch", 1, 1, "3"), *steps, Done(source.summary)]:
+    for msg in [Hello(worker="canary_torch", protocol=1, pid=1, python="3"), *steps,
+                Done(summary=source.summary)]:
         live.apply(msg)
         progress.on_message(live, msg)
     progress.close()

@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Optional, Sequence
+from typing import NoReturn, Optional, Sequence
 
 from reprodiag import __version__
 from reprodiag.commands.common import (
@@ -37,7 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = ("explain", "stats", "import_env", "diagnose"
 class _Parser(argparse.ArgumentParser):
     """argparse that reports bad usage as one line and exit code 2."""
 
-    def error(self, message: str) -> None:  # noqa: D401 - argparse hook
+    def error(self, message: str) -> NoReturn:  # noqa: D401 - argparse hook
         raise UserError(f"{message} (see '{self.prog} --help')")
 
 
@@ -280,6 +280,7 @@ def _cmd_compare(args) -> int:
     comparison = compare_bundles(a, b, rtol=args.rtol)
     groups = [g for g in stats.seed_groups(a, b) if g.a and g.b and min(g.a.n, g.b.n) >= 2]
     labels = (a.label or "A", b.label or "B")
+    report: dict | str
     if args.json:
         report = render.to_json(comparison)
         if groups:
@@ -287,9 +288,10 @@ def _cmd_compare(args) -> int:
     else:
         fmt, fmt_stats = ((render.to_markdown, stats.render_markdown) if args.markdown
                           else (render.to_text, stats.render_text))
-        report = fmt(comparison)
+        text = fmt(comparison)
         if groups:  # several seeds per side: is the gap larger than seed-to-seed noise?
-            report = report.rstrip("\n") + "\n\n" + fmt_stats(groups, labels)
+            text = text.rstrip("\n") + "\n\n" + fmt_stats(groups, labels)
+        report = text
     if args.anonymise or (args.anonymise is None and args.markdown):
         report = anonymise_report(report, a.snapshot, b.snapshot)
     print(json.dumps(report, indent=1, allow_nan=False) if args.json else report)

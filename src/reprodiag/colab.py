@@ -82,14 +82,18 @@ def export(
                                      on_message=progress.on_message, on_note=progress.note)
     finally:
         progress.close()
+    path = result.path
+    if path is None:  # export_standard_set writes the bundle or raises
+        raise RuntimeError(f"{target}: the bundle was not written")
     if show:
-        show_summary(result.runs, result.snapshot, result.path)
+        show_summary(result.runs, result.snapshot, path)
     if offer_download:
-        download(result.path)
-    return result.path
+        download(path)
+    return path
 
 
-def _checked(name: str, values: Optional[Sequence[str]], choices: tuple[str, ...]):
+def _checked(name: str, values: Optional[Sequence[str]],
+             choices: tuple[str, ...]) -> Optional[list[str]]:
     if values is None:
         return None
     if isinstance(values, str):
@@ -210,7 +214,7 @@ SUMMARY_COLUMNS = ("run", "status", "steps", "final loss", "result", "ms/step")
 
 def summary_rows(runs: list[RunRecord]) -> list[tuple[str, ...]]:
     """One row of text per run, in SUMMARY_COLUMNS order."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for run in runs:
         metric = run.summary.get("metric")
         result = (f"{run.summary.get('metric_name', 'metric')} {metric:.4f}"
@@ -218,7 +222,8 @@ def summary_rows(runs: list[RunRecord]) -> list[tuple[str, ...]]:
         loss = f"{float(run.steps.loss[-1]):.6g}" if len(run.steps) else "-"
         times = run.steps.step_time
         ms = f"{1000 * float(times.mean()):.2f}" if len(times) else "-"
-        rows.append((run.display_name(), run.status, str(len(run.steps)), loss, result, ms))
+        rows.append((run.display_name(), STATUS_LABELS[run.status], str(len(run.steps)), loss,
+                     result, ms))
     return rows
 
 

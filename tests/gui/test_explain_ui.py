@@ -30,7 +30,7 @@ def test_explain_marks_threads_as_the_factor_that_removes_the_difference(qtbot, 
     assert dialog is not None and dialog.isVisible() and dialog.running
     qtbot.waitUntil(lambda: not dialog.running, timeout=240_000)
     assert not dialog.error, dialog.error
-    result = dialog.result
+    result = dialog.attribution_result
     assert not result.cancelled and result.runs == 4
     assert dialog.progress.value() == dialog.progress.maximum() == 4
 
@@ -56,7 +56,7 @@ def test_cancel_stops_the_experiment_and_leaves_no_worker(qtbot, window):
     qtbot.waitUntil(lambda: dialog.status.text().startswith("A (reference)"), timeout=60_000)
     dialog.close()  # closing cancels
     qtbot.waitUntil(lambda: not dialog.running, timeout=60_000)
-    assert dialog.result is not None and dialog.result.cancelled
+    assert dialog.attribution_result is not None and dialog.attribution_result.cancelled
     assert "cancelled" in dialog.status.text()
     qtbot.waitUntil(lambda: not (_children() - before), timeout=30_000)
 

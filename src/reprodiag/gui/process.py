@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 from reprodiag import paths
 from reprodiag.core.runs.launcher import exit_reason, worker_env, worker_for
 from reprodiag.core.runs.protocol import MAX_LINE_CHARS, parse_line
-from reprodiag.core.runs.record import CANCELLED, FAILED, RunRecord
+from reprodiag.core.runs.record import CANCELLED, FAILED, RunRecord, RunStatus
 
 CANCEL_GRACE_MS = 3000
 STDERR_TAIL = 20
@@ -129,7 +129,7 @@ class RunProcess(QObject):
             self._end(FAILED, f"could not start {self.python}: {self._proc.errorString()}")
             self.exited.emit()
 
-    def _end(self, status: str, reason: str) -> None:
+    def _end(self, status: RunStatus, reason: str) -> None:
         self.record.finish(status, reason)
         self.updated.emit(self.record)
         self._emit_ended()

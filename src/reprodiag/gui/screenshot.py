@@ -24,7 +24,7 @@ def grab(widget: QWidget) -> QImage:
 
 def save_png(widget: QWidget, path: str | Path) -> Path:
     path = Path(path)
-    if not grab(widget).save(str(path), "PNG"):
+    if not grab(widget).save(str(path), b"PNG"):
         raise ValueError(f"{path}: could not write the PNG image")
     return path
 

@@ -96,7 +96,8 @@ def update_digest(digest, arrays) -> None:
         try:
             digest.update(a)  # the same bytes as the uint8 view below, without making it
         except (TypeError, ValueError, BufferError):
-            digest.update(memoryview(a.reshape(-1).view(np.uint8)))
+            # an ndarray is a buffer; numpy's stubs say so only for Python 3.12+
+            digest.update(memoryview(a.reshape(-1).view(np.uint8)))  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- layer fingerprints
@@ -299,8 +300,8 @@ def _columns(data: Any) -> Optional[list]:
     else:
         return None
     shapes = [getattr(part, "shape", None) for part in parts]
-    if parts and all(s is not None and len(s) >= 1 for s in shapes) \
-            and len({s[0] for s in shapes}) == 1:
+    lengths = [s[0] if s is not None and len(s) >= 1 else None for s in shapes]
+    if parts and None not in lengths and len(set(lengths)) == 1:
         return parts
     return None
 

@@ -10,6 +10,7 @@ supplies a `Backend` (build the model, do one optimizer step, expose its paramet
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+np: Any  # the numpy module, or None when it is missing
 try:
     import numpy as np
 except ImportError as exc:  # reported by main() as an error line, not as a traceback
@@ -398,7 +400,7 @@ def hash_due(step: int, last_step: int, hash_every: int) -> bool:
 # ---------------------------------------------------------------- data
 
 
-@dataclass
+@dataclass  # built by keyword; not kw_only=True, which needs Python 3.10 (workers run on 3.8)
 class Dataset:
     """Images (n, H, W) and integer targets (labels (n,) or masks (n, H, W)), split in two."""
 
@@ -416,15 +418,8 @@ class Dataset:
 
     def cast(self, dtype: str) -> Dataset:
         """The same data with images in the run dtype."""
-        return Dataset(
-            self.name,
-            self.x_train.astype(dtype),
-            self.y_train,
-            self.x_test.astype(dtype),
-            self.y_test,
-            self.n_classes,
-            self.segmentation,
-        )
+        return dataclasses.replace(self, x_train=self.x_train.astype(dtype),
+                                   x_test=self.x_test.astype(dtype))
 
 
 def load_digits(data_dir: str) -> Dataset:
@@ -441,7 +436,8 @@ def load_digits(data_dir: str) -> Dataset:
     labels = table[:, DIGITS_PIXELS].astype(np.int64)
     order = np.random.default_rng(DATA_SEED).permutation(len(table))
     test, train = order[:DIGITS_TEST], order[DIGITS_TEST:]
-    return Dataset("digits", images[train], labels[train], images[test], labels[test], 10, False)
+    return Dataset(name="digits", x_train=images[train], y_train=labels[train],
+                   x_test=images[test], y_test=labels[test], n_classes=10, segmentation=False)
 
 
 def make_shapes(n: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -470,7 +466,8 @@ def load_shapes() -> Dataset:
     rng = np.random.default_rng(DATA_SEED)
     x_train, y_train = make_shapes(SHAPES_TRAIN, SHAPES_SIZE, rng)
     x_test, y_test = make_shapes(SHAPES_TEST, SHAPES_SIZE, rng)
-    return Dataset("shapes", x_train, y_train, x_test, y_test, 3, True)
+    return Dataset(name="shapes", x_train=x_train, y_train=y_train, x_test=x_test,
+                   y_test=y_test, n_classes=3, segmentation=True)
 
 
 def load_dataset(model: str, data_dir: str) -> Dataset:

@@ -170,7 +170,7 @@ def to_text(bc: BundleComparison) -> str:
         out.append(f"  {p.explanation}")
         out.extend(f"  {line}" for line in _diff_lines(p))
         table = _layer_rows(p.layers)
-        if table:
+        if table and p.layers is not None:
             out.append(f"  layers at step {p.layers.step}, from the parting one "
                        f"({len(table)} of {len(p.layers.rows)}):")
             out.extend(_text_table(LAYER_HEADER, table, "    "))
@@ -346,8 +346,11 @@ def _pair_json(p: RunComparison) -> dict:
 
 
 def _layer_ref_json(ref: LayerRef | None) -> dict | None:
-    return None if ref is None else {"name": ref.name, "kind": ref.kind, "phase": ref.phase,
-                                     "tensor": ref.tensor}
+    return None if ref is None else _layer_ref_fields(ref)
+
+
+def _layer_ref_fields(ref: LayerRef) -> dict:
+    return {"name": ref.name, "kind": ref.kind, "phase": ref.phase, "tensor": ref.tensor}
 
 
 def _side_json(record: LayerRecord | None) -> dict | None:
@@ -366,10 +369,10 @@ def _layers_json(lc: LayerComparison | None) -> dict | None:
         "summary": lc.summary, "steps": list(lc.steps), "step": lc.step,
         "parting": _layer_ref_json(lc.parting), "rel_error": lc.rel_error, "ulps": lc.ulps,
         "magnitude": lc.magnitude, "input_matched": lc.input_matched,
-        "nonfinite": None if nonfinite is None else {**_layer_ref_json(nonfinite.layer),
+        "nonfinite": None if nonfinite is None else {**_layer_ref_fields(nonfinite.layer),
                                                       "step": nonfinite.step,
                                                       "sides": nonfinite.sides},
-        "rows": [{**_layer_ref_json(r.layer), "equal": r.equal, "rel_error": r.rel_error,
+        "rows": [{**_layer_ref_fields(r.layer), "equal": r.equal, "rel_error": r.rel_error,
                   "ulps": r.ulps, "magnitude": r.magnitude, "a": _side_json(r.a),
                   "b": _side_json(r.b)} for r in lc.rows],
     }

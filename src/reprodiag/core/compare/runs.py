@@ -67,7 +67,7 @@ STAGE_ACCUMULATED = Stage.ACCUMULATED
 STAGE_PREDICTIONS = Stage.PREDICTIONS
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunComparison:
     """The comparison of `other` against the reference run `ref`."""
 
@@ -180,8 +180,8 @@ def pair_title(a: RunConfig, b: RunConfig) -> str:
     differ = [k for k in da if da[k] != db[k] and k not in RECORDING_FIELDS]
     if not differ:
         return a.short_label()
-    parts = [a.framework, a.model, a.device] if not {"framework", "model", "device"} & set(
-        differ) else []
+    parts: list[str] = [a.framework, a.model, a.device] if not {
+        "framework", "model", "device"} & set(differ) else []
     parts += [f"{k}={_short(da[k])} vs {_short(db[k])}" for k in differ]
     return " ".join(parts)
 
@@ -377,7 +377,7 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
     magnitude = classify(gap_rel, dtype) if gap_step is not None else None
     layers = compare_layers(ref, other)
     refined = _layer_stage(layers, common, stage)
-    if refined is not None and layers is not None:
+    if refined is not None and layers is not None and layers.step is not None:
         stage, gap_step, gap_rel = refined, layers.step, layers.rel_error
         magnitude = Magnitude(layers.magnitude)
         if stage in (Stage.FORWARD, Stage.BACKWARD, Stage.ACCUMULATED):

@@ -109,7 +109,7 @@ class StepSeries:
     """
 
     __slots__ = ("_cols", "_n")
-    __hash__ = None  # mutable, compared by value
+    # Defining __eq__ leaves __hash__ None: mutable, compared by value, never a dict key.
 
     def __init__(self, **columns: Any):
         unknown = set(columns) - set(STEP_COLUMNS)
@@ -246,7 +246,7 @@ class StepSeries:
         return zip(*(self.values(name) for name in STEP_COLUMNS))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunRecord:
     """One run: its config, where it ran, what the worker reported, and how it ended."""
 

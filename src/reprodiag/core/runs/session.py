@@ -20,7 +20,7 @@ from reprodiag.core.runs.record import FAILED, RunRecord
 OnMessage = Callable[[RunRecord, object], None]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SessionResult:
     runs: list[RunRecord] = field(default_factory=list)
     path: Optional[Path] = None

@@ -55,7 +55,7 @@ class _Editor:
 
     def __init__(self, option: RunOption):
         self.name = option.name
-        self.kind = option.kind
+        self.kind: str = option.kind  # or "tristate": an optional bool
         self.optional = option.optional
         self.widget: QComboBox | QCheckBox | QSpinBox | QDoubleSpinBox
         if option.kind == "choice":

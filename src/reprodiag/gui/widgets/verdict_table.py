@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 from reprodiag.core.compare.render import fmt_num, fmt_step
 from reprodiag.core.compare.runs import VERDICT_LABELS, Verdict
 from reprodiag.gui import theme
+from reprodiag.gui.widgets.cells import header_item, table_item
 from reprodiag.gui.widgets.run_table import swatch
 
 COLUMNS = ("#", "Run", "Compared with", "Verdict", "1st param diff", "1st loss diff",
@@ -50,7 +51,7 @@ class VerdictTable(QTableWidget):
         super().__init__(0, len(COLUMNS), parent)
         self.setHorizontalHeaderLabels(COLUMNS)
         for i, tip in enumerate(TIPS):
-            self.horizontalHeaderItem(i).setToolTip(tip)
+            header_item(self, i).setToolTip(tip)
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -106,7 +107,7 @@ class VerdictTable(QTableWidget):
 
     def verdict(self, row: int) -> str:
         """The row's verdict identifier (a Verdict value, or "unpaired")."""
-        return str(self.item(row, VERDICT).data(Qt.ItemDataRole.UserRole))
+        return str(table_item(self, row, VERDICT).data(Qt.ItemDataRole.UserRole))
 
     def selected_row(self) -> int | None:
         rows = sorted({index.row() for index in self.selectedIndexes()})
