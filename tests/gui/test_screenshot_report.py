@@ -64,3 +64,23 @@ def test_report_is_markdown_with_images_and_html(qtbot, window, tmp_path, bundle
     page = html.read_text()
     assert "<html" in page.lower() and 'src="issue_files/compare-loss.png"' in page
     assert "identical" in page
+
+
+def test_a_screenshot_without_bundles_imports_no_bundle_or_pydantic_code(tmp_path):
+    """`reprodiag screenshot --out x.png` (the Environment tab, nothing loaded) builds only
+    that tab: no bundle, run-config or pydantic code is imported."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "env.png"
+    code = ("import sys\n"
+            "from reprodiag.cli import main\n"
+            f"assert main(['screenshot', '--out', {str(out)!r}]) == 0\n"
+            "print(sorted(m for m in sys.modules if m == 'pydantic' or m.startswith("
+            "('reprodiag.core.bundle', 'reprodiag.core.runs', 'reprodiag.gui.tabs.runs_tab'))))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert image_spread(out) > 20
