@@ -40,18 +40,14 @@ NOT_HASHED = ""  # the hash column of a step skipped by hash_every (or a batch n
 # Steps a recording keeps as plain tuples before moving them into the record's columns at
 # once: appending one tuple costs far less than a row of StepSeries.append.
 FLUSH_ROWS = 1024
-# The recorders' default hash cadence. A hashed step copies and hashes every parameter: on a
-# small model that costs more than the step itself (a 26k-parameter MLP on a CPU: some 0.45 ms
-# against a 0.35 ms step, caches cold after training), and the cost grows with the parameter
-# count, not the step time. Every 100th step keeps the recorder within ~2% of such a step;
-# the canaries, short runs made to bracket a difference, use RunConfig's 50.
+# The recorders' default hash cadence. A hashed step copies and hashes every parameter, which
+# on a small model costs more than the step itself and grows with the parameter count; a
+# user's loop runs far longer than a canary (RunConfig's 50). Figures: docs/performance.md.
 RECORDER_HASH_EVERY = 100
 # A hashed step whose arrays total at most this many bytes is hashed at once, on the training
-# thread. Handing arrays to the hash thread costs the loop more than hashing them when they
-# are small: the two threads then take turns at the GIL at every torch call, and on the
-# 26k-parameter MLP (104 KB; sha256 about 0.1 ms) the step after a hashed one took 0.3 ms
-# longer (2 cores). Above this size sha256 runs long with the GIL released, and the hash
-# thread lets the loop go on meanwhile.
+# thread: handed to the hash thread, small arrays cost the loop more than hashing them (the
+# two threads take turns at the GIL at every torch call). Above it sha256 runs long with the
+# GIL released, and the hash thread lets the loop go on meanwhile.
 INLINE_HASH_BYTES = 1 << 20
 
 # Variables that change numerics when set before the framework starts; reported as read.

@@ -675,14 +675,14 @@ def train(out: Output, backend: Backend, config: dict[str, Any], seed: int) -> N
 
     Every step reports loss, learning rate and step time. Hashes and the gradient norm are
     emitted on hashed steps only (see hash_due; NOT_HASHED and NaN on the others) because
-    hashing every parameter costs more than a small model's step, and the norm alone costs
-    5-7% of a 0.4 ms step: `param_hash` is the parameters after
+    hashing every parameter costs more than a small model's step, and the norm alone a good
+    part of one (docs/performance.md): `param_hash` is the parameters after
     that step's update; `batch_hash` on step s covers all batches 0..s (see BatchChain), so
     a batch that differs on an unhashed step still shows at the next hashed one. With
     `layers`, the first step (and a backend's first step with a non-finite loss) is followed
     by a `layers` line: each layer's output and parameter gradients, fingerprinted. Later
-    steps are not captured: once the parameters differ every layer does, and a capture at
-    every hashed step made bundles four times larger.
+    steps are not captured: once the parameters differ every layer does, and capturing every
+    hashed step made bundles several times larger.
     """
     data = load_dataset(config["model"], config["data_dir"])
     source_hash = data.source_hash()

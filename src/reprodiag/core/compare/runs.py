@@ -56,16 +56,6 @@ EQUIVALENT = Verdict.EQUIVALENT
 DIVERGED = Verdict.DIVERGED
 VERDICTS: tuple[Verdict, ...] = tuple(Verdict)
 
-# The stages, by their stable names (core/knowledge/stages.py holds the vocabulary).
-STAGE_DATASET = Stage.DATASET
-STAGE_INIT = Stage.INIT
-STAGE_BATCHES = Stage.BATCHES
-STAGE_FORWARD = Stage.FORWARD
-STAGE_BACKWARD = Stage.BACKWARD
-STAGE_UPDATE = Stage.UPDATE
-STAGE_ACCUMULATED = Stage.ACCUMULATED
-STAGE_PREDICTIONS = Stage.PREDICTIONS
-
 
 @dataclass(kw_only=True)
 class RunComparison:

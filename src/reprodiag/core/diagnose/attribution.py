@@ -40,7 +40,6 @@ from reprodiag.errors import UserError
 
 VANISHES, SHRINKS, NO_EFFECT, GROWS = "vanishes", "shrinks", "no effect", "grows"
 NOT_APPLICABLE, FAILED, NOT_RUN = "n/a", "failed", "not run"
-OUTCOMES = (VANISHES, SHRINKS, NO_EFFECT, GROWS, NOT_APPLICABLE, FAILED, NOT_RUN)
 SHRINK_RATIO = 0.1  # max |loss A - loss B| at most a tenth of the baseline's: "much smaller"
 GROW_RATIO = 10.0
 ATTRIBUTION_FORMAT = "reprodiag-attribution"

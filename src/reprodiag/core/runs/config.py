@@ -124,7 +124,7 @@ class RunConfig(BaseModel):
         return tuple((k, d[k]) for k in sorted(d) if k not in skipped)
 
     def short_label(self) -> str:
-        """A compact human label, e.g. 'torch mlp cpu seed=0 t=1'."""
+        """A compact human label, e.g. 'torch mlp cpu seed=0 threads=1'."""
         parts = [self.framework, self.model, self.device, f"seed={self.seed}"]
         if self.threads:
             parts.append(f"threads={self.threads}")

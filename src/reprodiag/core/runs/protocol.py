@@ -29,7 +29,6 @@ a line that is not a valid message becomes a ``LogLine`` (never an exception).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -175,8 +174,3 @@ def _message(obj: dict) -> Message:
             message=_as_text(obj["message"], 4000), level=_as_text(obj.get("level", "info"))
         )
     raise ValueError("unknown message type")
-
-
-def is_finite(value: float) -> bool:
-    """True for a real loss value; NaN and +-Inf mark a diverged run."""
-    return math.isfinite(value)

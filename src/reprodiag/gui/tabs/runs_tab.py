@@ -52,7 +52,8 @@ SESSION, LIBRARY = "this session", "run library"
 
 
 def verdict_summary(cmp) -> str:
-    """'identical', 'equivalent (first diff 12)', 'diverged at 37: accumulated numerics'."""
+    """'identical', 'equivalent (first diff at step 12)', 'diverged at step 37: accumulated
+    numerics' (the verdict's label, where the runs part)."""
     step = first_difference_step(cmp)
     label = VERDICT_LABELS[cmp.verdict]
     if cmp.verdict == IDENTICAL:

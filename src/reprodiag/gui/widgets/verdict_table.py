@@ -31,7 +31,7 @@ TIPS = (
      "were hashed only every few steps: equal at step a, different at step b"),
     "The first step whose loss differs (bitwise); the marker in the difference plot",
     ("Where in the pipeline the runs part: dataset, initial parameters, batches, first "
-    "forward pass, or accumulated numerics"),
+     "forward or backward pass, first update, accumulated numerics or final predictions"),
     "Largest absolute loss difference over the common steps",
 )
 
