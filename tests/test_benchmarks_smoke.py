@@ -31,6 +31,7 @@ def smoke(tmp_path_factory):
     return proc, out
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_the_suite_runs_every_benchmark_and_prints_the_table(smoke):
     proc, _ = smoke
@@ -42,6 +43,7 @@ def test_the_suite_runs_every_benchmark_and_prints_the_table(smoke):
     assert FIGURES <= named
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_the_json_holds_each_figure_with_its_repetitions_and_target(smoke):
     proc, out = smoke

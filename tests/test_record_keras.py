@@ -17,6 +17,8 @@ from reprodiag.errors import UserError
 from reprodiag.record import KerasCallback, hash_arrays
 from reprodiag.record import common as record_common
 
+pytestmark = pytest.mark.framework  # runs real PyTorch / TensorFlow
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 keras = pytest.importorskip("keras")
 

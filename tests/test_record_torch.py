@@ -28,6 +28,8 @@ F = torch.nn.functional
 
 from reprodiag.record import TorchRecorder  # noqa: E402
 
+pytestmark = pytest.mark.framework  # runs real PyTorch / TensorFlow
+
 STEPS = 12
 
 

@@ -39,6 +39,14 @@ RECORD_SCRIPT = textwrap.dedent("""
 """)
 
 
+def pytest_collection_modifyitems(items):
+    """The GUI tests that use `bundles` (recorded from real torch runs) run a framework."""
+    here = Path(__file__).parent
+    for item in items:
+        if "bundles" in getattr(item, "fixturenames", ()) and here in Path(item.path).parents:
+            item.add_marker(pytest.mark.framework)
+
+
 @pytest.fixture(scope="session")
 def bundles(tmp_path_factory) -> dict[str, Path]:
     """{'laptop', 'server', 'broken'}: two real bundles of torch runs, and a corrupt file."""
