@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = {"gui_cold_start", "gui_screenshot", "env_default", "env_deep", "canary_overhead_mlp",
-           "canary_overhead_cnn", "recorder_overhead_torch", "recorder_overhead_keras",
+FIGURES = {"gui_cold_start", "gui_screenshot", "gui_quit", "gui_quit_capturing", "env_default", "env_deep",
+           "canary_overhead_mlp", "canary_overhead_cnn", "recorder_overhead_torch", "recorder_overhead_keras",
            "bundle_compare_time", "bundle_compare_memory", "live_plot_fps", "live_plot_stall",
            "canary_end_to_end", "layer_capture_bundle_size", "layer_capture_resnet50_step"}
 

@@ -264,7 +264,9 @@ def _cmd_export(args) -> int:
                                  on_note=progress.note, anonymise=args.anonymise)
     for record in result.runs:
         progress.finished(record)
-    print(f"wrote {result.path} ({len(result.runs)} runs)")
+    from reprodiag.core.wording import counted
+
+    print(f"wrote {result.path} ({counted(len(result.runs), 'run')})")
     return EXIT_OK
 
 

@@ -36,3 +36,30 @@ def test_a_probe_that_times_out_becomes_an_unavailable_fact():
         fact = snap.get(f"framework.{framework}.probe")
         assert not fact.ok and "did not finish" in fact.unavailable
     assert snap.value("framework.torch.version")  # the non-deep facts are all there
+
+
+def test_stop_probes_ends_a_deep_capture_at_once_without_its_probes():
+    """What a quitting window does: the probes are killed, the capture returns with their
+    facts unavailable, and no probe process is left."""
+    import importlib
+    import threading
+    import time
+
+    capture_module = importlib.import_module("reprodiag.core.env.capture")  # not the function
+
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(snap=capture(deep=True, timeout=300)))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while len(capture_module._PROBES) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    probes = list(capture_module._PROBES)
+    assert len(probes) == 2  # torch and TensorFlow, importing
+    capture_module.stop_probes()
+    worker.join(60)
+    assert not worker.is_alive()
+    assert all(p.poll() is not None for p in probes) and not capture_module._PROBES
+    snap = result["snap"]
+    for framework in ("torch", "tensorflow"):
+        assert not snap.get(f"framework.{framework}.probe").ok
+    assert snap.value("framework.torch.version")  # the quick facts are all there

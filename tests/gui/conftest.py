@@ -75,7 +75,9 @@ def make_window(qtbot, tmp_path):
     def make(settings_path: Path | None = None):
         settings = AppSettings(str(settings_path or tmp_path / "settings.ini"))
         window = MainWindow(settings, RunLibrary(tmp_path / "runs"))
-        qtbot.addWidget(window)
+        # closed at the end of the test without the quit question: runs still going are
+        # cancelled as the question's Quit would
+        qtbot.addWidget(window, before_close_func=lambda w: setattr(w, "confirm_quit", False))
         window.show()
         return window
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from reprodiag.core.compare.runs import VERDICTS
+from reprodiag.gui.tabs.compare_tab import PAIRS
 
 
 def _load(qtbot, window, paths):
@@ -96,6 +97,88 @@ def test_a_bundle_label_is_shown_as_text_never_as_markup(qtbot, window, bundles,
     tab = _load(qtbot, window, [bundles["server"], crafted])
     summary = tab.summary.text()
     assert "&lt;img src=" in summary and "<img" not in summary
+
+
+def _relabelled(folder, bundle_path, label: str, name: str = "run.reprodiag.zip"):
+    """A copy of a real bundle under another label and file name."""
+    from reprodiag.core.bundle import read_bundle, write_bundle
+
+    bundle = read_bundle(bundle_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_bundle(folder / name, snapshot=bundle.snapshot, runs=bundle.runs, label=label)
+
+
+def test_names_follow_the_order_given_whichever_file_loads_first(qtbot, window, bundles,
+                                                                  tmp_path):
+    """Two machines that both call themselves 'vm': told apart by their file names, the first
+    given is the reference, and the header, the details, the title and the Environment tab
+    agree -- also when the second file finishes loading first."""
+    from reprodiag.core.bundle import read_bundle
+
+    colab = _relabelled(tmp_path, bundles["laptop"], "vm", "colab.reprodiag.zip")
+    laptop = _relabelled(tmp_path, bundles["server"], "vm", "laptop.reprodiag.zip")
+    tab = window.compare_tab
+    window.set_tab("compare")
+    tab.place([str(colab), str(laptop)])
+    tab.add_bundle(read_bundle(laptop))  # the second one is read first
+    assert [s.label for s in tab.sources] == ["vm"]
+    tab.add_bundle(read_bundle(colab))
+    assert [s.label for s in tab.sources] == ["vm (colab)", "vm (laptop)"]
+    assert tab.reference.currentText() == "vm (colab)"
+    assert tab.summary.text().startswith("<b>vm (colab)</b> vs <b>vm (laptop)</b>")
+    assert tab.details_title.text() == "<b>vm (colab)</b> (reference) vs"
+    assert tab.env_other.currentText() == "vm (laptop)"
+    assert window.windowTitle() == "vm (colab) vs vm (laptop) — reprodiag"
+    items = [window.env_tab.source.itemText(i) for i in range(window.env_tab.source.count())]
+    assert items[1:] == ["Bundle: vm (laptop)", "Bundle: vm (colab)"]  # in loading order
+
+
+def test_same_names_in_the_same_file_names_are_numbered_in_the_order_given(qtbot, window,
+                                                                          bundles, tmp_path):
+    first = _relabelled(tmp_path / "a", bundles["laptop"], "vm")
+    second = _relabelled(tmp_path / "b", bundles["server"], "vm")
+    tab = _load(qtbot, window, [second, first])
+    assert [s.label for s in tab.sources] == ["vm", "vm (2)"]
+    assert tab.sources[0].path == second and tab.reference.currentText() == "vm"
+    assert window.windowTitle() == "vm vs vm (2) — reprodiag"
+
+
+def test_one_pair_is_one_pair(qtbot, window, bundles):
+    tab = _load(qtbot, window, [bundles["laptop"], bundles["server"]])
+    server = tab.sources[1]
+    tab.tree.set_checked(server.key, server.runs[0].run_id, False)
+    assert "— 1 pair (" in tab.summary.text() and "1 pairs" not in tab.summary.text()
+    assert tab.side_tabs.tabText(PAIRS) == "Run pairs (1)"
+    assert tab.pairs_count.text().startswith("1 pair of runs with the same config, 1 run "
+                                             "without a partner")
+
+
+def test_four_environments_share_a_compact_legend_under_the_plot(qtbot, window, bundles,
+                                                                tmp_path):
+    """4 environments x 2 runs: one legend line per line style (environment) and per colour
+    (run), not 8, below the curves; the Legend button hides it."""
+    paths = [bundles["laptop"], bundles["server"],
+             _relabelled(tmp_path, bundles["laptop"], "colab", "colab.reprodiag.zip"),
+             _relabelled(tmp_path, bundles["server"], "workstation", "ws.reprodiag.zip")]
+    tab = _load(qtbot, window, paths)
+    view = tab.view
+    assert len(view.curve_keys) == 8
+    assert view.legend_names("loss") == ["laptop (reference)", "server", "colab", "workstation",
+                                         "1 seed=0", "2 seed=1"]
+    assert view.legend_names("difference") == ["server", "colab", "workstation", "1 seed=0",
+                                               "2 seed=1"]
+    panel = view.loss_panel
+    qtbot.waitUntil(lambda: panel.legend.isVisible() and panel.legend.columnCount > 1)
+    plot_box = panel.plot.getViewBox().sceneBoundingRect()
+    legend_box = panel.legend.sceneBoundingRect()
+    assert legend_box.top() >= plot_box.bottom()  # under the curves, not over them
+    assert plot_box.height() > 2 * legend_box.height()
+    panel.legend_button.click()
+    assert not panel.legend.isVisible()
+    qtbot.waitUntil(lambda: panel.plot.getViewBox().sceneBoundingRect().height()
+                    > plot_box.height())
+    panel.legend_button.click()
+    assert panel.legend.isVisible()
 
 
 def test_the_layers_view_shows_where_the_threads_pair_parts(qtbot, window, bundles):

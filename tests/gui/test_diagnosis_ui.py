@@ -171,14 +171,14 @@ def test_seed_statistics_and_bands_appear_for_two_seeds_per_side(qtbot, window, 
     copy = tmp_path / "again.reprodiag.zip"
     shutil.copyfile(bundles["laptop"], copy)
     tab = _load(qtbot, window, [bundles["laptop"], copy])
-    assert [s.label for s in tab.sources] == ["laptop", "laptop (2)"]
+    assert [s.label for s in tab.sources] == ["laptop", "laptop (again)"]
     assert tab.side_tabs.isTabVisible(SEEDS)
     groups = tab.seed_view.groups
     assert len(groups) == 1 and groups[0].a.n == 2 and groups[0].b.n == 2
     assert groups[0].verdict.beyond_noise is False  # the same runs: within noise
     assert "Within seed-to-seed noise" in tab.seed_view.toPlainText()
     assert "final loss" in tab.seed_view.toPlainText()
-    assert tab.seed_view.markdown.startswith("### Seed statistics: laptop (A) vs laptop (2)")
+    assert tab.seed_view.markdown.startswith("### Seed statistics: laptop (A) vs laptop (again)")
     assert tab.view.bands_box.isVisibleTo(tab) and len(tab.view.band_names) == 2
     tab.view.bands_box.setChecked(False)
     tab.view.bands_box.setChecked(True)
@@ -235,7 +235,7 @@ def test_report_includes_seed_statistics(qtbot, window, bundles, tmp_path):
     _load(qtbot, window, [bundles["laptop"], copy])
     md, _html = window.export_report(str(tmp_path / "seeds.md"))
     text = md.read_text()
-    assert "### Seed statistics: laptop (A) vs laptop (2) (B)" in text
+    assert "### Seed statistics: laptop (A) vs laptop (again) (B)" in text
     assert "Within seed-to-seed noise" in text
 
 

@@ -130,3 +130,53 @@ def test_selected_runs_are_saved_as_a_bundle(qtbot, window, bundles, tmp_path):
     assert [r.run_id for r in saved.runs] == ids[:1]
     assert list(saved.runs[0].steps.loss) == list(tab.records[ids[0]].steps.loss)
     assert saved.snapshot is not None and saved.snapshot.facts
+
+
+def test_progress_keeps_up_with_the_curve_and_failures_show_in_the_plots(qtbot, window,
+                                                                         tmp_path):
+    """While a run streams, its row counts the steps its curve shows; a run that fails before
+    its first step, or one killed while it trains, says so in the plots with the reason."""
+    from reprodiag.gui.widgets.run_table import PROGRESS
+
+    tab = window.runs_tab
+    window.set_tab("runs")
+    config = RunConfig(steps=LONG_STEPS, threads=1)
+    reference = tab.start_runs([config])[0]
+    seen: list[tuple[str, str]] = []
+
+    def look() -> None:
+        if reference.status == "running" and reference.steps:
+            bar = tab.table.cellWidget(tab.table.row_of(reference.run_id), PROGRESS)
+            seen.append((bar.format(), f"{tab.view.point_count(reference.run_id)}/{LONG_STEPS}"))
+
+    probe = QTimer()
+    probe.timeout.connect(look)
+    probe.start(7)
+    qtbot.waitUntil(lambda: reference.ended, timeout=120_000)
+    probe.stop()
+    assert reference.status == "finished", reference.reason
+    assert len(seen) > 3 and all(row == curve for row, curve in seen), seen[:10]
+
+    real_python = window.state.target
+    window.state.target = str(tmp_path / "no-such-python")
+    never = tab.start_runs([config])[0]
+    qtbot.waitUntil(lambda: never.ended and not tab.active, timeout=20_000)
+    tab.view.refresh(force=True)
+    assert never.status == "failed"
+    hint = tab.view.diff_panel.hint()
+    assert hint.startswith("No steps to compare:\n#2 failed: ") and "no-such-python" in hint
+    assert tab.view.loss_panel.note() == [f"#2 failed: {never.reason}"]
+
+    window.state.target = real_python
+    killed = tab.start_runs([config])[0]
+    qtbot.waitUntil(lambda: len(killed.steps) > 100, timeout=60_000)
+    psutil.Process(tab.processes[killed.run_id].pid).kill()  # as the OOM killer would
+    qtbot.waitUntil(lambda: killed.ended and not tab.active, timeout=20_000)
+    tab.view.refresh(force=True)
+    assert killed.status == "failed" and "signal" in killed.reason, killed.reason
+    line = tab.view._curves[killed.run_id].nonfinite_items[0]
+    assert line.value() == killed.steps.step[-1]
+    assert line.label.textItem.toPlainText() == "#3 failed"
+    assert f"#3 failed: {killed.reason}" in tab.view.diff_panel.note()
+    # one thread repeats bitwise: the steps it made before it was killed agree
+    assert tab.view.diff_panel.hint().startswith("Every loss difference so far is 0")

@@ -66,6 +66,37 @@ def test_report_is_markdown_with_images_and_html(qtbot, window, tmp_path, bundle
     assert "identical" in page
 
 
+def test_exported_plots_are_figures_of_one_size_with_print_sized_text(qtbot, window,
+                                                                      tmp_path, bundles):
+    """Whatever the panel's size on screen, an exported figure has the same size, its
+    title, readable tick labels and the legend (even when hidden on screen); the panel is
+    as it was afterwards."""
+    from reprodiag.gui.plots.panel import FIGURE_POINTS, FIGURE_SCALE, FIGURE_SIZE
+
+    window.open_bundles([str(bundles["laptop"]), str(bundles["server"])], now=True)
+    panel = window.compare_tab.view.diff_panel
+    panel.legend_button.setChecked(False)
+    axis = panel.plot.getAxis("left")
+    assert not panel.plot.titleLabel.isVisible()  # no note: no title row on screen
+    sizes = set()
+    for width in (600, 1400):
+        window.resize(width, 700)
+        qtbot.waitUntil(lambda: abs(panel.widget.ci.geometry().width()
+                                    - panel.widget.width()) < 2)
+        with panel.figure() as rect:
+            assert (rect.width(), rect.height()) == FIGURE_SIZE
+            assert axis.style["tickFont"].pointSizeF() == FIGURE_POINTS
+            assert panel.legend.isVisible() and panel.legend.items
+            assert all(f"{FIGURE_POINTS}pt" in label.item.toHtml()
+                       for _sample, label in panel.legend.items)
+            assert panel.title in panel.plot.titleLabel.text
+        image = QImage(str(panel.export(tmp_path / f"diff-{width}.png")))
+        sizes.add((image.width(), image.height()))
+    assert sizes == {(FIGURE_SIZE[0] * FIGURE_SCALE, FIGURE_SIZE[1] * FIGURE_SCALE)}
+    assert not panel.legend.isVisible() and axis.style["tickFont"] is None
+    assert not panel.plot.titleLabel.isVisible()
+
+
 def test_a_screenshot_without_bundles_imports_no_bundle_or_pydantic_code(tmp_path):
     """`reprodiag screenshot --out x.png` (the Environment tab, nothing loaded) builds only
     that tab: no bundle, run-config or pydantic code is imported."""

@@ -285,6 +285,106 @@ def test_verdict_table_gives_the_parameter_parting_range_when_hashes_are_sparse(
     assert table.item(0, COLUMNS.index("1st param diff")).text() == "4 to 8"
 
 
+def _axis_texts(qtbot, axis) -> list[str]:
+    """The tick labels the axis draws (pyqtgraph's own drawing specs) once its layout has
+    settled: an axis widens for longer labels a layout pass after it first measures them."""
+    from PySide6.QtGui import QImage, QPainter
+
+    def texts() -> tuple[list[str], float]:
+        image = QImage(10, 10, QImage.Format.Format_ARGB32)
+        painter = QPainter(image)
+        try:
+            _axis, _ticks, specs = axis.generateDrawSpecs(painter)
+        finally:
+            painter.end()
+        return [text for _rect, _flags, text in specs], axis.geometry().width()
+
+    seen: list = []
+    qtbot.waitUntil(lambda: seen.append(texts()) or seen[-2:-1] == seen[-1:])
+    return seen[-1][0]
+
+
+def _diff_view(qtbot, differences: list[float]) -> CurvesView:
+    """A difference plot of two real records whose losses differ by `differences`."""
+    view = CurvesView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    ref = _record([1.0] * len(differences))
+    other = _record([1.0 + d for d in differences], seed_hash="q")
+    view.set_curves([CurveSpec("a", "#1", ref, run_color(0)),
+                     CurveSpec("b", "#2", other, run_color(1))])
+    view.set_diffs([DiffSpec("b", "#2 vs #1", ref, other, run_color(1))])
+    box, axis = view.diff_panel.plot.getViewBox(), view.diff_panel.plot.getAxis("left")
+    qtbot.waitUntil(lambda: box.height() > 150)
+    box.autoRange()
+    qtbot.waitUntil(lambda: list(axis.range) == list(box.viewRange()[1]))
+    return view
+
+
+def test_the_difference_axis_labels_enough_ticks_to_read_values(qtbot):
+    """pyqtgraph labels one tick (or none) across a decade; the |loss diff| axis labels
+    several, whether the differences span a decade, a factor of 1.2 or many decades."""
+    from reprodiag.gui.plots.axes import power_text
+
+    view = _diff_view(qtbot, [6e-8, 1.2e-7, 2.4e-7, 1.2e-7])
+    texts = _axis_texts(qtbot, view.diff_panel.plot.getAxis("left"))
+    assert len(texts) >= 3 and "10⁻⁷" in texts and "2·10⁻⁷" in texts, texts
+
+    view = _diff_view(qtbot, [2.0e-7, 2.2e-7, 2.4e-7])
+    texts = _axis_texts(qtbot, view.diff_panel.plot.getAxis("left"))
+    assert len(texts) >= 2 and all("·10⁻⁷" in t for t in texts), texts
+
+    view = _diff_view(qtbot, [1e-9, 1e-6, 1e-3, 0.5])
+    texts = _axis_texts(qtbot, view.diff_panel.plot.getAxis("left"))
+    assert len(texts) >= 4 and all(t.startswith("10") or t == "1" for t in texts), texts
+    assert [power_text(x) for x in (1e-7, 2.5e-7, 0.5, 20, 1e-3)] == [
+        "10⁻⁷", "2.5·10⁻⁷", "0.5", "20", "10⁻³"]
+
+
+def test_a_failed_run_says_so_in_the_plots_not_waiting(qtbot):
+    """A run that failed before its first step is named with its reason where its curve
+    and its differences would be; one that failed later is marked where it stopped."""
+    from reprodiag.core.runs.record import FAILED
+
+    view = CurvesView()
+    qtbot.addWidget(view)
+    ref = _record([2.0, 1.5, 1.2])
+    never = RunRecord(config=RunConfig(steps=3))
+    never.start()
+    never.finish(FAILED, "worker exited with code 1: No module named 'torch'")
+    view.set_curves([CurveSpec("a", "#1", ref, run_color(0)),
+                     CurveSpec("b", "#2", never, run_color(1))])
+    view.set_diffs([DiffSpec("b", "#2 vs #1", ref, never, run_color(1))])
+    view.refresh(force=True)
+    assert view.diff_panel.hint() == ("No steps to compare:\n#2 failed: worker exited with "
+                                      "code 1: No module named 'torch'")
+    assert "Waiting" not in view.diff_panel.hint()
+    assert view.loss_panel.note() == ["#2 failed: worker exited with code 1: No module named "
+                                      "'torch'"]
+    assert view.loss_panel.note_label.text().startswith("#2 failed: worker exited")
+    assert not view.loss_panel.note_label.isHidden()
+    with view.loss_panel.figure():  # an exported figure carries it in its title
+        assert "#2 failed: worker exited" in view.loss_panel.plot.titleLabel.text
+
+    alone = CurvesView()
+    qtbot.addWidget(alone)
+    alone.set_curves([CurveSpec("b", "#2", never, run_color(1))])
+    assert alone.loss_panel.hint().startswith("#2 failed: worker exited")
+
+    later = _record([2.0, 1.6], seed_hash="q")
+    later.finish(FAILED, "killed by signal 9")
+    view.set_curves([CurveSpec("a", "#1", ref, run_color(0)),
+                     CurveSpec("c", "#3", later, run_color(2))])
+    view.set_diffs([DiffSpec("c", "#3 vs #1", ref, later, run_color(2))])
+    view.refresh(force=True)
+    curve = view._curves["c"]
+    line = curve.nonfinite_items[0]
+    assert line.value() == 1 and line.label.textItem.toPlainText() == "#3 failed"
+    assert view.diff_panel.hint() == "" and view.diff_panel.note() == [
+        "#3 failed: killed by signal 9"]
+
+
 def test_run_table_shows_status_labels(qtbot):
     """The status column shows the label (a run whose loss turned non-finite), not the
     identifier its bundle keeps."""

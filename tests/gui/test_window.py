@@ -225,6 +225,7 @@ def test_plots_follow_a_dark_palette(qtbot, window):
 
 
 def test_gui_main_opens_the_window_with_bundles_and_returns_its_exit_code(tmp_path, bundles):
+    """`reprodiag gui A B`: A is the reference and the title names both, as given."""
     import json
     import os
     import subprocess
@@ -238,10 +239,11 @@ def test_gui_main_opens_the_window_with_bundles_and_returns_its_exit_code(tmp_pa
         "seen = {}\n"
         "def check():\n"
         "    w = next(w for w in app.topLevelWidgets() if isinstance(w, MainWindow))\n"
-        "    if len(w.compare_tab.sources) < 1:\n"
+        "    if len(w.compare_tab.sources) < 2:\n"
         "        QTimer.singleShot(200, check); return\n"
         "    seen.update(title=w.windowTitle(), tab=w.current_tab_name(),\n"
-        "                labels=[s.label for s in w.compare_tab.sources])\n"
+        "                labels=[s.label for s in w.compare_tab.sources],\n"
+        "                reference=w.compare_tab.reference.currentText())\n"
         "    w.close()\n"
         "QTimer.singleShot(200, check)\n"
         "rc = main(sys.argv[1:])\n"
@@ -250,11 +252,13 @@ def test_gui_main_opens_the_window_with_bundles_and_returns_its_exit_code(tmp_pa
     home = tmp_path / "home"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(home),
                XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local/share"))
-    out = subprocess.run([sys.executable, "-c", code, str(bundles["laptop"])],
-                         capture_output=True, text=True, timeout=180, env=env)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result == {"title": "reprodiag", "tab": "compare", "labels": ["laptop"], "rc": 0}
+    for given in (["server", "laptop"], ["laptop", "server"]):
+        out = subprocess.run([sys.executable, "-c", code, *(str(bundles[b]) for b in given)],
+                             capture_output=True, text=True, timeout=180, env=env)
+        assert out.returncode == 0, out.stderr[-2000:]
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        assert result == {"title": f"{given[0]} vs {given[1]} — reprodiag", "tab": "compare",
+                          "labels": given, "reference": given[0], "rc": 0}
     # settings and the run library went to the (temporary) user folders, nowhere else
     assert (home / ".config" / "reprodiag" / "reprodiag.conf").exists()
 
@@ -312,3 +316,94 @@ def test_the_apps_start_up_takes_back_shibokens_import_hook():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
     assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr[-1500:]
+
+
+def test_splitters_keep_their_sizes_across_launches(qtbot, make_window, tmp_path):
+    path = tmp_path / "splitters.ini"
+    window = make_window(path)
+    window.resize(760, 640)
+    compare, runs = window.compare_tab, window.runs_tab
+    qtbot.waitUntil(lambda: sum(compare.splitters["compare/plots"].sizes()) > 0)
+    for splitter in (*compare.splitters.values(), *runs.splitters.values()):
+        total = sum(splitter.sizes())
+        splitter.setSizes([total // 4, total - total // 4])
+    sizes = {k: s.sizes() for k, s in (*compare.splitters.items(), *runs.splitters.items())}
+    window.close()
+
+    again = make_window(path)
+    again.resize(760, 640)
+    restored = {**again.compare_tab.splitters, **again.runs_tab.splitters}
+    qtbot.waitUntil(lambda: {k: s.sizes() for k, s in restored.items()} == sizes)
+
+
+def test_file_dialogs_open_in_the_last_folder_used(qtbot, make_window, tmp_path, bundles):
+    """Open bundles…: the dialog a later session shows starts where the last file came from."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QFileDialog
+
+    from reprodiag.gui.widgets.dialogs import OPEN_FILTER, ask_open_paths
+
+    path = tmp_path / "folders.ini"
+    seen: list[str] = []
+
+    def answer(chosen: str | None) -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, QFileDialog):
+            QTimer.singleShot(20, lambda: answer(chosen))
+            return
+        seen.append(dialog.directory().absolutePath())
+        if chosen:
+            dialog.selectFile(chosen)
+            dialog.accept()
+        else:
+            dialog.reject()
+
+    window = make_window(path)
+    QTimer.singleShot(0, lambda: answer(str(bundles["laptop"])))
+    assert ask_open_paths(window, "Open bundles or reports", OPEN_FILTER) == [
+        str(bundles["laptop"])]
+    window.close()
+    again = make_window(path)
+    QTimer.singleShot(0, lambda: answer(None))
+    assert ask_open_paths(again.compare_tab, "Open bundles or reports", OPEN_FILTER) == []
+    assert seen[-1] == str(bundles["laptop"].parent)
+    assert AppSettings(str(path)).last_folder == str(bundles["laptop"].parent)
+
+
+def test_quitting_with_nothing_running_closes_at_once(qtbot, window):
+    window.set_tab("runs")
+    window.close()
+    assert not window.isVisible() and window.quit_prompt is None
+
+
+def test_quitting_while_a_run_streams_asks_first(qtbot, window):
+    """Cancel keeps the window and the run; Quit cancels the run through the Cancel path
+    and leaves no worker behind."""
+    import psutil
+
+    from reprodiag.core.runs.config import RunConfig
+
+    tab = window.runs_tab
+    record = tab.start_runs([RunConfig(steps=1_000_000, threads=1)])[0]
+    qtbot.waitUntil(lambda: len(record.steps) > 0, timeout=60_000)
+    pid = tab.processes[record.run_id].pid
+
+    assert not window.close()
+    prompt = window.quit_prompt
+    assert window.isVisible() and prompt is not None and prompt.isVisible()
+    assert prompt.text() == "1 canary run still going."
+    assert "cancels" in prompt.informativeText()
+    buttons = {b.text().replace("&", ""): b for b in prompt.buttons()}
+    assert set(buttons) == {"Quit", "Cancel"}
+    assert prompt.defaultButton() is buttons["Cancel"]
+    qtbot.mouseClick(buttons["Cancel"], Qt.MouseButton.LeftButton)
+    assert window.isVisible() and window.quit_prompt is None
+    steps = len(record.steps)
+    qtbot.waitUntil(lambda: len(record.steps) > steps, timeout=30_000)  # still running
+
+    assert not window.close()
+    buttons = {b.text().replace("&", ""): b for b in window.quit_prompt.buttons()}
+    qtbot.mouseClick(buttons["Quit"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=15_000)
+    assert record.status == "cancelled" and len(record.steps) > steps
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,18 +18,20 @@ from typing import TYPE_CHECKING
 import numpy
 import pyqtgraph
 import PySide6
-from PySide6.QtCore import QTimer, qVersion
+from PySide6.QtCore import Qt, QTimer, qVersion
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QSplitter,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 import reprodiag
+from reprodiag.core.wording import counted
 from reprodiag.errors import UserError
 from reprodiag.gui import compat, screenshot
 from reprodiag.gui.settings import AppSettings
@@ -55,6 +58,8 @@ TAB_TIPS = ("The target interpreter's environment snapshot",
             "Run seeded canary trainings and watch them live",
             "Compare bundles from other machines, run by run")
 FIRST_FRAME_FALLBACK_MS = 2000  # start the background work even if the window is never painted
+APP_NAME = "reprodiag"
+WRITES_WAIT_MS = 10_000  # closing waits this long at most for files being written
 COLAB_HINT = ("Open it in Google Colab (File > Upload notebook), run all cells, then open the "
               "downloaded bundle here in the Compare tab.")
 
@@ -101,13 +106,15 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.settings = settings
         self.state = AppState(library, self)
-        self.setWindowTitle("reprodiag")
+        self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
         self.setMinimumSize(720, 500)
 
         if settings.last_interpreter and Path(settings.last_interpreter).exists():
             self.state.target = settings.last_interpreter
         self.explanations: list = []  # attribution results of this session, for the report
+        self.confirm_quit = True  # ask before closing stops runs (tests and scripts turn it off)
+        self.quit_prompt: QMessageBox | None = None
         self._started = False
         self._painted = False
         self._after_paint: list[Callable[[], None]] = []
@@ -168,6 +175,7 @@ class MainWindow(QMainWindow):
         from reprodiag.gui.tabs.runs_tab import RunsTab
 
         tab = RunsTab(self.state)
+        self._restore_splitters(tab)
         if self._started:
             tab.load_library()
         return tab
@@ -179,7 +187,30 @@ class MainWindow(QMainWindow):
         tab.on_bundle_loaded = self._bundle_loaded
         tab.on_report_added = lambda *args: self.env_tab.add_snapshot(*args)
         tab.on_rerun = self.rerun
+        tab.compared.connect(self._compared)
+        self._restore_splitters(tab)
         return tab
+
+    def _restore_splitters(self, tab: QWidget) -> None:
+        splitters: dict[str, QSplitter] = getattr(tab, "splitters", {})
+        for name, splitter in splitters.items():
+            state = self.settings.splitter(name)
+            if state is not None:
+                splitter.restoreState(state)
+
+    def _save_splitters(self) -> None:
+        for name in TAB_NAMES:
+            if self.tab_built(name):
+                splitters = getattr(self._pages[name].content, "splitters", {})
+                for key, splitter in splitters.items():
+                    self.settings.set_splitter(key, splitter.saveState())
+
+    def _compared(self) -> None:
+        """The title names what is compared; the Environment tab names sources alike."""
+        names = self.compare_tab.names()
+        self.setWindowTitle(f"{names} — {APP_NAME}" if names else APP_NAME)
+        if self.tab_built("environment"):
+            self.env_tab.relabel({s.key: s.label for s in self.compare_tab.sources})
 
     # ------------------------------------------------------------------ setup
     def _build_menus(self) -> None:
@@ -205,7 +236,7 @@ class MainWindow(QMainWindow):
                      "the plots as images beside it")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, "Ctrl+Q",
-                     "Close reprodiag (running canaries are stopped)")
+                     "Close reprodiag (asks first while canaries run)")
         view_menu = self.menuBar().addMenu("&View")
         for i, name in enumerate(TAB_NAMES):
             self._action(view_menu, f"&{name.capitalize()}", lambda i=i: self.tabs.setCurrentIndex(i),
@@ -290,7 +321,7 @@ class MainWindow(QMainWindow):
         the Compare tab shows them beside the reference and says whether the fix worked."""
         records = self.runs_tab.start_runs(configs, reference_first=reference_first)
         names = ", ".join(c.short_label() for c in configs)
-        report(self, f"started {len(records)} runs with the fix: {names}", "info")
+        report(self, f"started {counted(len(records), 'run')} with the fix: {names}", "info")
         return records
 
     def add_explanation(self, result) -> None:
@@ -331,8 +362,9 @@ class MainWindow(QMainWindow):
             self.compare_tab.open_bundles(paths)
 
     def _bundle_loaded(self, bundle: Bundle) -> None:
-        self.env_tab.add_bundle(bundle)
-        self.settings.add_recent(str(Path(bundle.path).resolve()))
+        key = str(Path(bundle.path).resolve())
+        self.env_tab.add_bundle(bundle, self.compare_tab.label_of(key))
+        self.settings.add_recent(key)
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
@@ -421,17 +453,68 @@ class MainWindow(QMainWindow):
     def set_tab(self, name: str) -> None:
         self.tabs.setCurrentIndex(TAB_NAMES.index(name))
 
+    def running_work(self) -> list[str]:
+        """What closing would stop, as the quit question names it: '1 canary run',
+        '3 canary runs (2 waiting to start)', '1 explanation rerunning canaries'."""
+        out = []
+        if self.tab_built("runs") and self.runs_tab.active:
+            waiting = len(self.runs_tab.queue)
+            running = len(self.runs_tab.processes)
+            out.append(counted(running + waiting, "canary run")
+                       + (f" ({waiting} waiting to start)" if waiting else ""))
+        if self.tab_built("runs") or self.tab_built("compare"):  # only they open explanations
+            from reprodiag.gui.widgets.explain_dialog import ExplainDialog
+
+            explaining = sum(1 for d in self.findChildren(ExplainDialog) if d.running)
+            if explaining:
+                out.append(counted(explaining, "explanation") + " rerunning canaries")
+        return out
+
+    def _ask_quit(self, work: list[str]) -> QMessageBox:
+        """Window-modal, not blocking: Quit closes (cancelling the runs), Cancel keeps all."""
+        box = QMessageBox(QMessageBox.Icon.Question, f"Quit {APP_NAME}?",
+                          f"{' and '.join(work)} still going.", parent=self)
+        box.setInformativeText("Quitting cancels them; runs that have not finished are not kept.")
+        quit_button = box.addButton("Quit", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+
+        def answered(button) -> None:
+            self.quit_prompt = None
+            if button is quit_button:
+                self.confirm_quit = False
+                QTimer.singleShot(0, self.close)
+
+        box.buttonClicked.connect(answered)
+        box.finished.connect(lambda _r: box.deleteLater())
+        self.quit_prompt = box
+        box.open()
+        return box
+
     def closeEvent(self, event) -> None:
+        work = self.running_work() if self.confirm_quit else []
+        if work:
+            event.ignore()
+            if self.quit_prompt is None:
+                self._ask_quit(work)
+            return
         self.settings.geometry = self.saveGeometry()
         self.settings.last_tab = self.current_tab_name()
+        self._save_splitters()
         self.settings.sync()
+        self.hide()  # gone at once; what follows waits only for runs to stop and files to land
         self.live.stop()
-        if self.tab_built("runs") or self.tab_built("compare"):  # only they open explanations
+        if self.tab_built("runs") or self.tab_built("compare"):
             from reprodiag.gui.widgets.explain_dialog import ExplainDialog
 
             for dialog in self.findChildren(ExplainDialog):
                 dialog.cancel()
         if self.tab_built("runs"):
             self.runs_tab.shutdown()
-        self.state.tasks.wait(10_000)
+        capture = sys.modules.get("reprodiag.core.env.capture")
+        if capture is not None:  # a capture in progress is not waited for
+            capture.stop_probes()
+        self.state.tasks.wait_must_finish(WRITES_WAIT_MS)
         super().closeEvent(event)

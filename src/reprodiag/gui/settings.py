@@ -1,4 +1,5 @@
-"""Persistent GUI settings: window geometry, last tab, target interpreter, recent bundles.
+"""Persistent GUI settings: window geometry and splitters, last tab, target interpreter,
+recent bundles, the folder file dialogs open in.
 
 Backed by QSettings (the platform's usual place) or an INI file given by path (tests), or
 kept in memory only (offscreen screenshots must not touch the user's settings).
@@ -33,6 +34,11 @@ class AppSettings:
             return self._memory.get(key, default)
         return self._qs.value(key, default)
 
+    def _state(self, key: str) -> QByteArray | None:
+        """Bytes Qt saved (a geometry, a splitter), or None when there are none."""
+        value = self._get(key, None)
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
     def _set(self, key: str, value: Any) -> None:
         if self._qs is None:
             self._memory[key] = value
@@ -42,8 +48,7 @@ class AppSettings:
     # window
     @property
     def geometry(self) -> QByteArray | None:
-        value = self._get("window/geometry", None)
-        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+        return self._state("window/geometry")
 
     @geometry.setter
     def geometry(self, value: QByteArray) -> None:
@@ -56,6 +61,23 @@ class AppSettings:
     @last_tab.setter
     def last_tab(self, value: str) -> None:
         self._set("window/last_tab", value)
+
+    def splitter(self, name: str) -> QByteArray | None:
+        """A splitter's saved sizes (QSplitter.saveState), or None."""
+        return self._state(f"splitters/{name}")
+
+    def set_splitter(self, name: str, state: QByteArray) -> None:
+        self._set(f"splitters/{name}", state)
+
+    # file dialogs
+    @property
+    def last_folder(self) -> str:
+        """The folder of the last file opened or saved through a dialog ('' before any)."""
+        return str(self._get("files/last_folder", "") or "")
+
+    @last_folder.setter
+    def last_folder(self, value: str) -> None:
+        self._set("files/last_folder", value)
 
     # runs
     @property

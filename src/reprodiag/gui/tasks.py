@@ -1,11 +1,15 @@
 """Slow work off the event loop: callables run on a thread pool, results come back on the GUI thread.
 
 Environment captures, interpreter discovery and bundle reading/writing go through here, so
-the window stays responsive; errors arrive as one-line messages, never as exceptions.
+the window stays responsive; errors arrive as one-line messages, never as exceptions. Work
+submitted with `must_finish` (what writes files, or stops workers) is waited for when the
+window closes; the rest (reading, capturing) is not: its result would have nowhere to go.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -56,17 +60,20 @@ class _Task(QObject):
 
 
 class _Runnable(QRunnable):
-    def __init__(self, fn: Callable[[], Any], task: _Task):
+    def __init__(self, fn: Callable[[], Any], task: _Task, done: threading.Event):
         super().__init__()
         self._fn = fn
         self._task = task
+        self._done = done
 
     def run(self) -> None:
         try:
             result = self._fn()
         except Exception as exc:  # noqa: BLE001 - reported in the window, never raised into Qt
+            self._done.set()
             self._task.failed.emit(error_text(exc))
         else:
+            self._done.set()
             self._task.succeeded.emit(result)
 
 
@@ -80,6 +87,7 @@ class BackgroundTasks(QObject):
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(max_threads)
         self._active: set[_Task] = set()
+        self._must_finish: list[threading.Event] = []
 
     @property
     def busy(self) -> int:
@@ -90,11 +98,17 @@ class BackgroundTasks(QObject):
         fn: Callable[[], Any],
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[str], None] | None = None,
+        must_finish: bool = False,
     ) -> None:
+        """Run `fn` on the pool; `on_done(result)` or `on_error(message)` on the GUI thread.
+        `must_finish`: the window waits for it when it closes (see wait_must_finish)."""
         task = _Task(self, on_done, on_error)
+        done = threading.Event()
+        if must_finish:
+            self._must_finish = [e for e in self._must_finish if not e.is_set()] + [done]
         self._active.add(task)
         self.busy_changed.emit(len(self._active))
-        self._pool.start(_Runnable(fn, task))
+        self._pool.start(_Runnable(fn, task, done))
 
     def _finished(self, task: _Task) -> None:
         self._active.discard(task)
@@ -104,3 +118,11 @@ class BackgroundTasks(QObject):
     def wait(self, msecs: int = -1) -> bool:
         """Block until the running callables return (their callbacks still need the event loop)."""
         return self._pool.waitForDone(msecs)
+
+    def wait_must_finish(self, msecs: int) -> bool:
+        """Block until the work submitted with `must_finish` has returned; False on timeout."""
+        deadline = time.monotonic() + msecs / 1000
+        for done in self._must_finish:
+            if not done.wait(max(0.0, deadline - time.monotonic())):
+                return False
+        return True

@@ -21,6 +21,7 @@ import numpy as np
 from reprodiag.core.knowledge.stages import MAGNITUDE_MEANING, Magnitude, classify
 from reprodiag.core.runs.layers import LayerCapture, LayerRecord
 from reprodiag.core.runs.record import RunRecord
+from reprodiag.core.wording import counted
 
 # The magnitude classes are the catalog's (core/knowledge/stages.py), by their names.
 BITWISE, LAST_BITS, REDUCTION, TF32_SCALE, HALF_SCALE, GROSS = (m.value for m in Magnitude)
@@ -250,7 +251,8 @@ def _summary(lc: LayerComparison) -> str:
     if not lc.steps:
         return "no step captured by both runs" + nonfinite
     if lc.parting is None:
-        return f"no layer differs on the {len(lc.steps)} steps both runs captured" + nonfinite
+        return (f"no layer differs on the {counted(len(lc.steps), 'step')} both runs captured"
+                + nonfinite)
     p = lc.parting
     if p.phase == "input":
         return f"the input batch differs at step {lc.step} ({p.label})" + nonfinite

@@ -18,6 +18,7 @@ from reprodiag.core.knowledge.facts import CHANGES_NUMERICS, MAY_CHANGE
 from reprodiag.core.env.model import GROUPS, Fact
 from reprodiag.core.runs.layers import LayerRecord
 from reprodiag.core.runs.record import STATUS_LABELS, RunRecord
+from reprodiag.core.wording import counted
 
 COMPARISON_FORMAT = "reprodiag-comparison"
 COMPARISON_VERSION = 1
@@ -50,7 +51,7 @@ def _impact(d: EnvDifference) -> str:
 
 
 def _run_state(run: RunRecord) -> str:
-    return f"{STATUS_LABELS[run.status]}, {len(run.steps)} steps"
+    return f"{STATUS_LABELS[run.status]}, {counted(len(run.steps), 'step')}"
 
 
 def _value(v: Any) -> str:
@@ -90,12 +91,12 @@ def _diff_lines(p: RunComparison) -> list[str]:
     parting = (f"{params}; "
                f"first loss difference beyond tolerance: step {fmt_step(p.first_loss_diff_step)} "
                f"(bitwise: step {fmt_step(p.first_bitwise_loss_diff_step)}); "
-               f"{p.common_steps} common steps")
+               f"{counted(p.common_steps, 'common step')}")
     size = (f"loss |A-B|: max {fmt_num(p.max_abs_diff)} (relative {fmt_num(p.max_rel_diff)}), "
             f"final {fmt_num(p.final_abs_diff)} (relative {fmt_num(p.final_rel_diff)}); "
             f"rtol={p.rtol:g}, atol={p.atol:g}")
     if p.nonfinite_steps:
-        size += f"; {p.nonfinite_steps} steps with a non-finite loss left out"
+        size += f"; {counted(p.nonfinite_steps, 'step')} with a non-finite loss left out"
     lines = [parting, size]
     if p.magnitude is not None and p.first_gap_step is not None:
         lines.append(f"first difference at step {p.first_gap_step}: relative "
@@ -127,7 +128,7 @@ def unknown_note(bc: BundleComparison, quick: tuple[bool, bool] = (False, False)
         what = "is a quick snapshot" if len(shallow) == 1 else "are quick snapshots"
         hint = (f" ({' and '.join(shallow)} {what}: capture deeply with `reprodiag env --deep`, "
                 "or export without --quick)")
-    return (f"{len(unknown)} facts ({', '.join(groups[:6])}{', ...' if len(groups) > 6 else ''})"
+    return (f"{counted(len(unknown), 'fact')} ({', '.join(groups[:6])}{', ...' if len(groups) > 6 else ''})"
             f" missing in {' or '.join(lacking)}{hint}")
 
 

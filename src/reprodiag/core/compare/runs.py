@@ -32,6 +32,8 @@ from reprodiag.core.runs.record import (
     RunStatus,
     hash_texts,
 )
+from reprodiag.core.wording import counted
+
 
 class Verdict(str, Enum):
     """How two runs of one config compare. The values are the stable identifiers JSON keeps."""
@@ -172,6 +174,8 @@ def pair_title(a: RunConfig, b: RunConfig) -> str:
         return a.short_label()
     parts: list[str] = [a.framework, a.model, a.device] if not {
         "framework", "model", "device"} & set(differ) else []
+    if "seed" not in differ:  # the seed tells a side's runs apart
+        parts.append(f"seed={_short(a.seed)}")
     parts += [f"{k}={_short(da[k])} vs {_short(db[k])}" for k in differ]
     return " ".join(parts)
 
@@ -501,8 +505,9 @@ def _explain(verdict: str, stage: Stage | None, common: np.ndarray, step: int | 
         if not common.size:
             return "The runs have no step in common, so they cannot be compared step by step."
         if verdict == IDENTICAL:
-            return f"The runs are bitwise identical over all {len(common)} common steps{lengths}."
-        return f"The runs agree within tolerance over {len(common)} common steps{lengths}."
+            return (f"The runs are bitwise identical over {counted(len(common), 'common step')}"
+                    f"{lengths}.")
+        return f"The runs agree within tolerance over {counted(len(common), 'common step')}{lengths}."
     at = f" at step {step}" if step is not None else ""
     text = {
         Stage.DATASET: "The two runs trained on different data (the dataset hashes differ), so "

@@ -37,6 +37,7 @@ from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.record import DIVERGED as RUN_DIVERGED
 from reprodiag.core.runs.record import FINISHED, RunRecord
 from reprodiag.errors import UserError
+from reprodiag.core.wording import counted
 
 VANISHES, SHRINKS, NO_EFFECT, GROWS = "vanishes", "shrinks", "no effect", "grows"
 NOT_APPLICABLE, FAILED, NOT_RUN = "n/a", "failed", "not run"
@@ -591,7 +592,7 @@ def _headline(result: AttributionResult) -> str:
     b = result.baseline
     return (f"Baseline: {b.verdict}" + (f", {b.stage}" if b.stage else "")
             + f" (first difference at step {fmt_step(_first_part(b))}, "
-            f"max |loss diff| {fmt_num(b.max_abs_diff)}, {b.common_steps} steps)")
+            f"max |loss diff| {fmt_num(b.max_abs_diff)}, {counted(b.common_steps, 'step')})")
 
 
 def _determinism_line(result: AttributionResult) -> str:

@@ -19,6 +19,7 @@ from reprodiag.core.env.model import Snapshot
 from reprodiag.core.knowledge.stages import Stage
 from reprodiag.core.knowledge.values import show, version_tuple
 from reprodiag.core.runs.record import RunRecord
+from reprodiag.core.wording import counted
 
 __all__ = ["Evidence", "Side", "comparable_sides", "predict_onednn", "ran_on", "show",
            "version_tuple"]
@@ -154,7 +155,7 @@ class Evidence:
         """Where a pair parts, quoting the step numbers and values (after the pair's title)."""
         head = f"{p.title}: " if titled else ""
         if p.verdict == IDENTICAL:
-            over = f"{p.common_steps} common steps" if p.partial else f"{p.common_steps} steps"
+            over = counted(p.common_steps, "common step" if p.partial else "step")
             return f"{head}the runs are bitwise identical ({over})"
         if p.stage is None:
             return f"{head}{p.verdict}: {p.explanation}"

@@ -26,6 +26,7 @@ from reprodiag.core.knowledge.stages import (
     MAGNITUDE_MEANING,
     SIZE_ORDER,
     STAGE_MEANING,
+    STAGE_WHERE,
     Magnitude,
     Stage,
 )
@@ -119,9 +120,9 @@ def fit(entry: Entry, suspect: Optional[Suspect], obs: Observation) -> Fit:
                    f"batch at step {obs.pair.first_part_step}, where the runs part, was not "
                    "compared (batches are hashed on some steps only)")
     if stage in entry.stages:
-        factor, how = FITS, "can first show"
+        factor, how = FITS, "can make the runs part"
     elif stage in entry.weak_stages:
-        factor, how = WEAK, "can, though rarely, first show"
+        factor, how = WEAK, "can, though rarely, make the runs part"
     else:
         order = list(Stage)
         reach = catalog_order(entry.stages | entry.weak_stages)
@@ -133,9 +134,9 @@ def fit(entry: Entry, suspect: Optional[Suspect], obs: Observation) -> Fit:
         return Fit(factor=CANNOT, reason=f"does not fit: {entry.what} can first show only "
                    f"at: {can}; {where}")
     if entry.id == "dataset" and stage == Stage.BATCHES and not obs.batches_from_start:
-        factor, how = 0.6, "can show (a part of the data)"
+        factor, how = 0.6, "can (a part of the data) make the runs part"
     if entry.id == "data_order" and stage == Stage.BATCHES and not obs.batches_from_start:
-        factor, how = 0.3, "would usually show from the first batch, not only"
+        factor, how = 0.3, "would usually differ from the first batch on, yet can make the runs part"
     size = obs.magnitude
     if stage in COMPUTED and size is not None and size != Magnitude.BITWISE \
             and size not in entry.magnitudes:
@@ -156,7 +157,7 @@ def fit(entry: Entry, suspect: Optional[Suspect], obs: Observation) -> Fit:
                        f"changes {kinds} layers, but the first layer to differ is "
                        f"{layer.label} ({layer.kind}, {layer.phase})")
         sized += f", in {layer.label} ({layer.kind}, {layer.phase}), a layer it acts on"
-    return Fit(factor=factor, reason=f"fits: {entry.what} {how} at the {stage.value}{sized}")
+    return Fit(factor=factor, reason=f"fits: {entry.what} {how} {STAGE_WHERE[stage]}{sized}")
 
 
 def catalog_order(stages: frozenset[Stage]) -> list[Stage]:

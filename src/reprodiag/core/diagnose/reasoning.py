@@ -260,7 +260,7 @@ def _title(c: Candidate, primary: Entry) -> tuple[str, str]:
     if primary.id == "dataset" and not c.observed:
         return ("Different training data or preprocessing (the data was not fingerprinted)",
                 "dataset")
-    values = [d for d in c.differences if d.source != REPEAT]
+    values = [d for d in c.differences if d.source != REPEAT and not d.key.endswith("hash")]
     named = [d for d in values if d.key.endswith("name")]
     if primary.id == "gpu_model" and named:
         return f"Different GPU: {show(named[0].a)} vs {show(named[0].b)}", primary.id

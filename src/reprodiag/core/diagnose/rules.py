@@ -18,6 +18,7 @@ from reprodiag.core.knowledge import catalog
 from reprodiag.core.knowledge import fixes as fx
 from reprodiag.core.knowledge.catalog import NOTE as NOTE_KIND
 from reprodiag.core.runs.record import CANCELLED, FAILED, RunRecord
+from reprodiag.core.wording import counted
 
 NONFINITE_ALONE = 0.85  # a loss turned non-finite and no configured or data difference explains it
 NONFINITE_CONSEQUENCE = 0.45  # ... and one does: the blow-up follows from it
@@ -140,7 +141,8 @@ def memory_rule(ev: Evidence) -> list[Finding]:
 
 
 def throttling_rule(ev: Evidence) -> list[Finding]:
-    """One side's steps are much slower: a throttled or shared CPU/GPU (typical of Colab)."""
+    """One side's steps are much slower: a throttled or shared CPU/GPU (typical of Colab). A
+    note, not a cause: speed does not change the numbers."""
     la, lb = ev.labels
     lines, pairs = [], []
     for p in ev.pairs:
@@ -159,8 +161,9 @@ def throttling_rule(ev: Evidence) -> list[Finding]:
     colab = [label for s, label in enumerate(ev.labels) if ev.value(s, "host.colab") is True]
     if colab:
         lines.append(f"{' and '.join(colab)} ran on Google Colab")
-    return [Finding(id="throttling", title="Much slower steps on one side (throttling)",
-                    likelihood=0.3, evidence=lines,
+    return [Finding(id="throttling", kind=NOTE,
+                    title="Much slower steps on one side (throttling)",
+                    likelihood=0.0, evidence=lines,
                     why="Speed does not change the numbers by itself, but a throttled or "
                         "shared machine (Colab CPU runtimes) makes timing comparisons "
                         "meaningless and tempts to change batch sizes.",
@@ -232,7 +235,7 @@ def _length_notes(ev: Evidence, p: RunComparison) -> list[str]:
     for label, run in zip(ev.labels, (p.ref, p.other)):
         if run.status == CANCELLED:
             out.append(f"{label}'s run {run.display_name()} was cancelled after "
-                       f"{len(run.steps)} steps.")
+                       f"{counted(len(run.steps), 'step')}.")
     if p.partial:
         out.append(f"{p.title}: the runs have {len(p.ref.steps)} and {len(p.other.steps)} steps; "
                    f"they are compared over the {p.common_steps} both have"

@@ -38,6 +38,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
@@ -53,6 +54,19 @@ from reprodiag.paths import worker_script
 
 ENV_PROBE = "env_probe.py"
 DEEP_PROBES = {"torch": "probe_torch.py", "tensorflow": "probe_tf.py"}
+_PROBES: set[subprocess.Popen] = set()  # running now, so a quitting app can stop them
+_PROBES_LOCK = threading.Lock()
+
+
+def stop_probes() -> None:
+    """Kill the probe processes running now: the app is quitting and wants none of their
+    facts (the captures waiting on them then end at once, their facts unavailable)."""
+    with _PROBES_LOCK:
+        for proc in _PROBES:
+            try:
+                proc.kill()
+            except OSError:  # ended meanwhile
+                pass
 
 
 @functools.lru_cache(maxsize=1)
@@ -99,12 +113,17 @@ def run_probe(python: str, script: str, timeout: float) -> tuple[dict | None, st
         )
     except OSError as exc:
         return None, f"cannot start {python}: {exc.strerror or exc}"
+    with _PROBES_LOCK:
+        _PROBES.add(proc)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
         return None, f"{script} did not finish within {timeout:g} s"
+    finally:
+        with _PROBES_LOCK:
+            _PROBES.discard(proc)
     for line in reversed(out.decode("utf-8", "replace").splitlines()):
         if line.startswith('{"probe"'):
             try:

@@ -538,9 +538,11 @@ def _data_fix(ctx: FixContext) -> Built:
     if ctx.a_config is not None and ctx.a_config.model != "custom":
         return note_fix("The canaries ship their data: record both sides with the same "
                         "reprodiag version."), {}
-    return note_fix("Train both sides on the same data, preprocessed the same way: check "
-                    "the files, their version and the preprocessing (pass the dataset to the "
-                    "recorder's data= to fingerprint it)."), {}
+    fingerprinted = any(key == "dataset_hash" for key, _, _ in ctx.values)
+    hint = "" if fingerprinted else (" Pass the dataset to the recorder's data= so that "
+                                     "reprodiag can fingerprint it and tell.")
+    return note_fix("Train both sides on the same data, preprocessed the same way: check the "
+                    "files, their version and the preprocessing." + hint), {}
 
 
 def _data_order_fix(ctx: FixContext) -> Built:

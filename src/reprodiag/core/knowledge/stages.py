@@ -47,6 +47,20 @@ STAGE_MEANING: dict[Stage, str] = {
 }
 
 
+# Where a stage is, as the end of "the runs part ...".
+STAGE_WHERE: dict[Stage, str] = {
+    Stage.DATASET: "in their data",
+    Stage.INIT: "in their initial parameters",
+    Stage.BATCHES: "in their batches",
+    Stage.FORWARD: "in the first forward pass",
+    Stage.BACKWARD: "in the first backward pass",
+    Stage.UPDATE: "in the first update",
+    Stage.ACCUMULATED: "later in training",
+    Stage.PREDICTIONS: "in the final predictions",
+    Stage.FAILURE: "where a run fails",
+}
+
+
 class Magnitude(str, Enum):
     """How big a first difference is, relative to the values compared."""
 

@@ -6,6 +6,7 @@ from typing import TextIO
 
 from reprodiag.core.runs.protocol import Step
 from reprodiag.core.runs.record import STATUS_LABELS, RunRecord
+from reprodiag.core.wording import counted
 
 
 class ConsoleProgress:
@@ -37,7 +38,8 @@ class ConsoleProgress:
         name = record.summary.get("metric_name", "metric")
         tail = f", {name} {metric:.4f}" if isinstance(metric, (int, float)) else ""
         reason = f" ({record.reason})" if record.reason else ""
-        self._line(f"  {record.display_name()}: {STATUS_LABELS[record.status]}, {len(record.steps)} steps"
+        self._line(f"  {record.display_name()}: {STATUS_LABELS[record.status]}, "
+                   f"{counted(len(record.steps), 'step')}"
                    f"{tail}{reason} [{record.run_id}]")
 
     def _line(self, text: str) -> None:

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from reprodiag.core.runs.record import RUNNING, RunRecord
+from reprodiag.core.runs.record import CANCELLED, FAILED, RUNNING, RunRecord
 from reprodiag.gui import theme
 from reprodiag.gui.plots.buffers import GrowingSeries, Smoother, finite_or_nan
 from reprodiag.gui.plots.pair_diff import PairDiff, first_difference_step
@@ -50,7 +50,8 @@ X_PADDING = 0.02  # of the held step range, as autorange pads it
 Y_MARGIN = 0.1  # room left above and below the data when the value axis is re-fitted
 Y_TIGHT = 0.5  # ... which happens too when the data fill less than this much of it
 
-__all__ = ["BandSpec", "CurveSpec", "CurvesView", "DiffSpec", "first_difference_step"]
+__all__ = ["BandSpec", "CurveSpec", "CurvesView", "DiffSpec", "LegendEntry",
+           "first_difference_step"]
 
 
 @dataclass(eq=False)
@@ -76,6 +77,16 @@ class DiffSpec:
     style: Qt.PenStyle = Qt.PenStyle.SolidLine
 
 
+@dataclass(kw_only=True)
+class LegendEntry:
+    """One legend line that stands for several curves: a colour (drawn solid) or a line
+    style (drawn in the text colour)."""
+
+    name: str
+    color: QColor | None = None
+    style: Qt.PenStyle = Qt.PenStyle.SolidLine
+
+
 @dataclass(eq=False)
 class BandSpec:
     """One side's loss over seeds: mean and +- one std per step (core.compare.stats)."""
@@ -88,6 +99,7 @@ class BandSpec:
 
 
 BAND_ALPHA = 55
+STYLE_SAMPLE_COLOR = "#808080"  # legend lines that stand for a line style: readable on light and dark
 
 
 def _pen(color: QColor, style: Qt.PenStyle, width: float = 1.6):
@@ -100,7 +112,8 @@ def _look(live: bool) -> dict:
             "autoDownsampleFactor": LIVE_SAMPLES_PER_PIXEL if live else STILL_SAMPLES_PER_PIXEL}
 
 
-def _data_item(spec, name: str, look: dict) -> pg.PlotDataItem:
+def _data_item(spec, name: str | None, look: dict) -> pg.PlotDataItem:
+    """A curve; with a name it has its own legend line."""
     item = pg.PlotDataItem(name=name, pen=_pen(spec.color, spec.style), connect="finite",
                            symbol=None, symbolSize=4, symbolPen=None,
                            symbolBrush=pg.mkBrush(spec.color), **look)
@@ -117,7 +130,7 @@ class _RunCurve:
     """Buffers and plot items of one run."""
 
     def __init__(self, spec: CurveSpec, loss_plot: pg.PlotItem, time_plot: pg.PlotItem | None,
-                 smoothing: float, look: dict):
+                 smoothing: float, look: dict, named: bool = True):
         self.spec = spec
         self.synced = 0
         self.x = GrowingSeries()
@@ -125,11 +138,13 @@ class _RunCurve:
         self.smooth = GrowingSeries()
         self.ms = GrowingSeries()
         self.smoother = Smoother(smoothing)
-        self.loss_item = _data_item(spec, spec.name, look)
+        self.named = named  # has its own legend line
+        name = spec.name if named else None
+        self.loss_item = _data_item(spec, name, look)
         loss_plot.addItem(self.loss_item)
         self.time_item = None
         if time_plot is not None:
-            self.time_item = _data_item(spec, spec.name, look)
+            self.time_item = _data_item(spec, name, look)
             time_plot.addItem(self.time_item)
         self.nonfinite_step: int | None = None
         self.nonfinite_items: list = []
@@ -175,16 +190,24 @@ class _RunCurve:
         self.time_drawn = len(self.x)
         return True
 
-    def mark_nonfinite(self, loss_plot: pg.PlotItem) -> None:
-        """A dashed red line and an x where the loss stopped being a number."""
-        if self.nonfinite_step is None or self.nonfinite_items:
+    def mark_end(self, loss_plot: pg.PlotItem) -> None:
+        """A dashed red line and an x where the loss stopped being a number, or where a
+        failed run stopped."""
+        if self.nonfinite_items:
             return
-        step = self.nonfinite_step
+        if self.nonfinite_step is not None:
+            step, text = self.nonfinite_step, f"NaN/Inf at {self.nonfinite_step}"
+        elif self.spec.record.status == FAILED and len(self.x):
+            step, text = int(self.x.view()[-1]), f"{self.spec.name} failed"
+        else:
+            return
         line = pg.InfiniteLine(
             pos=step, angle=90, pen=pg.mkPen(theme.DIVERGENCE_COLOR, width=1.2,
                                              style=Qt.PenStyle.DashLine),
-            label=f"NaN/Inf at {step}", labelOpts={"position": 0.9, "color": theme.DIVERGENCE_COLOR},
+            label=text, labelOpts={"position": 0.9, "color": theme.DIVERGENCE_COLOR},
         )
+        line.setToolTip(f"{self.spec.name}: {self.spec.record.reason}"
+                        if self.spec.record.reason else text)
         loss_plot.addItem(line, ignoreBounds=True)
         self.nonfinite_items.append(line)
         finite = np.isfinite(self.loss.view())
@@ -206,10 +229,12 @@ class _RunCurve:
 class _DiffCurve:
     """The |loss difference| curve of one pair, with its first-divergence marker."""
 
-    def __init__(self, spec: DiffSpec, plot: pg.PlotItem, index: int, look: dict):
+    def __init__(self, spec: DiffSpec, plot: pg.PlotItem, index: int, look: dict,
+                 named: bool = True):
         self.spec = spec
         self.label_position = 0.95 - 0.07 * (index % 6)  # stagger the step labels
-        self.item = _data_item(spec, spec.name, look)
+        self.named = named
+        self.item = _data_item(spec, spec.name if named else None, look)
         plot.addItem(self.item)
         self.marker_step: int | None = None
         self.marker_items: list = []
@@ -328,6 +353,7 @@ class CurvesView(QWidget):
         self._curves: dict[str, _RunCurve] = {}
         self._diffs: dict[str, _DiffCurve] = {}
         self._bands: list[tuple[BandSpec, list]] = []  # spec, its plot items
+        self._legends: dict[str, list[LegendEntry] | None] = {}  # panel: shared legend entries
         self._last_diff = 0.0
         self._live = False  # a shown run is running: plots drawn for speed
         self._held: dict[tuple[str, int], tuple] = {}  # (panel, axis): the range held there
@@ -364,29 +390,61 @@ class CurvesView(QWidget):
                 stack.enter_context(antialiased(panel.plot))
             yield
 
-    def set_curves(self, specs: list[CurveSpec]) -> None:
+    def set_curves(self, specs: list[CurveSpec], legend: list[LegendEntry] | None = None) -> None:
+        """The runs to draw. Without `legend` each curve has its own legend line; with it the
+        loss (and step-time) legends show those entries instead."""
         wanted = {s.key: s for s in specs}
         time_plot = self.time_panel.plot if self.time_panel is not None else None
-        for key in [k for k, c in self._curves.items()
-                    if k not in wanted or _changed(c.spec, wanted[k])]:
+        named = legend is None
+        for key in [k for k, c in self._curves.items() if k not in wanted or c.named != named
+                    or _changed(c.spec, wanted[k])]:
             self._curves.pop(key).remove(self.loss_panel.plot, time_plot)
         for key, spec in wanted.items():
             if key not in self._curves:
                 self._curves[key] = _RunCurve(spec, self.loss_panel.plot, time_plot,
-                                              self.smoothing.value(), _look(self._live))
+                                              self.smoothing.value(), _look(self._live), named)
+        self._legends["loss"] = self._legends["step-time"] = legend
+        self._fill_legends()
         self._update_hints()
         self.refresh(force=True)
 
-    def set_diffs(self, specs: list[DiffSpec]) -> None:
+    def set_diffs(self, specs: list[DiffSpec], legend: list[LegendEntry] | None = None) -> None:
+        """The pairs to draw as differences; `legend` as in set_curves."""
         wanted = {s.key: s for s in specs}
-        for key in [k for k, d in self._diffs.items()
-                    if k not in wanted or _changed(d.spec, wanted[k])]:
+        named = legend is None
+        for key in [k for k, d in self._diffs.items() if k not in wanted or d.named != named
+                    or _changed(d.spec, wanted[k])]:
             self._diffs.pop(key).remove(self.diff_panel.plot)
         for key, spec in wanted.items():
             if key not in self._diffs:
                 self._diffs[key] = _DiffCurve(spec, self.diff_panel.plot, len(self._diffs),
-                                              _look(self._live))
+                                              _look(self._live), named)
+        self._legends["difference"] = legend
+        self._fill_legends()
         self.refresh(force=True)
+
+    def legend_names(self, panel: str) -> list[str]:
+        """The lines of a panel's legend, as shown."""
+        return [label.text for _sample, label in self.panels()[panel].legend.items]
+
+    def _fill_legends(self) -> None:
+        """Panels given legend entries show those (and the seed bands), in that order."""
+        for name, panel in self.panels().items():
+            entries = self._legends.get(name)
+            if entries is None:
+                continue
+            legend = panel.legend
+            legend.clear()
+            for entry in entries:
+                sample = pg.PlotDataItem(pen=_pen(entry.color or QColor(STYLE_SAMPLE_COLOR),
+                                                  entry.style))
+                legend.addItem(sample, entry.name)
+            if name == "loss":
+                for spec, items in self._bands:
+                    legend.addItem(items[-1], spec.name)
+            for sample, _label in legend.items:  # a click would hide nothing but the sample
+                sample.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+            panel.update_legend()
 
     def set_bands(self, specs: list[BandSpec]) -> None:
         """Seed bands on the loss plot (replacing any); the check box shows when there are any."""
@@ -411,6 +469,7 @@ class CurvesView(QWidget):
                 item.setVisible(self.bands_box.isChecked())
             self._bands.append((spec, [low, high, fill, mean]))
         self.bands_box.setVisible(bool(specs))
+        self._fill_legends()
         self.loss_panel.update_legend()
 
     @property
@@ -436,7 +495,7 @@ class CurvesView(QWidget):
         for curve in self._curves.values():
             if curve.pull() or force:
                 curve.draw(smoothed, look)
-                curve.mark_nonfinite(self.loss_panel.plot)
+                curve.mark_end(self.loss_panel.plot)
                 changed = True
         if live and changed:
             self._hold_axes(["loss"])
@@ -503,21 +562,50 @@ class CurvesView(QWidget):
                 plot.enableAutoRange(axis=axis)
         self._held = {}
 
+    def stopped(self, records: list[RunRecord]) -> list[str]:
+        """'#2 failed: <why>' for each of these runs that failed or was cancelled."""
+        names = {c.spec.record.run_id: c.spec.name for c in self._curves.values()}
+        out, seen = [], set()
+        for record in records:
+            if record.status not in (FAILED, CANCELLED) or record.run_id in seen:
+                continue
+            seen.add(record.run_id)
+            why = record.reason if record.reason and record.reason != record.status else ""
+            out.append(f"{names.get(record.run_id) or record.display_name()} {record.status}"
+                       + (f": {why}" if why else ""))
+        return out
+
     def _update_hints(self) -> None:
+        """The text over an empty plot says why it is empty; a run that failed or was
+        cancelled is named with its reason above the plot it is missing from."""
         for panel in self.panels().values():
             panel.update_legend()
-        self.loss_panel.set_hint("" if self._curves else "No runs to show yet.")
+        curves = list(self._curves.values())
+        stopped = self.stopped([c.spec.record for c in curves])
+        if not curves:
+            self.loss_panel.set_hint("No runs to show yet.")
+        elif not any(len(c.x) for c in curves):
+            self.loss_panel.set_hint("\n".join(stopped) or "Waiting for steps…")
+        else:
+            self.loss_panel.set_hint("")
+        self.loss_panel.set_note(stopped if not self.loss_panel.hint() else [])
         if self.time_panel is not None:
             self.time_panel.set_hint("" if self._curves else "Step times appear while runs stream.")
-        if not self._diffs:
-            self.diff_panel.set_hint(self._diff_hint)
-        elif not any(d.nonzero for d in self._diffs.values()):
-            started = any(d.seen[0] > 0 and d.seen[1] > 0 for d in self._diffs.values())
-            self.diff_panel.set_hint("Every loss difference so far is 0 (the verdict also "
-                                     "compares the parameters)."
-                                     if started else "Waiting for steps…")
+        diffs = list(self._diffs.values())
+        stopped = self.stopped([r for d in diffs for r in (d.spec.ref, d.spec.other)])
+        started = any(d.seen[0] > 0 and d.seen[1] > 0 for d in diffs)
+        if not diffs:
+            hint = self._diff_hint
+        elif any(d.nonzero for d in diffs):
+            hint = ""
+        elif started:
+            hint = "Every loss difference so far is 0 (the verdict also compares the parameters)."
+        elif stopped:
+            hint = "No steps to compare:\n" + "\n".join(stopped)
         else:
-            self.diff_panel.set_hint("")
+            hint = "Waiting for steps…"
+        self.diff_panel.set_hint(hint)
+        self.diff_panel.set_note(stopped if diffs and not hint.startswith("No steps") else [])
 
     def _set_log_y(self, on: bool) -> None:
         self.loss_panel.plot.setLogMode(y=on)
@@ -525,7 +613,7 @@ class CurvesView(QWidget):
             for item in curve.nonfinite_items:
                 self.loss_panel.plot.removeItem(item)
             curve.nonfinite_items = []
-            curve.mark_nonfinite(self.loss_panel.plot)
+            curve.mark_end(self.loss_panel.plot)
 
     def _set_smoothing(self, weight: float) -> None:
         for curve in self._curves.values():

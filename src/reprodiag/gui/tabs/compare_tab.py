@@ -4,9 +4,11 @@ reports) against a reference.
 Pairs, verdicts and the environment diff all come from core.compare.compare_bundles, which
 takes anything with .label/.snapshot/.runs -- so the tab hands it each source narrowed to
 the ticked runs. A bundle that fails to load is listed with its error; the others stay.
-For the environment chosen above the details, they show core.diagnose's findings (with
-fixes to copy or rerun), the environment diff, the align plan and, with several seeds per
-side, the seed statistics; "Explain this difference" reruns a selected canary pair one factor at a time.
+Sources keep the order they were asked for, and their labels are told apart in that order
+(distinct_labels). Under the plots, for the environment chosen above them, tabs show
+core.diagnose's findings (with fixes to copy or rerun), the run pairs, the environment diff,
+the align plan, with several seeds per side the seed statistics, and the layers;
+"Explain this difference" reruns a selected canary pair one factor at a time.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -40,9 +42,10 @@ from reprodiag.core.env.foreign import import_report_file, report_kind
 from reprodiag.core.env.model import Snapshot
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.record import RunRecord
+from reprodiag.core.wording import counted
 from reprodiag.errors import UserError
 from reprodiag.gui import theme
-from reprodiag.gui.plots.curves import CurveSpec, CurvesView, DiffSpec
+from reprodiag.gui.plots.curves import CurveSpec, CurvesView, DiffSpec, LegendEntry
 from reprodiag.gui.state import AppState
 from reprodiag.gui.widgets.align_view import AlignView
 from reprodiag.gui.widgets.dialogs import OPEN_FILTER, ask_open_paths, report
@@ -60,7 +63,52 @@ LOCAL = "__local__"
 # Line style per environment: the reference solid, the others dashed/dotted.
 STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
           Qt.PenStyle.DashDotLine, Qt.PenStyle.DashDotDotLine)
-DIAGNOSIS, ENVIRONMENT, MATCH, SEEDS, LAYERS = range(5)  # the details' tabs
+DIAGNOSIS, PAIRS, ENVIRONMENT, MATCH, SEEDS, LAYERS = range(6)  # the details' tabs
+TITLE_OTHERS = 2  # environments named in the window title; more are counted
+LAYERS_HEIGHT = 360  # pixels the details get at least when the Layers tab is brought up
+
+
+def file_name(path: Path) -> str:
+    """A bundle's file name without the '.reprodiag.zip' (or '.zip') ending."""
+    name = path.name
+    for suffix in (".reprodiag.zip", ".zip"):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def run_names(runs: list[RunRecord], limit: int = 36) -> list[str]:
+    """What tells each run's config apart from the others' ('seed=0', 'seed=1'), for the
+    legend: the parts of their short labels that not all of them share (all of it for one)."""
+    labels = [run.config.short_label().split() for run in runs]
+    shared = set.intersection(*map(set, labels)) if len(labels) > 1 else set()
+    names = [" ".join(part for part in parts if part not in shared) for parts in labels]
+    return [name if len(name) <= limit else name[: limit - 1] + "…" for name in names]
+
+
+def distinct_labels(sources: list[Source]) -> list[str]:
+    """Each source's name, told apart from the others' in the order given: sources that share
+    a name add their file's name ('vm (colab)', 'vm (laptop)'); any still alike are numbered
+    by their place in the list ('vm', 'vm (2)'). The same list always gives the same labels,
+    whichever file finished loading first."""
+    names = [s.name or s.label for s in sources]
+    labels = []
+    for source, name in zip(sources, names):
+        stem = file_name(source.path) if source.path is not None else ""
+        twins = [t for t, n in zip(sources, names) if n == name and t is not source]
+        if twins and stem and stem != name and all(
+                t.path is None or file_name(t.path) != stem for t in twins):
+            name = f"{name} ({stem})"
+        labels.append(name)
+    taken: set[str] = set()
+    out = []
+    for label in labels:
+        unique, n = label, 2
+        while unique in taken or (unique != label and unique in labels):
+            unique, n = f"{label} ({n})", n + 1
+        taken.add(unique)
+        out.append(unique)
+    return out
 
 
 def looks_like_bundle(path: str) -> bool:
@@ -79,6 +127,21 @@ def read_source(path: str) -> Bundle | Snapshot:
     return read_bundle(path) if looks_like_bundle(path) else import_report_file(path)
 
 
+def _table_page(caption: QLabel, control: QWidget, table: QWidget) -> QWidget:
+    """A details tab: a caption and a control above a table."""
+    page = QWidget()
+    page.setToolTip(table.toolTip())
+    layout = QVBoxLayout(page)
+    layout.setContentsMargins(0, 2, 0, 0)
+    layout.setSpacing(2)
+    bar = QHBoxLayout()
+    bar.addWidget(caption, 1)
+    bar.addWidget(control)
+    layout.addLayout(bar)
+    layout.addWidget(table, 1)
+    return page
+
+
 @dataclass(kw_only=True)
 class _Side:
     """A source narrowed to its ticked runs: what compare_bundles reads."""
@@ -93,6 +156,7 @@ class CompareTab(QWidget):
     """Sources and reference on the left; summary, plots, verdicts and env diff on the right."""
 
     title = "Compare"
+    compared = Signal()  # after every comparison: sources, their labels or the reference changed
 
     def __init__(self, state: AppState, local_runs: Callable[[], list[RunRecord]],
                  parent: QWidget | None = None):
@@ -113,6 +177,7 @@ class CompareTab(QWidget):
         self._fix_timer.timeout.connect(self._poll_fix_checks)
         self._fix_progress: list = []
         self._reports = 0
+        self._names: list[str] = []  # the reference's label, then the others', as compared
 
         open_button = QPushButton("Open bundles…")
         open_button.setToolTip("Load .reprodiag.zip bundles (from Colab, another machine, "
@@ -163,7 +228,8 @@ class CompareTab(QWidget):
         self.verdicts = VerdictTable()
 
         self.env_other = QComboBox()
-        self.env_other.setToolTip("The environment whose facts are compared with the reference")
+        self.env_other.setToolTip("The environment compared with the reference in the tabs "
+                                  "below")
         self.env_other.setMinimumContentsLength(16)
         self.env_other.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -179,19 +245,22 @@ class CompareTab(QWidget):
         self.align_view = AlignView()
         self.seed_view = SeedStatsView()
         self.layers_view = LayersView()
+
+        self.explain_button = QPushButton("Explain this difference…")
+        self.explain_button.clicked.connect(lambda: self.explain())
+        self.verdicts.itemSelectionChanged.connect(self._update_explain_button)
+        self.verdicts.itemSelectionChanged.connect(self._select_layers_pair)
+        self.pairs_count = QLabel()
+        self.pairs_count.setToolTip(self.verdicts.toolTip())
+        pairs_page = _table_page(self.pairs_count, self.explain_button, self.verdicts)
+        env_page = _table_page(self.env_count, self.show_all, self.env_diff)
+        # Every tab below compares the reference with the one environment chosen above them,
+        # each with the whole height under the plots (a 1280x800 screen has no room for three
+        # stacked panes).
         self.side_tabs = QTabWidget()
         self.side_tabs.setDocumentMode(True)
-        env_page = QWidget()
-        env_page.setToolTip(self.env_diff.toolTip())
-        env_layout = QVBoxLayout(env_page)
-        env_layout.setContentsMargins(0, 2, 0, 0)
-        env_layout.setSpacing(2)
-        env_bar = QHBoxLayout()
-        env_bar.addWidget(self.env_count, 1)
-        env_bar.addWidget(self.show_all)
-        env_layout.addLayout(env_bar)
-        env_layout.addWidget(self.env_diff, 1)
-        for widget, title in ((self.findings, "Diagnosis"), (env_page, "Environment diff"),
+        for widget, title in ((self.findings, "Diagnosis"), (pairs_page, "Run pairs"),
+                              (env_page, "Environment diff"),
                               (self.align_view, "Make it match"),
                               (self.seed_view, "Seed statistics"),
                               (self.layers_view, "Layers")):
@@ -212,30 +281,12 @@ class CompareTab(QWidget):
         details_layout.addLayout(details_bar)
         details_layout.addWidget(self.side_tabs, 1)
 
-        verdict_box = QWidget()
-        verdict_layout = QVBoxLayout(verdict_box)
-        verdict_layout.setContentsMargins(0, 0, 0, 0)
-        verdict_title = QLabel("<b>Run pairs</b>")
-        verdict_title.setToolTip(self.verdicts.toolTip())
-        self.explain_button = QPushButton("Explain this difference…")
-        self.explain_button.clicked.connect(lambda: self.explain())
-        self.verdicts.itemSelectionChanged.connect(self._update_explain_button)
-        self.verdicts.itemSelectionChanged.connect(self._select_layers_pair)
-        verdict_bar = QHBoxLayout()
-        verdict_bar.addWidget(verdict_title)
-        verdict_bar.addStretch(1)
-        verdict_bar.addWidget(self.explain_button)
-        verdict_layout.addLayout(verdict_bar)
-        verdict_layout.addWidget(self.verdicts, 1)
-
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.view)
-        right.addWidget(verdict_box)
         right.addWidget(details)
-        right.setStretchFactor(0, 5)
-        right.setStretchFactor(1, 2)
-        right.setStretchFactor(2, 4)
-        right.setSizes([320, 130, 330])
+        right.setStretchFactor(0, 1)
+        right.setStretchFactor(1, 1)
+        right.setSizes([390, 310])
         right.setChildrenCollapsible(False)
         self.right_split = right
         right_box = QWidget()
@@ -247,9 +298,12 @@ class CompareTab(QWidget):
         main = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(left)
         main.addWidget(right_box)
-        main.setStretchFactor(1, 1)
+        main.setStretchFactor(0, 1)  # a wider window widens the sources a little, the plots most
+        main.setStretchFactor(1, 5)
         main.setChildrenCollapsible(False)
-        main.setSizes([345, 935])
+        main.setSizes([280, 1000])
+        # the main window keeps their sizes between sessions
+        self.splitters = {"compare/sources": main, "compare/plots": right}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(main)
@@ -262,8 +316,8 @@ class CompareTab(QWidget):
     def open_bundles(self, paths: list[str]) -> None:
         """Read bundles (or report files) in the background; each one is added, or listed
         with its error."""
+        self.place(paths)
         for path in paths:
-            self._place(str(Path(path).resolve()))
             self.state.tasks.submit(lambda p=str(path): read_source(p),
                                     lambda obj, p=str(path): self._loaded(p, obj),
                                     lambda msg, p=path: self.add_error(p, msg))
@@ -299,7 +353,7 @@ class CompareTab(QWidget):
         if key is None:
             self._reports += 1
             key = f"report:{self._reports}"
-        source = Source(key=key, label=self._unique(label, key), snapshot=snapshot, runs=[],
+        source = Source(key=key, label=label, name=label, snapshot=snapshot, runs=[],
                         origin=origin)
         self._put(source)
         if self.on_report_added is not None:
@@ -308,8 +362,8 @@ class CompareTab(QWidget):
 
     def add_bundle(self, bundle: Bundle) -> None:
         key = str(Path(bundle.path).resolve())
-        label = bundle.label or Path(bundle.path).name
-        self._put(Source(key=key, label=self._unique(label, key), snapshot=bundle.snapshot,
+        name = bundle.label or Path(bundle.path).name
+        self._put(Source(key=key, label=name, name=name, snapshot=bundle.snapshot,
                          runs=list(bundle.runs), path=Path(bundle.path),
                          producer=dict(bundle.producer)))
         if self.on_bundle_loaded is not None:
@@ -317,7 +371,8 @@ class CompareTab(QWidget):
 
     def add_error(self, path: str, message: str) -> None:
         key = str(Path(path).resolve())
-        self._put(Source(key=key, label=Path(path).name, path=Path(path), error=message))
+        self._put(Source(key=key, label=Path(path).name, name=Path(path).name, path=Path(path),
+                         error=message))
         report(self, message)
 
     def add_local(self) -> None:
@@ -327,25 +382,25 @@ class CompareTab(QWidget):
             report(self, "no finished runs on this machine yet: run a canary in the Runs tab",
                    "warning")
             return
-        self._put(Source(key=LOCAL, label="this machine", snapshot=self.state.snapshot,
-                         runs=runs, producer={"version": __version__}))
+        self._put(Source(key=LOCAL, label="this machine", name="this machine",
+                         snapshot=self.state.snapshot, runs=runs,
+                         producer={"version": __version__}))
 
-    def _unique(self, label: str, key: str) -> str:
-        taken = {s.label for s in self.sources if s.key != key}
-        out, n = label, 2
-        while out in taken:
-            out, n = f"{label} ({n})", n + 1
-        return out
-
-    def _place(self, key: str) -> int:
-        """The list position of a source: the order it was asked for, not the order it loaded."""
-        return self._order.setdefault(key, len(self._order))
+    def place(self, paths: list[str]) -> None:
+        """Keep list places for files about to load, in the order given: the list, the
+        reference and the labels then follow that order, not the order they finish loading."""
+        for path in paths:
+            self._order.setdefault(str(Path(path).resolve()), len(self._order))
 
     def _put(self, source: Source) -> None:
-        self._place(source.key)
+        self._order.setdefault(source.key, len(self._order))
         self.sources = [s for s in self.sources if s.key != source.key] + [source]
         self.sources.sort(key=lambda s: self._order[s.key])
         self._sync_sources()
+
+    def label_of(self, key: str) -> str | None:
+        source = self.source(key)
+        return source.label if source is not None else None
 
     def _remove_selected(self) -> None:
         item = self.tree.currentItem()
@@ -358,6 +413,8 @@ class CompareTab(QWidget):
         self._sync_sources()
 
     def _sync_sources(self) -> None:
+        for source, label in zip(self.sources, distinct_labels(self.sources)):
+            source.label = label
         self.tree.set_sources(self.sources)
         current = self.reference.currentData()
         self.reference.blockSignals(True)
@@ -396,11 +453,23 @@ class CompareTab(QWidget):
             if ref is not None else {}
         self.comparisons = [compare_bundles(*self.sides[src.key]) for src, _ in others]
         self._number_runs(ref, others)
-        self.verdicts.set_comparisons(self.comparisons, self.run_number, self.run_color)
         self._update_plots(ref, others)
         self._fill_env_other(others)
         self._update_summary(ref, others)
-        self._update_explain_button()
+        self._names = ([ref[0].label] if ref is not None else []) + [s.label for s, _ in others]
+        self.compared.emit()
+
+    def names(self) -> str:
+        """What is compared, for the window title: 'colab vs workstation' (the reference
+        first), 'colab' alone, or '' when nothing is loaded."""
+        if not self._names:
+            return ""
+        ref, others = self._names[0], self._names[1:]
+        if not others:
+            return ref
+        shown = others[:TITLE_OTHERS]
+        more = len(others) - len(shown)
+        return f"{ref} vs {', '.join(shown)}" + (f" and {more} more" if more else "")
 
     def run_number(self, run: RunRecord) -> int:
         """1, 2, ... per reference run; a paired run shares its partner's number and colour."""
@@ -424,23 +493,33 @@ class CompareTab(QWidget):
                 self.run_number(run)
 
     def _update_plots(self, ref, others) -> None:
-        """Colour and number = pair; line style = environment (the reference solid)."""
+        """Colour and number = pair; line style = environment (the reference solid). The
+        legends say so once per colour and once per style, not once per curve: 4
+        environments of 3 runs take 7 entries, not 12."""
         ordered = ([ref] if ref is not None else []) + others
-        curves = []
+        curves, numbered = [], {}
         for i, (src, side) in enumerate(ordered):
             for run in side.runs:
-                curves.append(CurveSpec(f"{src.key}\n{run.run_id}",
-                                        f"{self.run_number(run)} {src.label}", run,
+                number = self.run_number(run)
+                numbered.setdefault(number, run)
+                curves.append(CurveSpec(f"{src.key}\n{run.run_id}", f"{number} {src.label}", run,
                                         self.run_color(run), STYLES[i % len(STYLES)]))
         diffs = []
-        for i, bc in enumerate(self.comparisons):
+        for i, (bc, (src, _side)) in enumerate(zip(self.comparisons, others)):
             style = STYLES[(i + 1) % len(STYLES)]
             for p in bc.pairs:
-                diffs.append(DiffSpec(f"{bc.labels[1]}\n{p.other.run_id}",
-                                      f"{self.run_number(p.ref)} {bc.labels[1]}",
+                diffs.append(DiffSpec(f"{src.key}\n{p.other.run_id}",
+                                      f"{self.run_number(p.ref)} {src.label}",
                                       p.ref, p.other, self.run_color(p.ref), style))
-        self.view.set_curves(curves)
-        self.view.set_diffs(diffs)
+        names = run_names([numbered[n] for n in sorted(numbered)])
+        colours = [LegendEntry(name=f"{n} {name}".strip(), color=self.run_color(numbered[n]))
+                   for n, name in zip(sorted(numbered), names)]
+        styles = [LegendEntry(name=src.label + (" (reference)" if src is ordered[0][0] and
+                                                ref is not None else ""),
+                              style=STYLES[i % len(STYLES)])
+                  for i, (src, _side) in enumerate(ordered)]
+        self.view.set_curves(curves, legend=styles + colours)
+        self.view.set_diffs(diffs, legend=styles[1 if ref is not None else 0:] + colours)
 
     def _fill_env_other(self, others) -> None:
         current = self.env_other.currentData()
@@ -454,13 +533,15 @@ class CompareTab(QWidget):
         self._update_env_diff()
 
     def _update_env_diff(self) -> None:
-        """Environment diff and diagnosis of the reference against the chosen environment."""
+        """Run pairs, environment diff and diagnosis of the reference against the chosen
+        environment."""
         ref = self.source(self.reference.currentData())
         other = self.source(self.env_other.currentData())
         sides = self.sides.get(other.key) if other is not None else None
         self.details_title.setText(f"<b>{html.escape(ref.label)}</b> (reference) vs"
                                    if ref is not None else "<b>Details</b> vs")
         self.side_tabs.setTabText(ENVIRONMENT, "Environment diff")
+        self._update_pairs(ref, other if sides is not None else None)
         if ref is None or sides is None:
             self.env_diff.set_diffs([], ("A", "B"))
             self.env_count.setText("Load a second environment to see how they differ.")
@@ -497,7 +578,24 @@ class CompareTab(QWidget):
         differing = [d for d in diffs if not d.same]
         numerics = sum(1 for d in differing if d.numerics)
         self.side_tabs.setTabText(ENVIRONMENT, f"Environment diff ({len(differing)})")
-        self.env_count.setText(f"{len(differing)} differences, {numerics} numerics-relevant")
+        self.env_count.setText(f"{counted(len(differing), 'difference')}, {numerics} "
+                               "numerics-relevant")
+
+    def _update_pairs(self, ref: Source | None, other: Source | None) -> None:
+        """The run pairs of the reference and the chosen environment."""
+        bc = self.comparisons[list(self.sides).index(other.key)] if other is not None else None
+        self.verdicts.set_comparisons([bc] if bc is not None else [], self.run_number,
+                                      self.run_color)
+        self.side_tabs.setTabText(PAIRS, f"Run pairs ({len(bc.pairs)})" if bc else "Run pairs")
+        if bc is None:
+            self.pairs_count.setText("The runs of two environments are paired by config here.")
+        else:
+            unpaired = len(bc.unpaired_a) + len(bc.unpaired_b)
+            self.pairs_count.setText(
+                f"{counted(len(bc.pairs), 'pair')} of runs with the same config"
+                + (f", {counted(unpaired, 'run')} without a partner" if unpaired else "")
+                + ". Select one to explain it or see its layers.")
+        self._update_explain_button()
 
     def _update_seed_stats(self, sides) -> None:
         """The seed statistics tab, and the seed bands on the loss plot, are there only when
@@ -511,11 +609,12 @@ class CompareTab(QWidget):
         self.side_tabs.setTabVisible(SEEDS, bool(shown))
 
     def show_panel(self, index: int) -> None:
-        """Bring one of the details' tabs (DIAGNOSIS, ENVIRONMENT, MATCH, SEEDS, LAYERS) to
-        the front."""
+        """Bring one of the details' tabs (DIAGNOSIS, PAIRS, ENVIRONMENT, MATCH, SEEDS,
+        LAYERS) to the front."""
         self.side_tabs.setCurrentIndex(index)
-        if index == LAYERS:  # a grid of layers wants more height than the plots
-            self.right_split.setSizes([270, 100, 410])
+        plots, details = self.right_split.sizes()
+        if index == LAYERS and details < LAYERS_HEIGHT:  # a grid of layers wants more height
+            self.right_split.setSizes([max(plots + details - LAYERS_HEIGHT, 1), LAYERS_HEIGHT])
 
     def _select_layers_pair(self) -> None:
         """The Layers view follows the run pair selected in the table."""
@@ -544,11 +643,12 @@ class CompareTab(QWidget):
                          records=list(records), reference=reference)
         self.fix_checks.append(check)
         key = f"__fix__{len(self.fix_checks)}"
-        self._put(Source(key=key, label=f"fix: {check.changes_text}", runs=list(records),
+        name = f"fix: {check.changes_text}"
+        self._put(Source(key=key, label=name, name=name, runs=list(records),
                          snapshot=self.state.snapshot, producer={"version": __version__},
                          origin="rerun with fix"))
-        self.findings.set_fix_check(f"{check.changes_text}: running {len(records)} rerun"
-                                    f"{'s' if len(records) != 1 else ''} on this machine…")
+        self.findings.set_fix_check(f"{check.changes_text}: running "
+                                    f"{counted(len(records), 'rerun')} on this machine…")
         self._fix_timer.start()
 
     def _poll_fix_checks(self) -> None:
@@ -616,8 +716,9 @@ class CompareTab(QWidget):
             self.summary.setText("Tick the reference environment to compare.")
             return
         if not others:
-            self.summary.setText(f"Reference <b>{html.escape(ref[0].label)}</b>: {len(ref[1].runs)} runs. "
-                                 "Load or tick another environment to compare with it.")
+            self.summary.setText(f"Reference <b>{html.escape(ref[0].label)}</b>: "
+                                 f"{counted(len(ref[1].runs), 'run')}. Load or tick another "
+                                 "environment to compare with it.")
             return
         lines = []
         for bc, (_src, side) in zip(self.comparisons, others):
@@ -627,13 +728,15 @@ class CompareTab(QWidget):
                 counts[p.verdict] = counts.get(p.verdict, 0) + 1
             parts = [f"<span style='color:{theme.verdict_color(v).name()}'><b>{n} {v}</b>"
                      "</span>" for v, n in counts.items()]
-            env = (f", {len(bc.numerics_env_differences)} numerics-relevant environment "
-                   "differences" if bc.env_compared else "")
+            env = (", " + counted(len(bc.numerics_env_differences),
+                                  "numerics-relevant environment difference")
+                   if bc.env_compared else "")
+            # the reference first, as in the details below and the window title
             if not (ref[1].runs and side.runs):
-                lines.append(f"<b>{lb}</b> vs <b>{la}</b>: environments "
+                lines.append(f"<b>{la}</b> vs <b>{lb}</b>: environments "
                              f"only (a side has no runs){env}")
                 continue
             overall = bc.overall_verdict or "no pairs"
-            lines.append(f"<b>{lb}</b> vs <b>{la}</b>: {overall} — "
-                         f"{len(bc.pairs)} pairs ({', '.join(parts) or 'none'}){env}")
+            lines.append(f"<b>{la}</b> vs <b>{lb}</b>: {overall} — "
+                         f"{counted(len(bc.pairs), 'pair')} ({', '.join(parts) or 'none'}){env}")
         self.summary.setText("<br>".join(lines))

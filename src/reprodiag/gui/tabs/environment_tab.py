@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from reprodiag.core import env as core_env
 from reprodiag.core.env.model import Snapshot
+from reprodiag.core.wording import counted
 from reprodiag.gui.state import AppState
 from reprodiag.gui.widgets.dialogs import BUNDLE_FILTER, ask_save_path, report
 from reprodiag.gui.widgets.env_tree import EnvTree
@@ -50,6 +52,7 @@ class EnvironmentTab(QWidget):
         self.state = state
         # key -> (label, snapshot) of bundles and imported reports, shown on demand
         self.others: dict[str, tuple[str, Snapshot]] = {}
+        self._kinds: dict[str, str] = {}  # key -> "Bundle" or "Report"
         self._capture_serial = 0
         self.capturing = False
 
@@ -218,23 +221,39 @@ class EnvironmentTab(QWidget):
         self.deep_button.setEnabled(True)
 
     # ------------------------------------------------------------------ sources
-    def add_bundle(self, bundle: Bundle) -> None:
-        """Offer a loaded bundle's snapshot in the Show picker."""
+    def add_bundle(self, bundle: Bundle, label: str | None = None) -> None:
+        """Offer a loaded bundle's snapshot in the Show picker (keyed by its resolved path,
+        as in the Compare tab, whose label for it is `label`)."""
         if bundle.snapshot is not None:
-            label = bundle.label or bundle.path.name
-            self._add_other(str(bundle.path), f"Bundle: {label}", label, bundle.snapshot)
+            label = label or bundle.label or bundle.path.name
+            self._add_other(str(Path(bundle.path).resolve()), "Bundle", label, bundle.snapshot)
 
     def add_snapshot(self, key: str, label: str, snapshot: Snapshot) -> None:
         """Offer an imported environment report's snapshot in the Show picker."""
-        self._add_other(key, f"Report: {label}", label, snapshot)
+        self._add_other(key, "Report", label, snapshot)
 
-    def _add_other(self, key: str, item: str, label: str, snapshot: Snapshot) -> None:
+    def _add_other(self, key: str, kind: str, label: str, snapshot: Snapshot) -> None:
         if key not in self.others:
-            self.source.addItem(item, key)
+            self.source.addItem(f"{kind}: {label}", key)
         self.others[key] = (label, snapshot)
+        self._kinds[key] = kind
+
+    def relabel(self, labels: dict[str, str]) -> None:
+        """Name the bundles and reports as the Compare tab does (key -> label)."""
+        for key, label in labels.items():
+            index = self.source.findData(key)
+            if key in self.others and index >= 0 and self.others[key][0] != label:
+                self.others[key] = (label, self.others[key][1])
+                self.source.setItemText(index, f"{self._kinds[key]}: {label}")
+                if index == self.source.currentIndex():
+                    self._show_current()
 
     def show_source(self, key: str) -> None:
-        self.source.setCurrentIndex(max(0, self.source.findData(key)))
+        """Show a bundle (by its path) or report (by its key) in the fact tree."""
+        index = self.source.findData(key)
+        if index < 0 and key not in self.others:
+            index = self.source.findData(str(Path(key).resolve()))
+        self.source.setCurrentIndex(max(0, index))
 
     def shown_snapshot(self) -> tuple[Snapshot | None, str]:
         """The snapshot in view and a label for it."""
@@ -253,7 +272,7 @@ class EnvironmentTab(QWidget):
             return
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snapshot.captured_at))
         kind = "deep" if snapshot.deep else "quick"
-        self.status.setText(f"{label}: {self.tree.fact_count()} facts, {kind} capture of "
+        self.status.setText(f"{label}: {counted(self.tree.fact_count(), 'fact')}, {kind} capture of "
                             f"{snapshot.python or 'unknown interpreter'} at {when}")
 
     def _apply_filter(self) -> None:
@@ -314,4 +333,4 @@ class EnvironmentTab(QWidget):
 
         self.state.tasks.submit(
             lambda: write_bundle(path, snapshot=snapshot, runs=[], label=label), done,
-            lambda msg: report(self, msg))
+            lambda msg: report(self, msg), must_finish=True)

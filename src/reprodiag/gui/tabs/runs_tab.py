@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import os
-import time
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -35,6 +34,7 @@ from reprodiag.core.env.interpreters import snapshot_frameworks
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.record import CANCELLED, DIVERGED, FAILED, FINISHED, PENDING, RunRecord
 from reprodiag.core.runs.session import available_devices
+from reprodiag.core.wording import counted
 from reprodiag.errors import UserError
 from reprodiag.gui import theme
 from reprodiag.gui.plots.curves import CurveSpec, CurvesView, DiffSpec, first_difference_step
@@ -46,7 +46,6 @@ from reprodiag.gui.widgets.explain_dialog import explainable, open_explain
 from reprodiag.gui.widgets.run_table import RunTable
 
 REFRESH_MS = 25  # one timer, up to 40 Hz (>= 30 fps under load), for every live curve and row
-ROWS_REFRESH_S = 0.25  # progress and step counts of running rows: 4 Hz is live enough
 MAX_PARALLEL = 1
 SESSION, LIBRARY = "this session", "run library"
 
@@ -80,7 +79,6 @@ class RunsTab(QWidget):
         self.pythons: dict[str, str] = {}
         self.reference_id: str | None = None
         self._dirty: set[str] = set()  # rows to update at the next tick (ended, started, ...)
-        self._rows_at = 0.0  # when the rows of running runs were last updated
         self._comparisons: dict[tuple[str, str], object] = {}
         self._next_number = 1
 
@@ -197,6 +195,8 @@ class RunsTab(QWidget):
         main.setStretchFactor(1, 1)
         main.setChildrenCollapsible(False)
         main.setSizes([330, 950])
+        # the main window keeps their sizes between sessions
+        self.splitters = {"runs/form": main, "runs/plots": right}
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -317,18 +317,18 @@ class RunsTab(QWidget):
         library = self.state.library
         if record is not None and record.status in (FINISHED, DIVERGED) and library is not None:
             self.state.tasks.submit(lambda: library.save(record), None,
-                                    lambda msg: report(self, f"run not saved: {msg}"))
+                                    lambda msg: report(self, f"run not saved: {msg}"),
+                                    must_finish=True)
         self._start_next()
         self._update_buttons()
 
     def _tick(self) -> None:
-        """The one refresh timer: curves, then rows of runs that changed or are running."""
+        """The one refresh timer: curves, then rows of runs that changed or are running --
+        on the same tick, so a row's step count is the one its curve has just drawn (rows
+        set what did not change cheaply: Qt skips equal values)."""
         self.view.refresh()
         running = {rid for rid, r in self.records.items() if not r.ended and r.status != PENDING}
-        now = time.monotonic()
-        if now - self._rows_at >= ROWS_REFRESH_S:
-            self._rows_at = now
-            self._dirty |= running
+        self._dirty |= running
         for rid in self._dirty:
             if rid in self.records:
                 self.table.update_run(self.records[rid])
@@ -484,11 +484,11 @@ class RunsTab(QWidget):
             return write_bundle(path, snapshot=snap, runs=records, label=label)
 
         def done(written):
-            report(self, f"saved {len(records)} runs to {written}", "info")
+            report(self, f"saved {counted(len(records), 'run')} to {written}", "info")
             if on_done is not None:
                 on_done(written)
 
-        self.state.tasks.submit(work, done, lambda msg: report(self, msg))
+        self.state.tasks.submit(work, done, lambda msg: report(self, msg), must_finish=True)
 
     def _ask_import(self) -> None:
         for path in ask_open_paths(self, "Import runs from bundle"):
@@ -500,7 +500,7 @@ class RunsTab(QWidget):
         added = self.add_records(bundle.runs, f"bundle: {label}", shown=True)
         if added and self.reference_id is None:
             self.set_reference(bundle.runs[0].run_id)
-        report(self, f"imported {added} runs from {bundle.path.name}", "info")
+        report(self, f"imported {counted(added, 'run')} from {bundle.path.name}", "info")
 
     def load_library(self) -> None:
         """List the run library's runs (in the background; unticked, so plots stay clear)."""
@@ -563,7 +563,7 @@ class RunsTab(QWidget):
         library = self.state.library
         self.state.tasks.submit(lambda: library.delete(rid),
                                 lambda _r: self.remove_runs([rid]),
-                                lambda msg: report(self, msg))
+                                lambda msg: report(self, msg), must_finish=True)
 
     # ------------------------------------------------------------------ buttons
     def _update_target(self) -> None:

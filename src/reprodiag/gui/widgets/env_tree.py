@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 from reprodiag.core.knowledge.facts import describe
 from reprodiag.core.env.model import GROUPS, Snapshot
 from reprodiag.core.env.render import FOLDED, fact_text
+from reprodiag.core.wording import counted
 from reprodiag.gui import theme
 from reprodiag.gui.widgets.cells import children, top_items
 
@@ -71,7 +72,7 @@ class EnvTree(QTreeWidget):
         bold = QFont(self.font())
         bold.setBold(True)
         for group, facts in snapshot.grouped().items():
-            top = QTreeWidgetItem([GROUPS.get(group, group), f"{len(facts)} facts"])
+            top = QTreeWidgetItem([GROUPS.get(group, group), counted(len(facts), "fact")])
             top.setFont(0, bold)
             top.setForeground(1, QBrush(theme.muted_text()))
             self.addTopLevelItem(top)
@@ -84,7 +85,7 @@ class EnvTree(QTreeWidget):
                 parent, label = top, rest
                 if "." in rest and heads[head] >= NEST_MIN:
                     if head not in nodes:
-                        nodes[head] = QTreeWidgetItem([head, f"{heads[head]} facts"])
+                        nodes[head] = QTreeWidgetItem([head, counted(heads[head], "fact")])
                         nodes[head].setForeground(1, QBrush(theme.muted_text()))
                         top.addChild(nodes[head])
                     parent, label = nodes[head], rest.split(".", 1)[1]

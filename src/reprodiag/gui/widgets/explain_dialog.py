@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from reprodiag.core.diagnose import attribution
 from reprodiag.core.runs.config import RunConfig
+from reprodiag.core.wording import counted
 from reprodiag.gui.state import AppState
 from reprodiag.gui.widgets.dialogs import report
 from reprodiag.gui.widgets.cells import table_item
@@ -159,7 +160,8 @@ class ExplainDialog(QDialog):
             return attribution.attribute(ref, other, python=python, factors=factors,
                                          on_progress=emit, cancel=cancel)
 
-        self.state.tasks.submit(work, self._done, self._failed)
+        # must finish: once cancelled it stops its worker, which must not outlive the window
+        self.state.tasks.submit(work, self._done, self._failed, must_finish=True)
 
     def cancel(self) -> None:
         if self.running:
@@ -177,7 +179,7 @@ class ExplainDialog(QDialog):
         self.attribution_result = result
         self.cancel_button.setEnabled(False)
         self.copy_button.setEnabled(True)
-        self.status.setText(f"{result.runs} worker runs"
+        self.status.setText(counted(result.runs, "worker run")
                             + (" (cancelled)" if result.cancelled else ", finished"))
         self.show_result(result)
         self.completed.emit(result)

@@ -10,6 +10,7 @@ from typing import Optional
 
 from reprodiag.core.compare.runs import IDENTICAL, VERDICT_LABELS, compare_runs
 from reprodiag.core.runs.record import FINISHED, STATUS_LABELS, RunRecord
+from reprodiag.core.wording import counted
 
 
 @dataclass(kw_only=True)
@@ -54,7 +55,7 @@ class FixCheck:
         if not differing:
             steps = min(c.common_steps for c in verdicts) if verdicts else 0
             self.result = (f"{head}: the fix worked — the runs are now bitwise identical over "
-                           f"{steps} steps (rerun on this machine).")
+                           f"{counted(steps, 'step')} (rerun on this machine).")
         else:
             c = differing[0]
             where = c.first_gap_step if c.first_gap_step is not None else \

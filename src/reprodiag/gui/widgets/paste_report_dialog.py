@@ -12,7 +12,6 @@ from typing import Optional
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 from reprodiag.core.env.foreign import MAX_BYTES, decode_report, import_report, report_kind
 from reprodiag.core.env.model import Snapshot
 from reprodiag.errors import UserError
+from reprodiag.gui.widgets.dialogs import ask_open_path
 
 DEFAULT_NAME = "pasted report"
 INTRO = ("Paste what the other machine printed for <code>python -m torch.utils.collect_env"
@@ -97,7 +97,7 @@ class PasteReportDialog(QDialog):
         self.error.show()
 
     def _ask_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load report", "", REPORT_FILTER)
+        path = ask_open_path(self, "Load report", REPORT_FILTER)
         if path:
             self.load_file(path)
 

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
 from reprodiag.core.env.model import Snapshot
 from reprodiag.core.runs.record import STATUS_LABELS, RunRecord
+from reprodiag.core.wording import counted
 from reprodiag.gui import theme
 from reprodiag.gui.widgets.cells import children, top_items
 
@@ -20,10 +21,13 @@ KEY_ROLE = Qt.ItemDataRole.UserRole
 @dataclass(eq=False, kw_only=True)
 class Source:
     """One environment in the Compare tab: a bundle, this machine's runs, or an imported
-    environment report (no runs); or a load error. `origin` says where it came from."""
+    environment report (no runs); or a load error. `origin` says where it came from.
+    `name` is what it is called (the bundle's label, else its file name); `label` is that
+    name told apart from the other sources' (compare_tab.distinct_labels)."""
 
     key: str
     label: str
+    name: str = ""
     snapshot: Snapshot | None = None
     runs: list[RunRecord] = field(default_factory=list)
     path: Path | None = None
@@ -78,7 +82,8 @@ class SourceTree(QTreeWidget):
             where = src.origin or (str(src.path) if src.path
                                    else "runs of this session and the run library")
             env = "with" if src.snapshot is not None else "without"
-            top.setToolTip(0, f"{where}\n{len(src.runs)} runs, {env} environment snapshot")
+            top.setToolTip(0, f"{where}\n{counted(len(src.runs), 'run')}, {env} environment "
+                              "snapshot")
             top.setFlags(top.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             top.setCheckState(0, before.get(src.key, Qt.CheckState.Checked))
             top.setText(1, str(len(src.runs)))
