@@ -132,6 +132,7 @@ def test_selected_runs_are_saved_as_a_bundle(qtbot, window, bundles, tmp_path):
     assert saved.snapshot is not None and saved.snapshot.facts
 
 
+@pytest.mark.framework
 def test_progress_keeps_up_with_the_curve_and_failures_show_in_the_plots(qtbot, window,
                                                                          tmp_path):
     """While a run streams, its row counts the steps its curve shows; a run that fails before

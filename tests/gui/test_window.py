@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import (
@@ -376,6 +377,7 @@ def test_quitting_with_nothing_running_closes_at_once(qtbot, window):
     assert not window.isVisible() and window.quit_prompt is None
 
 
+@pytest.mark.framework
 def test_quitting_while_a_run_streams_asks_first(qtbot, window):
     """Cancel keeps the window and the run; Quit cancels the run through the Cancel path
     and leaves no worker behind."""

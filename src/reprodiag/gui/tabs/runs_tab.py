@@ -9,6 +9,7 @@ library and come back at the next start.
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 
@@ -395,13 +396,14 @@ class RunsTab(QWidget):
         # Legends name runs by number only; the run list beside them is the full legend.
         self.view.set_curves([CurveSpec(rid, f"#{self.numbers[rid]}", self.records[rid],
                                         self.color(rid)) for rid in shown])
-        ref = self.records.get(self.reference_id) if self.reference_id else None
+        ref_id = self.reference_id
+        ref = self.records.get(ref_id) if ref_id else None
         diffs = []
-        if ref is not None:
+        if ref is not None and ref_id is not None:
             for rid in shown:
                 if self.comparable(rid):
                     diffs.append(DiffSpec(rid, f"#{self.numbers[rid]} vs "
-                                               f"#{self.numbers[self.reference_id]}",
+                                               f"#{self.numbers[ref_id]}",
                                           ref, self.records[rid], self.color(rid)))
         self.view.set_diffs(diffs)
         if self.records and not shown:
@@ -429,7 +431,7 @@ class RunsTab(QWidget):
     def comparison(self, run_id: str):
         """The core comparison of a run against the reference, once both have ended."""
         ref_id = self.reference_id
-        if not self.comparable(run_id):
+        if ref_id is None or not self.comparable(run_id):
             return None
         ref, other = self.records[ref_id], self.records[run_id]
         if not (ref.ended and other.ended and len(ref.steps) and len(other.steps)):
@@ -492,7 +494,7 @@ class RunsTab(QWidget):
 
     def _ask_import(self) -> None:
         for path in ask_open_paths(self, "Import runs from bundle"):
-            self.state.tasks.submit(lambda p=path: read_bundle(p), self.import_bundle,
+            self.state.tasks.submit(functools.partial(read_bundle, path), self.import_bundle,
                                     lambda msg: report(self, msg))
 
     def import_bundle(self, bundle: Bundle) -> None:
@@ -547,12 +549,13 @@ class RunsTab(QWidget):
     def explain(self, rid: str, factors: list[str] | None = None):
         """Explain the difference of run `rid` to the reference (a dialog reruns both)."""
         why = self.explain_unavailable(rid)
-        if why:
+        ref_id = self.reference_id
+        if why or ref_id is None:  # explain_unavailable says why without a reference
             report(self, f"cannot explain: {why}", "warning")
             return None
-        ref = self.records[self.reference_id]
+        ref = self.records[ref_id]
         return open_explain(self, self.state, ref.config, self.records[rid].config, factors,
-                            (self.numbered_name(self.reference_id), self.numbered_name(rid)))
+                            (self.numbered_name(ref_id), self.numbered_name(rid)))
 
     def _show_log(self, rid: str) -> None:
         record = self.records[rid]
@@ -561,6 +564,8 @@ class RunsTab(QWidget):
 
     def _delete_from_library(self, rid: str) -> None:
         library = self.state.library
+        if library is None:  # an offscreen window keeps no library
+            return
         self.state.tasks.submit(lambda: library.delete(rid),
                                 lambda _r: self.remove_runs([rid]),
                                 lambda msg: report(self, msg), must_finish=True)
