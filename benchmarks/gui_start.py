@@ -140,7 +140,7 @@ def run_quit(sizes: Sizes) -> list[Result]:
 
 def screenshot(sizes: Sizes) -> Result:
     result = Result("gui_screenshot", "reprodiag screenshot without bundles: process start to "
-                    "the PNG written", "ratio", 1.3, Side("reprodiag screenshot --out x.png", "s"),
+                    "the PNG written", "ratio", 1.5, Side("reprodiag screenshot --out x.png", "s"),
                     Side("bare PySide6 + pyqtgraph window (first frame)", "s"))
     phases: dict[str, list[float]] = {}
     imported: set[str] = set()
