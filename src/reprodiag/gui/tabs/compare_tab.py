@@ -235,6 +235,11 @@ class CompareTab(QWidget):
         self.env_other.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.env_other.currentIndexChanged.connect(lambda _i: self._update_env_diff())
+        # the user's pick is kept; until then the first other source in the order given is
+        # shown, whichever bundle finished loading first
+        self._picked_other: str | None = None
+        self.env_other.activated.connect(
+            lambda _i: setattr(self, "_picked_other", self.env_other.currentData()))
         self.show_all = QCheckBox("Show all facts")
         self.show_all.setToolTip("Also list facts that are the same on both sides")
         self.show_all.toggled.connect(lambda _b: self._update_env_diff())
@@ -527,7 +532,7 @@ class CompareTab(QWidget):
         self.view.set_diffs(diffs, legend=styles[1 if ref is not None else 0:] + colours)
 
     def _fill_env_other(self, others) -> None:
-        current = self.env_other.currentData()
+        current = self._picked_other
         self.env_other.blockSignals(True)
         self.env_other.clear()
         for src, _side in others:
