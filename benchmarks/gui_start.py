@@ -1,10 +1,12 @@
-"""GUI cold start and quit: reprodiag vs a bare window.
+"""GUI cold start, `reprodiag screenshot` and quit: reprodiag vs a bare window.
 
 Start: process start to the first painted window. Both sides are fresh processes of this
 Python with the offscreen Qt platform and an empty home folder (no saved settings, no run
 library); the parent's clock runs from spawn to the child's "painted" line
 (scripts/gui_first_paint.py). The child also says whether torch or TensorFlow were imported
-by then: they must never be.
+by then: they must never be. Screenshot: `reprodiag screenshot` without bundles, process
+start to the PNG written, beside the same bare window; the child says whether pydantic or
+the bundle code were imported: without bundles it has no use for them.
 
 Quit: from the close a person asks for (Ctrl+Q) to the process gone, once the window has
 settled (scripts/gui_quit.py), beside the same for a bare window; and reprodiag's again one
@@ -35,8 +37,11 @@ QUIT_TIMEOUT_S = 180
 PHASES = ("interpreter_ready", "imported", "painted")
 
 
-def first_paint(which: str, phases: dict[str, list[float]], imported: set[str]) -> float:
-    """Seconds from spawning `gui_first_paint.py which` to its first painted frame."""
+def first_paint(which: str, phases: dict[str, list[float]], imported: set[str],
+                not_needed: set[str] | None = None) -> float:
+    """Seconds from spawning `gui_first_paint.py which` to its first painted frame (for
+    "screenshot": to the PNG written). Modules it names as not needed are added to
+    `not_needed`."""
     env = child_env(**isolated_home())
     spawned_wall = time.time()
     t0 = time.perf_counter()
@@ -56,6 +61,8 @@ def first_paint(which: str, phases: dict[str, list[float]], imported: set[str]) 
                              f"{(err or '').strip().splitlines()[-1:]}")
     info = last_json(line, f"gui_first_paint.py {which}")
     imported.update(info.get("frameworks", []))
+    if not_needed is not None:
+        not_needed.update(info.get("not_needed", []))
     marks = info.get("marks", {})
     previous = spawned_wall
     for name in PHASES:
@@ -87,7 +94,7 @@ def run_start(sizes: Sizes) -> list[Result]:
         steps = [f"{medians[f'{which}.{p}']:.2f}" for p in PHASES if f"{which}.{p}" in medians]
         result.notes.append(f"{which}: interpreter / imports / window + first frame = "
                             f"{' / '.join(steps)} s (medians)")
-    return [result]
+    return [result, screenshot(sizes)]
 
 
 def quit_time(which: str, scenario: str, gone: list[float]) -> float:
@@ -129,3 +136,25 @@ def run_quit(sizes: Sizes) -> list[Result]:
     idle.notes.append("window gone after " + ", ".join(
         f"{k} {v * 1000:.0f} ms" for k, v in medians.items()) + " (medians)")
     return [idle, deep]
+
+
+def screenshot(sizes: Sizes) -> Result:
+    result = Result("gui_screenshot", "reprodiag screenshot without bundles: process start to "
+                    "the PNG written", "ratio", 1.5, Side("reprodiag screenshot --out x.png", "s"),
+                    Side("bare PySide6 + pyqtgraph window (first frame)", "s"))
+    phases: dict[str, list[float]] = {}
+    imported: set[str] = set()
+    not_needed: set[str] = set()
+    interleaved(sizes.process_reps,
+                lambda: first_paint("screenshot", phases, imported, not_needed),
+                lambda: first_paint("bare", phases, imported), result)
+    result.checks["no_framework_imported"] = not imported
+    result.checks["no_bundle_or_pydantic_imported"] = not not_needed
+    if not_needed:
+        result.notes.append(f"imported without bundles: {', '.join(sorted(not_needed))}")
+    medians = {k: sorted(v)[len(v) // 2] for k, v in phases.items()}
+    result.extra["phases_s"] = medians
+    steps = [f"{medians[f'screenshot.{p}']:.2f}" for p in PHASES if f"screenshot.{p}" in medians]
+    result.notes.append(f"screenshot: interpreter / CLI import / window, capture and PNG = "
+                        f"{' / '.join(steps)} s (medians)")
+    return result

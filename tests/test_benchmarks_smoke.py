@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = {"gui_cold_start", "gui_quit", "gui_quit_capturing", "env_default", "env_deep",
+FIGURES = {"gui_cold_start", "gui_screenshot", "gui_quit", "gui_quit_capturing", "env_default", "env_deep",
            "canary_overhead_mlp", "canary_overhead_cnn", "recorder_overhead_torch", "recorder_overhead_keras",
            "bundle_compare_time", "bundle_compare_memory", "live_plot_fps", "live_plot_stall",
            "canary_end_to_end", "layer_capture_bundle_size", "layer_capture_resnet50_step"}
@@ -31,6 +31,7 @@ def smoke(tmp_path_factory):
     return proc, out
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_the_suite_runs_every_benchmark_and_prints_the_table(smoke):
     proc, _ = smoke
@@ -42,6 +43,7 @@ def test_the_suite_runs_every_benchmark_and_prints_the_table(smoke):
     assert FIGURES <= named
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_the_json_holds_each_figure_with_its_repetitions_and_target(smoke):
     proc, out = smoke
@@ -60,5 +62,7 @@ def test_the_json_holds_each_figure_with_its_repetitions_and_target(smoke):
         assert math.isfinite(r["figure"]) and r["met"] in (True, False), name
     gui = results["gui_cold_start"]
     assert gui["checks"]["no_framework_imported"] is True  # the GUI never imports torch/TF
+    shot = results["gui_screenshot"]
+    assert shot["checks"] == {"no_framework_imported": True, "no_bundle_or_pydantic_imported": True}
     assert results["bundle_compare_time"]["checks"]["compared_all_pairs"] is True
     assert results["live_plot_fps"]["checks"]["every_step_plotted"] is True

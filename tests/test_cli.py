@@ -53,6 +53,7 @@ def only_pair(result: dict) -> dict:
     return result["pairs"][0]
 
 
+@pytest.mark.framework
 def test_hash_every_is_recording_only_runs_still_pair(bundles, tmp_path):
     out = tmp_path / "every.reprodiag.zip"
     proc = reprodiag("run", "--framework", "torch", "--model", "mlp", "--steps", "25",
@@ -64,6 +65,7 @@ def test_hash_every_is_recording_only_runs_still_pair(bundles, tmp_path):
     assert pair["first_bitwise_loss_diff_step"] is None and pair["first_grad_norm_diff_step"] is None
 
 
+@pytest.mark.framework
 def test_seeded_torch_runs_repeat_bitwise(bundles):
     pair = only_pair(compare_json(bundles["t1a"], bundles["t1b"]))
     assert pair["verdict"] == "identical"
@@ -71,6 +73,7 @@ def test_seeded_torch_runs_repeat_bitwise(bundles):
     assert pair["stage"] is None
 
 
+@pytest.mark.framework
 def test_torch_one_vs_two_threads_diverges_after_equal_step0(bundles):
     pair = only_pair(compare_json(bundles["t1a"], bundles["t2"]))
     assert pair["verdict"] in ("diverged", "equivalent")
@@ -82,18 +85,21 @@ def test_torch_one_vs_two_threads_diverges_after_equal_step0(bundles):
     assert "first backward pass" in text and "grad." in text
 
 
+@pytest.mark.framework
 def test_different_seeds_part_at_initial_parameters(bundles):
     pair = only_pair(compare_json(bundles["t1a"], bundles["seed1"]))
     assert pair["verdict"] == "diverged"
     assert pair["stage"] == "initial parameters"
 
 
+@pytest.mark.framework
 def test_float64_differs_from_float32(bundles):
     pair = only_pair(compare_json(bundles["t1a"], bundles["f64"]))
     assert pair["verdict"] != "identical"
     assert pair["first_param_diff_step"] is not None
 
 
+@pytest.mark.framework
 def test_keras_op_determinism_diverges(tmp_path):
     outs = []
     for name, flag in (("plain", "--no-deterministic"), ("det", "--deterministic")):
@@ -108,6 +114,7 @@ def test_keras_op_determinism_diverges(tmp_path):
     assert pair["first_param_diff_step"] is not None
 
 
+@pytest.mark.framework
 def test_markdown_report_names_verdict_and_environment(bundles):
     md = reprodiag("compare", bundles["t1a"], bundles["seed1"], "--markdown").stdout
     assert "initial parameters" in md
@@ -133,6 +140,7 @@ def test_bad_input_is_one_line_and_exit_2(args, needle):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.framework
 def test_not_a_bundle_is_refused_with_exit_2(tmp_path, bundles):
     bogus = tmp_path / "notes.reprodiag.zip"
     bogus.write_text("this is not a zip file")
@@ -141,6 +149,7 @@ def test_not_a_bundle_is_refused_with_exit_2(tmp_path, bundles):
     assert str(bogus) in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.framework
 def test_run_on_gpu_without_one_explains_in_one_line(tmp_path):
     proc = reprodiag("run", "--device", "gpu", "--steps", "3", "--out",
                      tmp_path / "g.reprodiag.zip", check=False)
@@ -163,6 +172,7 @@ def test_env_text_is_grouped():
         assert title in text
 
 
+@pytest.mark.framework
 def test_compare_adds_seed_statistics_when_sides_have_several_seeds(tmp_path):
     outs = []
     for threads in ("1", "2"):

@@ -136,6 +136,7 @@ def test_template_and_saved_notebook_are_nbformat_4(tmp_path):
         nbformat.validate(nbformat.read(path, as_version=4))
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_saved_notebook_runs_in_a_clean_kernel_and_writes_the_standard_set(notebook_run):
     bundle, out = notebook_run["bundle"], notebook_run["output"]
@@ -158,6 +159,7 @@ def test_saved_notebook_runs_in_a_clean_kernel_and_writes_the_standard_set(noteb
     assert f"bundle written to {notebook_run['path']}" in out  # the download step, outside Colab
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_colab_bundle_compares_identical_with_a_local_export(notebook_run, local_export):
     proc = run([sys.executable, "-m", "reprodiag", "compare", local_export, notebook_run["path"],
@@ -169,6 +171,7 @@ def test_colab_bundle_compares_identical_with_a_local_export(notebook_run, local
     assert {p["verdict"] for p in report["pairs"]} == {"identical"}
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_summary_and_progress_from_real_runs(notebook_run):
     bundle = notebook_run["bundle"]
@@ -183,7 +186,8 @@ def test_summary_and_progress_from_real_runs(notebook_run):
     source = bundle.runs[0]
     live = RunRecord(config=source.config, label=source.label)
     steps = [Step(**dict(zip(STEP_COLUMNS, row))) for row in source.steps.rows()]
-    for msg in [Hello("canary_torch", 1, 1, "3"), *steps, Done(source.summary)]:
+    for msg in [Hello(worker="canary_torch", protocol=1, pid=1, python="3"), *steps,
+                Done(summary=source.summary)]:
         live.apply(msg)
         progress.on_message(live, msg)
     progress.close()

@@ -77,6 +77,7 @@ def test_env_json_runs(core_venv):
     assert "host.python.version" in text and "cpu.model" in text
 
 
+@pytest.mark.framework
 def test_compare_runs(core_venv, two_bundles):
     proc = run([core_venv / "bin" / "reprodiag", "compare", *two_bundles])
     assert proc.returncode == 0, proc.stderr
@@ -117,6 +118,7 @@ def test_app_without_gui_extra_says_how_to_get_it(core_venv):
     assert proc.stderr.count("\n") == 1 and 'reprodiag[gui]' in proc.stderr
 
 
+@pytest.mark.framework
 def test_export_with_only_torch_writes_a_valid_bundle(tmp_path):
     venv = make_venv(tmp_path, [TORCH])
     out = tmp_path / "torch-only.reprodiag.zip"

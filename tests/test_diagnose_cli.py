@@ -20,7 +20,7 @@ from reprodiag.core.runs import launcher
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.session import record_runs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.framework]
 
 TORCH = {"framework": "torch", "steps": 20, "threads": 1}
 KERAS = {"framework": "tensorflow", "steps": 10, "threads": 1, "onednn": False,

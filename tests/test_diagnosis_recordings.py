@@ -14,7 +14,7 @@ from reprodiag.core.diagnose import Side, diagnose
 from reprodiag.core.env import capture
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.framework]
 
 STEPS = 24
 

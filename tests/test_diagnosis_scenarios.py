@@ -27,7 +27,7 @@ from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.record import CANCELLED
 from reprodiag.core.runs.session import record_runs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.framework]
 
 TORCH = {"framework": "torch", "steps": 20, "threads": 1}
 TORCH_DEFAULT_THREADS = {"framework": "torch", "steps": 20}

@@ -18,6 +18,7 @@ def explain(*args, timeout=600):
                           timeout=timeout)
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_explain_threads_json():
     proc = explain("--threads", "2", "--against", "threads=1", "--steps", "6",
@@ -32,6 +33,7 @@ def test_explain_threads_json():
     assert progress[-1] == f"reprodiag: [{data['runs']}/{data['runs']}] finished"
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_explain_without_against_checks_run_to_run():
     proc = explain("--threads", "1", "--steps", "3")

@@ -133,6 +133,7 @@ def test_frozen_app_renders_a_screenshot(frozen_app, tmp_path):
     assert int(colours.stdout) > 10  # a window with text and widgets, not a blank image
 
 
+@pytest.mark.framework
 def test_frozen_app_runs_a_canary_through_a_target_interpreter(frozen_app, tmp_path):
     pytest.importorskip("torch")
     out = tmp_path / "x.reprodiag.zip"
@@ -144,6 +145,7 @@ def test_frozen_app_runs_a_canary_through_a_target_interpreter(frozen_app, tmp_p
     assert run.python == sys.executable
 
 
+@pytest.mark.framework
 def test_what_the_frozen_app_starts_gets_the_user_s_environment(frozen_app, recording_python,
                                                                  tmp_path):
     pytest.importorskip("torch")

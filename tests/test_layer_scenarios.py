@@ -17,6 +17,8 @@ from reprodiag.core.compare.layers import BITWISE, GROSS, LAST_BITS, REDUCTION
 from reprodiag.core.runs import launcher
 from reprodiag.core.runs.config import RunConfig
 
+pytestmark = pytest.mark.framework  # runs real PyTorch / TensorFlow
+
 torch = pytest.importorskip("torch")
 
 STEPS = 20  # captured at steps 0 and 19 (the last): hash_every 50

@@ -1,21 +1,72 @@
 """The layer rules of docs/architecture.md, checked for real.
 
-core: no Qt, torch or tensorflow; gui: no torch or tensorflow; workers: nothing of reprodiag.
-Each layer is imported in a fresh interpreter so earlier imports in this process can't hide
-a leak.
+The import contracts in pyproject.toml ([tool.importlinter]) are checked by `lint-imports`
+over every import in the source, lazy ones included; a copy of the package with planted
+violations shows the check fails when a contract is broken. Then each layer is imported in
+a fresh interpreter and sys.modules checked (core: no Qt, torch or tensorflow; gui: no torch
+or tensorflow), which also catches imports made by name that no linter sees; and the worker
+scripts are parsed for any import of reprodiag (they run where it may be absent).
 """
 
 import ast
 import json
+import pkgutil
+import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import reprodiag
 
 PACKAGE = Path(reprodiag.__file__).parent
+ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ("torch", "tensorflow", "keras", "jax")
 QT = ("PySide6", "pyqtgraph", "shiboken6")
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")  # comes with the dev group
+
+
+def _lint_imports(root: Path, pyproject: Path) -> subprocess.CompletedProcess:
+    """lint-imports on the package found under `root` (the source tree of a checkout)."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)}
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--no-logo", str(pyproject)],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _contracts() -> list[dict]:
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        return tomllib.load(fh)["tool"]["importlinter"]["contracts"]
+
+
+def test_the_import_contracts_are_kept():
+    proc = _lint_imports(ROOT / "src", ROOT / "pyproject.toml")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert f"Contracts: {len(_contracts())} kept, 0 broken." in proc.stdout
+
+
+def test_a_broken_contract_fails_the_check(tmp_path):
+    """Plant one violation per contract in a copy of the package: each is reported broken."""
+    copy = tmp_path / "reprodiag"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    plants = {
+        "core/atomic.py": "import torch  # planted\n",
+        "cli.py": "def planted():\n    import tensorflow\n",
+        "core/anonymise.py": "from reprodiag.record import common  # planted: core above record\n",
+        "workers/probe_torch.py": "from reprodiag.errors import UserError  # planted\n",
+    }
+    for name, line in plants.items():
+        path = copy / name
+        path.write_text(path.read_text() + "\n" + line)
+    proc = _lint_imports(tmp_path, ROOT / "pyproject.toml")
+    assert proc.returncode != 0
+    out = " ".join(proc.stdout.split())  # contract names are wrapped to the terminal width
+    assert f"Contracts: 0 kept, {len(_contracts())} broken." in out, out[-3000:]
+
+
+def test_the_workers_contract_names_every_other_part_of_the_package():
+    contract = next(c for c in _contracts() if c.get("source_modules") == ["reprodiag.workers"])
+    parts = {f"reprodiag.{m.name}" for m in pkgutil.iter_modules([str(PACKAGE)])}
+    assert set(contract["forbidden_modules"]) == parts - {"reprodiag.workers"}
 
 
 def _modules_after_importing(package: str) -> set[str]:

@@ -11,10 +11,13 @@ import pytest
 
 from reprodiag.core.bundle import read_bundle
 from reprodiag.core.compare import compare_bundles
-from reprodiag.core.compare.runs import DIVERGED, IDENTICAL, STAGE_INIT
+from reprodiag.core.compare.runs import DIVERGED, IDENTICAL
+from reprodiag.core.knowledge.stages import Stage
 from reprodiag.errors import UserError
 from reprodiag.record import KerasCallback, hash_arrays
 from reprodiag.record import common as record_common
+
+pytestmark = pytest.mark.framework  # runs real PyTorch / TensorFlow
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 keras = pytest.importorskip("keras")
@@ -59,7 +62,7 @@ def test_same_seed_twice_compares_identical(fits):
 
 def test_another_seed_parts_at_the_initial_weights(fits):
     (pair,) = compare_bundles(fits["a"]["bundle"], fits["other"]["bundle"]).pairs
-    assert pair.verdict == DIVERGED and pair.stage == STAGE_INIT
+    assert pair.verdict == DIVERGED and pair.stage == Stage.INIT
 
 
 def test_recorded_values_are_the_training_values(fits):

@@ -36,6 +36,8 @@ canary_tf = load_worker("canary_tf")
 from reprodiag.record import TorchRecorder  # noqa: E402
 from reprodiag.record import keras_callback, torch_layers  # noqa: E402
 
+pytestmark = pytest.mark.framework  # runs real PyTorch / TensorFlow
+
 
 # ------------------------------------------------------------------ copies held equal
 

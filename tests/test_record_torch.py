@@ -18,7 +18,8 @@ import pytest
 from reprodiag import paths
 from reprodiag.core.bundle import read_bundle
 from reprodiag.core.compare import compare_bundles
-from reprodiag.core.compare.runs import DIVERGED, IDENTICAL, STAGE_INIT
+from reprodiag.core.compare.runs import DIVERGED, IDENTICAL
+from reprodiag.core.knowledge.stages import Stage
 from reprodiag.errors import UserError
 from reprodiag.record import common as record_common
 
@@ -26,6 +27,8 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 from reprodiag.record import TorchRecorder  # noqa: E402
+
+pytestmark = pytest.mark.framework  # runs real PyTorch / TensorFlow
 
 STEPS = 12
 
@@ -89,7 +92,7 @@ def test_another_seed_parts_at_the_initial_parameters(bundles):
     assert a.init_param_hash != other.init_param_hash
     (pair,) = compare_bundles(bundles["a"], bundles["other_seed"]).pairs
     assert pair.verdict == DIVERGED
-    assert pair.stage == STAGE_INIT
+    assert pair.stage == Stage.INIT
 
 
 def test_bundle_holds_a_user_recording_with_its_settings(bundles):

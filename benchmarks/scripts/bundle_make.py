@@ -64,8 +64,9 @@ def record(run: int, steps: int, side: str) -> RunRecord:
                       init_param_hash="e" * 16, n_params=26122))
     cols = series(run, steps, side)
     for i in range(steps):
-        rec.apply(Step(i, cols["loss"][i], cols["grad_norm"][i], cols["param_hash"][i],
-                       cols["batch_hash"][i], cols["lr"][i], cols["step_time"][i]))
+        rec.apply(Step(step=i, loss=cols["loss"][i], grad_norm=cols["grad_norm"][i],
+                       param_hash=cols["param_hash"][i], batch_hash=cols["batch_hash"][i],
+                       lr=cols["lr"][i], step_time=cols["step_time"][i]))
     rec.apply(Done(summary={"final_loss": cols["loss"][-1], "steps": steps}))
     return rec
 

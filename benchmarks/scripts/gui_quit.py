@@ -18,8 +18,10 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-if sys.argv[1:2] != ["bare"]:
-    import reprodiag.gui  # noqa: E402, F401 - as `reprodiag gui`: before PySide6 (gui/compat.py)
+if sys.argv[1:2] != ["bare"]:  # as `reprodiag gui` starts: before PySide6 (gui/compat.py)
+    from reprodiag.gui.compat import import_qt
+
+    import_qt()
 
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMainWindow  # noqa: E402

@@ -11,13 +11,22 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
-from typing import Optional, Sequence
+from typing import NoReturn, Optional, Sequence
 
 from reprodiag import __version__
+from reprodiag.commands.common import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    add_run_options,
+    bool_flag,
+    checked_interpreter,
+    configs_from_args,
+    out_path,
+)
 from reprodiag.errors import UserError
 
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 TABS = ("environment", "runs", "compare", "layers")  # as gui/screenshot.py (no Qt import here)
 _ANONYMISE_HELP = "hide user name, host name and home folder in what is written"
 # Subcommands in reprodiag/commands/<name>.py (see that package's docstring).
@@ -28,25 +37,8 @@ COMMAND_MODULES: tuple[str, ...] = ("explain", "stats", "import_env", "diagnose"
 class _Parser(argparse.ArgumentParser):
     """argparse that reports bad usage as one line and exit code 2."""
 
-    def error(self, message: str) -> None:  # noqa: D401 - argparse hook
+    def error(self, message: str) -> NoReturn:  # noqa: D401 - argparse hook
         raise UserError(f"{message} (see '{self.prog} --help')")
-
-
-def _bool_flag(p: argparse.ArgumentParser, name: str, default: Optional[bool], help_: str) -> None:
-    p.add_argument(f"--{name}", dest=name.replace("-", "_"), action=argparse.BooleanOptionalAction,
-                   default=default, help=help_)
-
-
-def _seed(text: str) -> Optional[int]:
-    if text.lower() in ("none", "unseeded"):
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seed must be an integer or 'none', not {text!r}")
-    if not 0 <= value < 2**31:
-        raise argparse.ArgumentTypeError("seed must be between 0 and 2147483647")
-    return value
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -59,33 +51,14 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def add_run_options(p: argparse.ArgumentParser) -> None:
-    """The canary options (framework, model, seed, threads, ...) of `run` and `explain`."""
-    from reprodiag.core.runs.config import DEVICES, FRAMEWORKS, MODELS, RunConfig
+def _add_set_options(p: argparse.ArgumentParser) -> None:
+    """`export`'s choice of frameworks and devices, from RunConfig's."""
+    from reprodiag.core.runs.config import FRAMEWORKS, SET_DEVICES
 
-    d = RunConfig()
-    p.add_argument("--framework", choices=FRAMEWORKS, default=d.framework)
-    p.add_argument("--model", choices=MODELS, default=d.model)
-    p.add_argument("--device", choices=DEVICES, default=d.device)
-    p.add_argument("--seed", type=_seed, default=d.seed, help="integer, or 'none' for unseeded")
-    p.add_argument("--seeds", type=_seed, nargs="+", help="run once per seed (overrides --seed)")
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--optimizer", choices=("sgd", "adam"), default=d.optimizer)
-    p.add_argument("--dtype", choices=("float32", "float64"), default=d.dtype)
-    _bool_flag(p, "deterministic", d.deterministic, "deterministic ops on/off")
-    _bool_flag(p, "tf32", d.tf32, "allow TF32 matmuls/convolutions on GPUs that have it")
-    p.add_argument("--threads", type=int, default=d.threads, help="intra-op threads (default: framework's)")
-    _bool_flag(p, "shuffle", d.shuffle, "shuffle the training batches (seeded)")
-    _bool_flag(p, "augment", d.augment, "seeded data augmentation")
-    _bool_flag(p, "onednn", d.onednn, "TensorFlow oneDNN optimisations (default: TF's choice)")
-    p.add_argument("--hash-every", type=int, default=d.hash_every, metavar="K",
-                   help="hash parameters and batches and take the gradient norm every K-th step "
-                        "(and the first, last and non-finite ones); 1 = every step")
-    _bool_flag(p, "layers", d.layers, "fingerprint each layer's output and gradients on "
-                                      "hashed steps (see where inside the model runs part)")
-    p.add_argument("--repeats", type=int, default=1, help="run each config N times")
+    p.add_argument("--frameworks", nargs="+", choices=FRAMEWORKS,
+                   help="default: every installed one")
+    p.add_argument("--devices", nargs="+", choices=SET_DEVICES,
+                   help="default: cpu, plus gpu when one is present")
 
 
 BUILTIN_COMMANDS = ("gui", "env", "run", "export", "compare", "screenshot")
@@ -140,10 +113,8 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", required=True)
     p.add_argument("--label", default="", help="label stored in the bundle (default: host name)")
     p.add_argument("--quick", action="store_true", help="fewer steps (about a minute on a CPU)")
-    p.add_argument("--frameworks", nargs="+", choices=("torch", "tensorflow"),
-                   help="default: every installed one")
-    p.add_argument("--devices", nargs="+", choices=("cpu", "gpu"),
-                   help="default: cpu, plus gpu when one is present")
+    if wanted("export"):
+        _add_set_options(p)
     p.add_argument("--python", metavar="PATH", help="target interpreter (default: this one)")
     p.add_argument("--no-deep", action="store_true", help="skip importing frameworks for the snapshot")
     p.add_argument("--anonymise", action="store_true", help=_ANONYMISE_HELP)
@@ -156,7 +127,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     fmt.add_argument("--markdown", action="store_true")
     p.add_argument("--run", nargs=2, metavar=("RUN_A", "RUN_B"), help="compare these two run ids")
     p.add_argument("--rtol", type=float, default=1e-5, help="relative loss tolerance")
-    _bool_flag(p, "anonymise", None, "hide user, host and home folder names "
+    bool_flag(p, "anonymise", None, "hide user, host and home folder names "
                "(default: on for --markdown, which is made for public bug trackers)")
 
     p = sub.add_parser("screenshot", help="render the app offscreen to a PNG")
@@ -205,9 +176,12 @@ def _dispatch(args: argparse.Namespace) -> int:
             "compare": _cmd_compare, "screenshot": _cmd_screenshot}[command](args)
 
 
-def _require_gui():
+def _require_gui() -> None:
+    """Import Qt as the app's start-up needs it (one line when the gui extra is missing)."""
     try:
-        import PySide6  # noqa: F401
+        from reprodiag.gui.compat import import_qt
+
+        import_qt()  # first of all: it takes back the import hook PySide6 installs
         import pyqtgraph  # noqa: F401
     except ImportError:
         raise UserError("the desktop app needs the 'gui' extra: pip install \"reprodiag[gui]\"")
@@ -249,51 +223,6 @@ def _cmd_env(args) -> int:
         snapshot = anonymise_snapshot(snapshot)
     print(snapshot.dumps() if args.json else render_text(snapshot))
     return EXIT_OK
-
-
-def checked_interpreter(path: Optional[str]) -> Optional[str]:
-    """Validate a --python path early (it must run Python), one clear line when it is wrong."""
-    from reprodiag.core.env.interpreters import verify_interpreter
-
-    return None if path is None else verify_interpreter(path)
-
-
-def out_path(path: str, example: str = "NAME.reprodiag.zip") -> Path:
-    """An --out path whose folder exists; one line naming the problem otherwise."""
-    out = Path(path).expanduser()
-    if out.is_dir():
-        raise UserError(f"{path}: is a folder; give a file name like {example}")
-    if not out.parent.exists():
-        raise UserError(f"{path}: folder {out.parent} does not exist")
-    return out
-
-
-def configs_from_args(args) -> list:
-    """The RunConfigs the run options ask for (one per seed and repeat); bad values: one line."""
-    from pydantic import ValidationError
-
-    from reprodiag.core.runs.config import RunConfig
-
-    seeds = args.seeds if args.seeds else [args.seed]
-    if args.repeats < 1:
-        raise UserError("--repeats must be at least 1")
-    configs = []
-    for seed in seeds:
-        try:
-            cfg = RunConfig(
-                framework=args.framework, model=args.model, device=args.device, seed=seed,
-                steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                optimizer=args.optimizer, dtype=args.dtype, deterministic=args.deterministic,
-                tf32=args.tf32, threads=args.threads, shuffle=args.shuffle,
-                augment=args.augment, onednn=args.onednn, hash_every=args.hash_every,
-                layers=args.layers,
-            )
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(x) for x in err.get("loc", ())) or "config"
-            raise UserError(f"--{field.replace('_', '-')}: {err.get('msg', 'invalid value')}")
-        configs.extend([cfg] * args.repeats)
-    return configs
 
 
 def _cmd_run(args) -> int:
@@ -353,6 +282,7 @@ def _cmd_compare(args) -> int:
     comparison = compare_bundles(a, b, rtol=args.rtol)
     groups = [g for g in stats.seed_groups(a, b) if g.a and g.b and min(g.a.n, g.b.n) >= 2]
     labels = (a.label or "A", b.label or "B")
+    report: dict | str
     if args.json:
         report = render.to_json(comparison)
         if groups:
@@ -360,9 +290,10 @@ def _cmd_compare(args) -> int:
     else:
         fmt, fmt_stats = ((render.to_markdown, stats.render_markdown) if args.markdown
                           else (render.to_text, stats.render_text))
-        report = fmt(comparison)
+        text = fmt(comparison)
         if groups:  # several seeds per side: is the gap larger than seed-to-seed noise?
-            report = report.rstrip("\n") + "\n\n" + fmt_stats(groups, labels)
+            text = text.rstrip("\n") + "\n\n" + fmt_stats(groups, labels)
+        report = text
     if args.anonymise or (args.anonymise is None and args.markdown):
         report = anonymise_report(report, a.snapshot, b.snapshot)
     print(json.dumps(report, indent=1, allow_nan=False) if args.json else report)

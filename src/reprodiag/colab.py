@@ -19,13 +19,12 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from reprodiag.core.runs.config import FRAMEWORKS, SET_DEVICES
 from reprodiag.core.runs.protocol import Step
-from reprodiag.core.runs.record import RunRecord
+from reprodiag.core.runs.record import STATUS_LABELS, RunRecord
 from reprodiag.errors import UserError
 
 NOTEBOOK = "reprodiag_colab.ipynb"
-FRAMEWORK_CHOICES = ("torch", "tensorflow")
-DEVICE_CHOICES = ("cpu", "gpu")
 TEXT_BAR_WIDTH = 24
 
 
@@ -72,8 +71,8 @@ def export(
     """
     from reprodiag.core.runs.session import export_standard_set
 
-    frameworks = _checked("frameworks", frameworks, FRAMEWORK_CHOICES)
-    devices = _checked("devices", devices, DEVICE_CHOICES)
+    frameworks = _checked("frameworks", frameworks, FRAMEWORKS)
+    devices = _checked("devices", devices, SET_DEVICES)
     label = label or default_label()
     target = Path(out).expanduser() if out else Path.cwd() / default_bundle_name(label)
     progress = NotebookProgress()
@@ -83,14 +82,18 @@ def export(
                                      on_message=progress.on_message, on_note=progress.note)
     finally:
         progress.close()
+    path = result.path
+    if path is None:  # export_standard_set writes the bundle or raises
+        raise RuntimeError(f"{target}: the bundle was not written")
     if show:
-        show_summary(result.runs, result.snapshot, result.path)
+        show_summary(result.runs, result.snapshot, path)
     if offer_download:
-        download(result.path)
-    return result.path
+        download(path)
+    return path
 
 
-def _checked(name: str, values: Optional[Sequence[str]], choices: tuple[str, ...]):
+def _checked(name: str, values: Optional[Sequence[str]],
+             choices: tuple[str, ...]) -> Optional[list[str]]:
     if values is None:
         return None
     if isinstance(values, str):
@@ -143,7 +146,8 @@ class NotebookProgress:
             if isinstance(msg, Step):
                 bar.update(msg.step + 1 - bar.n)
             if record.ended:
-                bar.set_postfix_str(record.status + (f": {record.reason}" if record.reason else ""))
+                reason = f": {record.reason}" if record.reason else ""
+                bar.set_postfix_str(STATUS_LABELS[record.status] + reason)
                 bar.close()
                 del self._bars[record.run_id]
 
@@ -210,7 +214,7 @@ SUMMARY_COLUMNS = ("run", "status", "steps", "final loss", "result", "ms/step")
 
 def summary_rows(runs: list[RunRecord]) -> list[tuple[str, ...]]:
     """One row of text per run, in SUMMARY_COLUMNS order."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for run in runs:
         metric = run.summary.get("metric")
         result = (f"{run.summary.get('metric_name', 'metric')} {metric:.4f}"
@@ -218,7 +222,8 @@ def summary_rows(runs: list[RunRecord]) -> list[tuple[str, ...]]:
         loss = f"{float(run.steps.loss[-1]):.6g}" if len(run.steps) else "-"
         times = run.steps.step_time
         ms = f"{1000 * float(times.mean()):.2f}" if len(times) else "-"
-        rows.append((run.display_name(), run.status, str(len(run.steps)), loss, result, ms))
+        rows.append((run.display_name(), STATUS_LABELS[run.status], str(len(run.steps)), loss,
+                     result, ms))
     return rows
 
 

@@ -46,6 +46,7 @@ def _cell(result, key):
     return next(c for c in result.cells if c.factor.key == key)
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_threads_is_the_factor(threads_pair):
     result, _ = threads_pair
@@ -62,6 +63,7 @@ def test_threads_is_the_factor(threads_pair):
     assert "threads = 1" in result.findings()[0]
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_factors_that_cannot_apply_are_not_run(threads_pair):
     result, _ = threads_pair
@@ -74,6 +76,7 @@ def test_factors_that_cannot_apply_are_not_run(threads_pair):
         assert cell.comparison is None and cell.configs is None
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_matrix_and_renderings(threads_pair):
     result, _ = threads_pair
@@ -99,6 +102,7 @@ def test_matrix_and_renderings(threads_pair):
     assert [f["key"] for f in data["factors"]] == list(FACTOR_KEYS)
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_progress_counts_every_run(threads_pair):
     result, calls = threads_pair
@@ -109,6 +113,7 @@ def test_progress_counts_every_run(threads_pair):
     assert calls[0][2].startswith("A (reference)")
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_unseeded_runs_are_nondeterministic_and_seeding_fixes_it():
     result = attribute(RunConfig(seed=None, steps=3, threads=1), factors=["seed", "threads"])
@@ -122,6 +127,7 @@ def test_unseeded_runs_are_nondeterministic_and_seeding_fixes_it():
     assert result.primary is seed and result.runs == 4
 
 
+@pytest.mark.framework
 def test_cancel_stops_the_running_worker():
     cancel = threading.Event()
     started = []

@@ -49,7 +49,7 @@ def test_round_trip_is_exact(tmp_path):
     assert [record_state(r) for r in bundle.runs] == [record_state(r) for r in runs]
 
     first = bundle.runs[0]
-    assert first.status == DIVERGED and first.config.seed is None
+    assert first.status is DIVERGED and first.config.seed is None  # the enum, read back
     assert [repr(v) for v in first.steps.values("loss")] == [repr(v) for v in AWKWARD_LOSSES]
     assert bundle.runs[2].status == PENDING and bundle.runs[2].started_at is None
 

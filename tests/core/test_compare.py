@@ -12,18 +12,9 @@ import pytest
 
 from reprodiag.core.compare import compare_bundles
 from reprodiag.core.compare.render import to_json, to_markdown, to_text
-from reprodiag.core.compare.runs import (
-    STAGE_ACCUMULATED,
-    STAGE_PREDICTIONS,
-    STAGE_BATCHES,
-    STAGE_DATASET,
-    STAGE_FORWARD,
-    STAGE_INIT,
-    abs_diff_series,
-    compare_runs,
-    pair_runs,
-)
+from reprodiag.core.compare.runs import abs_diff_series, compare_runs, pair_runs
 from reprodiag.core.env.model import Fact, Snapshot
+from reprodiag.core.knowledge.stages import Stage
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.protocol import LogLine, Step, parse_line
 from reprodiag.core.runs.record import DIVERGED, FAILED, FINISHED, RunRecord
@@ -102,7 +93,7 @@ def test_equivalent_within_tolerance():
     other = BASE[:3] + [x * (1 + 1e-7) for x in BASE[3:]]
     c = compare_runs(make_run(BASE), make_run(other))
     assert c.verdict == "equivalent"
-    assert c.stage == STAGE_ACCUMULATED and "step 3" in c.explanation
+    assert c.stage == Stage.ACCUMULATED and "step 3" in c.explanation
     assert c.first_bitwise_loss_diff_step == 3 and c.first_param_diff_step == 3
     assert c.first_loss_diff_step is None
     diffs = np.abs(np.array(other) - np.array(BASE))
@@ -116,7 +107,7 @@ def test_divergence_step_bitwise_and_beyond_tolerance():
     other[2] = _up(BASE[2])  # one ulp: a bitwise difference well within tolerance
     other[5:] = [x + 0.01 for x in BASE[5:]]
     c = compare_runs(make_run(BASE), make_run(other))
-    assert c.verdict == "diverged" and c.stage == STAGE_ACCUMULATED
+    assert c.verdict == "diverged" and c.stage == Stage.ACCUMULATED
     assert c.first_bitwise_loss_diff_step == 2
     assert c.first_param_diff_step == 2
     assert c.first_loss_diff_step == 5
@@ -140,26 +131,26 @@ def test_parameters_part_before_the_loss():
     c = compare_runs(make_run(BASE), make_run(other, grads=other_grads))
     assert c.first_param_diff_step == 4 and c.first_grad_norm_diff_step == 4
     assert c.first_bitwise_loss_diff_step == 5
-    assert c.stage == STAGE_ACCUMULATED and "step 4" in c.explanation
+    assert c.stage == Stage.ACCUMULATED and "step 4" in c.explanation
     assert c.verdict == "equivalent"
 
 
 def test_different_dataset_comes_first():
     c = compare_runs(make_run(BASE), make_run(BASE[:1] + [x + 1 for x in BASE[1:]],
                                                   dataset="data-2", init="init-2"))
-    assert c.stage == STAGE_DATASET and c.verdict == "diverged"
+    assert c.stage == Stage.DATASET and c.verdict == "diverged"
 
 
 def test_different_initial_parameters():
     c = compare_runs(make_run(BASE), make_run([x + 0.2 for x in BASE], init="init-2"))
-    assert c.stage == STAGE_INIT and c.verdict == "diverged"
+    assert c.stage == Stage.INIT and c.verdict == "diverged"
     assert c.first_param_diff_step == 0 and c.first_loss_diff_step == 0
 
 
 def test_init_hash_alone_breaks_identity():
     c = compare_runs(make_run(BASE), make_run(BASE, params=make_run(BASE).steps.hash_list("param_hash"),
                                               init="init-2"))
-    assert c.verdict == "equivalent" and c.stage == STAGE_INIT
+    assert c.verdict == "equivalent" and c.stage == Stage.INIT
 
 
 def test_batch_order_difference():
@@ -167,7 +158,7 @@ def test_batch_order_difference():
     swapped = batches[:3] + [batches[4], batches[3]] + batches[5:]
     other = BASE[:3] + [1.75, 1.5] + [x + 0.02 for x in BASE[5:]]
     c = compare_runs(make_run(BASE), make_run(other, batches=swapped))
-    assert c.stage == STAGE_BATCHES and c.first_batch_diff_step == 3
+    assert c.stage == Stage.BATCHES and c.first_batch_diff_step == 3
     assert c.first_param_diff_step == 3 and c.first_loss_diff_step == 3
     assert "step 3" in c.explanation and c.verdict == "diverged"
 
@@ -199,19 +190,19 @@ def test_batch_difference_after_parameters_parted_is_not_the_cause():
     other = BASE[:2] + [_up(x) for x in BASE[2:]]
     c = compare_runs(make_run(BASE), make_run(other, batches=later))
     assert c.first_batch_diff_step == 6 and c.first_param_diff_step == 2
-    assert c.stage == STAGE_ACCUMULATED
+    assert c.stage == Stage.ACCUMULATED
 
 
 def test_first_forward_pass_difference():
     other = [_up(x) for x in BASE]
     c = compare_runs(make_run(BASE), make_run(other))
-    assert c.stage == STAGE_FORWARD and c.first_bitwise_loss_diff_step == 0
+    assert c.stage == Stage.FORWARD and c.first_bitwise_loss_diff_step == 0
     assert c.verdict == "equivalent"
 
 
 def test_probe_hash_alone_breaks_identity():
     c = compare_runs(make_run(BASE), make_run(BASE, probe="probe-2"))
-    assert c.verdict == "equivalent" and c.stage == STAGE_PREDICTIONS
+    assert c.verdict == "equivalent" and c.stage == Stage.PREDICTIONS
     assert "probe" in c.explanation
     # A missing probe hash on one side is not a difference.
     assert compare_runs(make_run(BASE), make_run(BASE, probe=None)).verdict == "identical"
@@ -225,7 +216,7 @@ def test_nan_in_one_run():
     assert run.status == DIVERGED
     c = compare_runs(ref, run)
     assert c.verdict == "diverged" and c.first_loss_diff_step == 6
-    assert c.first_bitwise_loss_diff_step == 6 and c.stage == STAGE_ACCUMULATED
+    assert c.first_bitwise_loss_diff_step == 6 and c.stage == Stage.ACCUMULATED
     assert c.max_abs_diff == 0.0  # only finite pairs count; they agree exactly
     assert math.isnan(c.final_abs_diff) and math.isnan(c.final_rel_diff)
     assert c.nonfinite_steps == 4
@@ -289,7 +280,7 @@ def test_final_predictions_are_compared_only_for_runs_that_both_finished_alike()
     cancelled.finish("cancelled")
     assert compare_runs(make_run(BASE), cancelled).verdict == "identical"
     c = compare_runs(make_run(BASE), make_run(BASE, probe="probe-2"))
-    assert c.stage == STAGE_PREDICTIONS
+    assert c.stage == Stage.PREDICTIONS
 
 
 def test_no_common_step():
@@ -393,7 +384,7 @@ def test_compare_bundles(bundles):
     bc = compare_bundles(a, b)
     assert bc.labels == ("laptop", "colab")
     assert [p.verdict for p in bc.pairs] == ["diverged", "diverged"]
-    assert bc.pairs[0].stage == STAGE_ACCUMULATED and bc.pairs[0].first_loss_diff_step == 3
+    assert bc.pairs[0].stage == Stage.ACCUMULATED and bc.pairs[0].first_loss_diff_step == 3
     assert bc.pairs[1].first_loss_diff_step == 6 and bc.pairs[1].flagged
     assert [r.config.model for r in bc.unpaired_a] == ["cnn"]
     assert [r.config.seed for r in bc.unpaired_b] == [9]
@@ -492,7 +483,7 @@ def test_a_parameter_difference_between_sparse_hashes_is_located_between_the_has
     drifted = hashes[:5] + [h[::-1] for h in hashes[5:]]  # parameters part at step 5
     sparse = make_run(BASE, params=_every(drifted, 4))  # hashed at 0, 4, 8
     c = compare_runs(dense, sparse)
-    assert c.verdict == "equivalent" and c.stage == STAGE_ACCUMULATED
+    assert c.verdict == "equivalent" and c.stage == Stage.ACCUMULATED
     assert (c.last_param_match_step, c.first_param_diff_step) == (4, 8)
     assert c.param_hashes_sparse and c.param_parting == "between step 4 and 8"
     bc = compare_bundles(SimpleNamespace(label="x", runs=[dense], snapshot=None),

@@ -38,6 +38,7 @@ def snippet_program(snippets: list[str]) -> str:
     return "\n".join(f"exec({code!r}, {{}})" for code in snippets) + "\nprint('all ran')\n"
 
 
+@pytest.mark.framework
 @pytest.mark.parametrize("framework", ["torch", "tensorflow"])
 def test_every_fix_snippet_runs_with_the_real_framework(framework):
     fixes = all_snippets(framework)
@@ -51,6 +52,7 @@ def test_every_fix_snippet_runs_with_the_real_framework(framework):
     assert proc.stdout.strip().endswith("all ran")
 
 
+@pytest.mark.framework
 @pytest.mark.parametrize("framework", ["torch", "tensorflow"])
 def test_determinism_block_runs_and_takes_effect(framework):
     block = fx.determinism_block(framework, seed=0, threads=1, tf32=False, onednn=False)

@@ -4,6 +4,8 @@ import pytest
 
 from reprodiag.core.env import capture
 
+pytestmark = pytest.mark.framework  # runs real PyTorch / TensorFlow
+
 
 @pytest.mark.slow
 def test_deep_capture_reads_framework_settings_under_this_environment(monkeypatch):

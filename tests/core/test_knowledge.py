@@ -31,6 +31,7 @@ def test_every_fix_builder_named_exists():
     assert {e.fix for e in catalog.ENTRIES if e.fix} <= set(BUILDERS)
 
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_every_setting_a_real_canary_reports_belongs_to_an_entry():
     from reprodiag.core.runs import launcher

@@ -292,6 +292,7 @@ def test_exit_reason_wording():
     )
 
 
+@pytest.mark.framework
 def test_real_torch_mlp_canary_through_the_launcher():
     pytest.importorskip("torch")
     config = RunConfig(framework="torch", model="mlp", steps=20, seed=0, threads=1)

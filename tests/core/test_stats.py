@@ -250,6 +250,7 @@ def test_seed_groups_match_across_placement_and_list_the_rest():
 
 # ---------------------------------------------------------------- real runs, through the CLI
 
+@pytest.mark.framework
 @pytest.mark.slow
 def test_real_seeds_threads_one_vs_two_is_within_noise(tmp_path):
     cli = [sys.executable, "-m", "reprodiag"]

@@ -21,6 +21,10 @@ import pytest  # noqa: E402
 
 from reprodiag.core.runs.config import RunConfig  # noqa: E402
 from reprodiag.core.runs.session import record_runs  # noqa: E402
+from reprodiag.gui import compat  # noqa: E402
+
+# As the app's start-up does (app.create_application); here pytest-qt makes the QApplication.
+compat.protect_singletons()
 
 STEPS = 30
 
@@ -33,6 +37,14 @@ RECORD_SCRIPT = textwrap.dedent("""
     result = record_runs(configs, out=Path(sys.argv[1]), label="server")
     assert all(r.status == "finished" for r in result.runs), [r.reason for r in result.runs]
 """)
+
+
+def pytest_collection_modifyitems(items):
+    """The GUI tests that use `bundles` (recorded from real torch runs) run a framework."""
+    here = Path(__file__).parent
+    for item in items:
+        if "bundles" in getattr(item, "fixturenames", ()) and here in Path(item.path).parents:
+            item.add_marker(pytest.mark.framework)
 
 
 @pytest.fixture(scope="session")

@@ -133,6 +133,32 @@ def test_names_follow_the_order_given_whichever_file_loads_first(qtbot, window, 
     assert items[1:] == ["Bundle: vm (laptop)", "Bundle: vm (colab)"]  # in loading order
 
 
+def test_the_environment_compared_with_follows_the_order_given_until_the_user_picks(
+        qtbot, window, bundles, tmp_path):
+    """Three sources whose last one loads before the second: the details compare the
+    reference with the second given, not with whichever loaded first; a user's pick stays
+    when more sources arrive."""
+    from reprodiag.core.bundle import read_bundle
+
+    colab = _relabelled(tmp_path, bundles["laptop"], "colab", "colab.reprodiag.zip")
+    tab = window.compare_tab
+    window.set_tab("compare")
+    paths = [bundles["laptop"], bundles["server"], colab]
+    tab.place([str(p) for p in paths])
+    tab.add_bundle(read_bundle(bundles["laptop"]))
+    tab.add_bundle(read_bundle(colab))  # the third one is read before the second
+    assert tab.env_other.currentText() == "colab"
+    tab.add_bundle(read_bundle(bundles["server"]))
+    assert [s.label for s in tab.sources] == ["laptop", "server", "colab"]
+    assert tab.env_other.currentText() == "server"
+    assert tab.details_title.text() == "<b>laptop</b> (reference) vs"
+
+    tab.env_other.setCurrentIndex(tab.env_other.findText("colab"))
+    tab.env_other.activated.emit(tab.env_other.currentIndex())  # as a user's pick does
+    tab.add_bundle(read_bundle(_relabelled(tmp_path, bundles["server"], "ws", "ws.reprodiag.zip")))
+    assert tab.env_other.currentText() == "colab"
+
+
 def test_same_names_in_the_same_file_names_are_numbered_in_the_order_given(qtbot, window,
                                                                           bundles, tmp_path):
     first = _relabelled(tmp_path / "a", bundles["laptop"], "vm")

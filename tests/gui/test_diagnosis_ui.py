@@ -30,8 +30,8 @@ def _edited(bundle, path: Path, label: str, **facts) -> object:
     """The bundle with some snapshot facts changed, as if it came from another machine."""
     snap = bundle.snapshot
     python = facts.pop("python", snap.python)
-    changed = Snapshot({**snap.facts, **{k: Fact(v) for k, v in facts.items()}},
-                       snap.captured_at, snap.deep, python)
+    changed = Snapshot(facts={**snap.facts, **{k: Fact(v) for k, v in facts.items()}},
+                       captured_at=snap.captured_at, deep=snap.deep, python=python)
     return dataclasses.replace(bundle, path=path, label=label, snapshot=changed)
 
 

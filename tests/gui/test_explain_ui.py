@@ -7,6 +7,7 @@ with the threads factor runs 4 short torch canaries and must mark threads "vanis
 from __future__ import annotations
 
 import psutil
+import pytest
 
 from reprodiag.core.diagnose.attribution import VANISHES
 from reprodiag.core.runs.config import RunConfig
@@ -17,6 +18,7 @@ def _children() -> set[int]:
     return {p.pid for p in psutil.Process().children(recursive=True)}
 
 
+@pytest.mark.framework
 def test_explain_marks_threads_as_the_factor_that_removes_the_difference(qtbot, window,
                                                                           bundles, tmp_path):
     window.open_bundles([str(bundles["laptop"]), str(bundles["server"])], now=True)
@@ -30,7 +32,7 @@ def test_explain_marks_threads_as_the_factor_that_removes_the_difference(qtbot, 
     assert dialog is not None and dialog.isVisible() and dialog.running
     qtbot.waitUntil(lambda: not dialog.running, timeout=240_000)
     assert not dialog.error, dialog.error
-    result = dialog.result
+    result = dialog.attribution_result
     assert not result.cancelled and result.runs == 4
     assert dialog.progress.value() == dialog.progress.maximum() == 4
 
@@ -49,6 +51,7 @@ def test_explain_marks_threads_as_the_factor_that_removes_the_difference(qtbot, 
     assert "## Explained differences" in text and "### reprodiag attribution" in text
 
 
+@pytest.mark.framework
 def test_cancel_stops_the_experiment_and_leaves_no_worker(qtbot, window):
     before = _children()
     dialog = open_explain(window, window.state, RunConfig(steps=8, threads=1),
@@ -56,7 +59,7 @@ def test_cancel_stops_the_experiment_and_leaves_no_worker(qtbot, window):
     qtbot.waitUntil(lambda: dialog.status.text().startswith("A (reference)"), timeout=60_000)
     dialog.close()  # closing cancels
     qtbot.waitUntil(lambda: not dialog.running, timeout=60_000)
-    assert dialog.result is not None and dialog.result.cancelled
+    assert dialog.attribution_result is not None and dialog.attribution_result.cancelled
     assert "cancelled" in dialog.status.text()
     qtbot.waitUntil(lambda: not (_children() - before), timeout=30_000)
 

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 SCRIPT = textwrap.dedent("""
     import json, os, sys, tempfile, time
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -41,6 +43,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.framework
 def test_gui_process_never_imports_a_framework():
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psutil
+import pytest
 from PySide6.QtCore import Qt, QTimer
 
 from reprodiag.core.runs.config import RunConfig
@@ -11,6 +12,7 @@ from reprodiag.core.runs.library import RunLibrary
 LONG_STEPS = 1500  # long enough that the plot is seen growing while the worker trains
 
 
+@pytest.mark.framework
 def test_run_twice_streams_into_the_plot_and_ends_identical(qtbot, window, tmp_path):
     tab = window.runs_tab
     window.set_tab("runs")
@@ -38,6 +40,7 @@ def test_run_twice_streams_into_the_plot_and_ends_identical(qtbot, window, tmp_p
     qtbot.waitUntil(lambda: len(RunLibrary(tmp_path / "runs").list()) == 2, timeout=10_000)
 
 
+@pytest.mark.framework
 def test_library_runs_are_listed_at_the_next_start(qtbot, make_window, tmp_path):
     window = make_window()
     tab = window.runs_tab
@@ -55,6 +58,7 @@ def test_library_runs_are_listed_at_the_next_start(qtbot, make_window, tmp_path)
     assert not again.runs_tab.table.is_shown(record.run_id)  # listed, not plotted
 
 
+@pytest.mark.framework
 def test_cancel_stops_the_worker_and_the_window_stays_responsive(qtbot, window):
     tab = window.runs_tab
     record = tab.start_runs([RunConfig(steps=1_000_000, threads=1)])[0]
@@ -128,6 +132,7 @@ def test_selected_runs_are_saved_as_a_bundle(qtbot, window, bundles, tmp_path):
     assert saved.snapshot is not None and saved.snapshot.facts
 
 
+@pytest.mark.framework
 def test_progress_keeps_up_with_the_curve_and_failures_show_in_the_plots(qtbot, window,
                                                                          tmp_path):
     """While a run streams, its row counts the steps its curve shows; a run that fails before

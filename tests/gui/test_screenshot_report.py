@@ -95,3 +95,23 @@ def test_exported_plots_are_figures_of_one_size_with_print_sized_text(qtbot, win
     assert sizes == {(FIGURE_SIZE[0] * FIGURE_SCALE, FIGURE_SIZE[1] * FIGURE_SCALE)}
     assert not panel.legend.isVisible() and axis.style["tickFont"] is None
     assert not panel.plot.titleLabel.isVisible()
+
+
+def test_a_screenshot_without_bundles_imports_no_bundle_or_pydantic_code(tmp_path):
+    """`reprodiag screenshot --out x.png` (the Environment tab, nothing loaded) builds only
+    that tab: no bundle, run-config or pydantic code is imported."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "env.png"
+    code = ("import sys\n"
+            "from reprodiag.cli import main\n"
+            f"assert main(['screenshot', '--out', {str(out)!r}]) == 0\n"
+            "print(sorted(m for m in sys.modules if m == 'pydantic' or m.startswith("
+            "('reprodiag.core.bundle', 'reprodiag.core.runs', 'reprodiag.gui.tabs.runs_tab'))))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert image_spread(out) > 20

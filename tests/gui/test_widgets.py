@@ -16,6 +16,7 @@ from reprodiag.gui import compat
 from reprodiag.gui.plots.buffers import GrowingSeries, Smoother
 from reprodiag.gui.plots.curves import CurveSpec, CurvesView, DiffSpec
 from reprodiag.gui.theme import run_color
+from reprodiag.core.runs.config import run_options
 from reprodiag.gui.widgets.config_form import ConfigForm
 from reprodiag.gui.widgets.live_status import format_sample
 
@@ -33,6 +34,28 @@ def test_config_form_starts_at_the_defaults_and_round_trips(qtbot):
     assert form.widget("seed").text() == "unseeded"
     assert form.config(device="gpu").device == "gpu"
     assert all(form.widget(name).toolTip() for name in RunConfig.model_fields)
+
+
+def test_config_form_fields_and_bounds_are_runconfigs(qtbot):
+    """Every field is offered with RunConfig's title, choices, bounds and unset word."""
+    form = ConfigForm()
+    qtbot.addWidget(form)
+    layout = form.layout()
+    for option in run_options():
+        widget = form.widget(option.name)
+        assert layout.labelForField(widget).text() == option.title + ":"
+        if option.kind == "choice":
+            assert [widget.itemText(i) for i in range(widget.count())] == list(option.choices)
+        elif option.kind == "int":
+            low = option.low - (1 if option.optional else 0)
+            assert (widget.minimum(), widget.maximum()) == (low, option.high), option.name
+            if option.optional:
+                assert widget.specialValueText() == option.unset
+        elif option.kind == "float":
+            assert option.low < widget.minimum() < option.low + 1e-4
+            assert widget.maximum() == option.high
+        elif option.optional:
+            assert widget.itemText(0) == option.unset
 
 
 def _record(losses: list[float], seed_hash: str = "p") -> RunRecord:
@@ -98,9 +121,11 @@ def test_status_text_names_cpu_ram_and_gpus():
 
 
 def test_many_qt_calls_do_not_exhaust_none():
-    """PySide6 6.12.0 on Python < 3.12 drops a reference to None per void call; the guard in
-    reprodiag.gui.compat must keep a long session alive (without it this process aborts)."""
-    code = ("import reprodiag.gui\n"
+    """PySide6 6.12.0 on Python < 3.12 drops a reference to None per void call; the guard the
+    app's start-up installs (gui/compat.py) must keep a long session alive (without it this
+    process aborts)."""
+    code = ("from reprodiag.gui.app import create_application\n"
+            "app = create_application(offscreen=True)\n"
             "from PySide6.QtCore import QObject\n"
             "o = QObject()\n"
             "for _ in range(200_000):\n"
@@ -367,3 +392,19 @@ def test_a_failed_run_says_so_in_the_plots_not_waiting(qtbot):
     assert line.value() == 1 and line.label.textItem.toPlainText() == "#3 failed"
     assert view.diff_panel.hint() == "" and view.diff_panel.note() == [
         "#3 failed: killed by signal 9"]
+
+
+def test_run_table_shows_status_labels(qtbot):
+    """The status column shows the label (a run whose loss turned non-finite), not the
+    identifier its bundle keeps."""
+    from reprodiag.core.runs.record import DIVERGED, STATUS_LABELS
+    from reprodiag.gui.widgets.run_table import COLUMNS, RunTable
+
+    record = _record([1.0, float("nan")])
+    record.finish(DIVERGED)
+    table = RunTable()
+    qtbot.addWidget(table)
+    table.add(record, "1", "this session", run_color(0), shown=True)
+    status = table.item(0, COLUMNS.index("Status"))
+    assert status.text() == STATUS_LABELS[DIVERGED] == "non-finite loss"
+    assert "non-finite" in status.toolTip()

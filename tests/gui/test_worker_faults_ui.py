@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt
 from proc_helpers import assert_gone, child_pids
 from reprodiag.core.runs import launcher
 from reprodiag.core.runs.config import RunConfig
-from reprodiag.core.runs.record import CANCELLED, FAILED
+from reprodiag.core.runs.record import CANCELLED, FAILED, STATUS_LABELS
 from reprodiag.gui.widgets.run_table import STATUS
 from tiny_workers import CONFIG, FAULTS, STREAMER, worker
 
@@ -61,7 +61,7 @@ def test_fault_in_a_window_run_ends_it_with_its_reason_and_no_orphans(
     assert len(child_pids(record)) == 1
     assert_gone([pids[record.run_id], *child_pids(record)])
     # the window says so: the row, the curve, and a failure in the message bar
-    assert _status_cell(tab, record) == str(record.status)
+    assert _status_cell(tab, record) == STATUS_LABELS[record.status]
     tab.view.refresh(force=True)
     assert tab.view.point_count(record.run_id) == len(steps)
     if status == FAILED:
@@ -95,7 +95,7 @@ def test_cancelling_a_streaming_run_from_the_window_50_times_leaves_no_process(
         assert record.status == CANCELLED and record.reason == "cancelled"
         kept = record.steps.step.tolist()
         assert kept[:len(seen)] == seen and kept == list(range(len(kept)))  # nothing lost
-        assert _status_cell(tab, record) == "cancelled"
+        assert _status_cell(tab, record) == STATUS_LABELS[CANCELLED]
         assert_gone([pids[record.run_id], *child_pids(record)])
     tab.view.refresh(force=True)
     for record in started:

@@ -101,6 +101,7 @@ def names_in(data: bytes, home: Path) -> list[str]:
     return found
 
 
+@pytest.mark.framework
 def test_anonymised_real_run_bundle_holds_no_names(fake_home, tmp_path):
     home, env = fake_home
     python = home / "venv" / "bin" / "python"

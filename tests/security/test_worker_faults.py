@@ -71,6 +71,7 @@ def test_nan_loss_values_are_kept_exactly(tmp_path):
     assert record.reason == "loss became non-finite at step 2"
 
 
+@pytest.mark.framework
 def test_real_torch_canary_under_a_too_small_memory_limit_fails_clearly():
     pytest.importorskip("torch")
     config = RunConfig(framework="torch", model="mlp", steps=3, threads=1)

@@ -12,7 +12,7 @@ import pytest
 from canary_harness import DATA_DIR
 
 from reprodiag import paths
-from reprodiag.core.runs.config import RunConfig
+from reprodiag.core.runs.config import RunConfig, run_options
 from reprodiag.core.runs.protocol import Done, Step, parse_line
 from reprodiag.core.runs.record import DIVERGED, FINISHED, RunRecord
 
@@ -162,6 +162,18 @@ def test_config_checks(common):
         assert info.value.kind == "config" and "\n" not in str(info.value)
     with pytest.raises(common.WorkerFailure, match="this worker runs tensorflow"):
         common.parse_config(["w", json.dumps(good)], "tensorflow")
+
+
+def test_the_workers_config_checks_are_runconfigs(common):
+    """The worker's copy of RunConfig's choices and bounds (it cannot import reprodiag) takes
+    exactly what RunConfig takes among the choices a front end offers."""
+    from test_run_options import accepted, probes
+
+    assert set(common._FIELD_CHECKS) == set(RunConfig.model_fields) | {"data_dir"}
+    for option in run_options():
+        for value in probes(option):
+            assert common._FIELD_CHECKS[option.name](value) == accepted(option, value), (
+                option.name, value)
 
 
 def test_unseeded_draws_a_fresh_seed(common):

@@ -9,6 +9,8 @@ import math
 
 import pytest
 
+pytestmark = pytest.mark.framework  # runs real PyTorch / TensorFlow
+
 pytest.importorskip("tensorflow")
 
 BASE = {"framework": "tensorflow", "model": "mlp", "steps": 10, "threads": 2}

@@ -16,6 +16,8 @@ from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.protocol import Step, WorkerError, parse_line
 from reprodiag.core.runs.record import FINISHED, RunRecord
 
+pytestmark = pytest.mark.framework  # runs real PyTorch / TensorFlow
+
 pytest.importorskip("torch")
 
 BASE = {"framework": "torch", "model": "mlp", "steps": 60, "threads": 2}

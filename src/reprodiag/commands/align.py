@@ -38,9 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from reprodiag.errors import UserError
 
     a, b = comparable_sides(load_side(args.a), load_side(args.b))
-    for side, path in ((a, args.a), (b, args.b)):
-        if side.snapshot is None:
-            raise UserError(f"{path}: holds no environment snapshot to align")
+    if a.snapshot is None or b.snapshot is None:
+        path = args.a if a.snapshot is None else args.b
+        raise UserError(f"{path}: holds no environment snapshot to align")
     plan = align(a.snapshot, b.snapshot, args.frameworks, labels=(a.label, b.label))
     if args.json:
         print(json.dumps(plan.to_json(), indent=1))

@@ -18,7 +18,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from reprodiag.cli import EXIT_OK, out_path
+    from reprodiag.commands.common import EXIT_OK, out_path
     from reprodiag.colab import NOTEBOOK
     from reprodiag.colab_notebook import write_notebook
 

@@ -37,7 +37,7 @@ def _assignment(text: str) -> tuple[str, str]:
 
 
 def register(subparsers) -> None:
-    from reprodiag.cli import add_run_options
+    from reprodiag.commands.common import add_run_options
     from reprodiag.core.diagnose.attribution import FACTOR_KEYS
 
     p = subparsers.add_parser(
@@ -66,6 +66,7 @@ def reference_config(other, against: list[tuple[str, str]]):
     """B's config with the --against fields changed; UserError (one line) if one is wrong."""
     from pydantic import ValidationError
 
+    from reprodiag.commands.common import NONE_WORDS
     from reprodiag.core.runs.config import RunConfig
     from reprodiag.errors import UserError
 
@@ -75,7 +76,7 @@ def reference_config(other, against: list[tuple[str, str]]):
         if key not in fields:
             raise UserError(f"--against: no config field {key!r} "
                             f"(fields: {', '.join(fields)})")
-        data[key] = None if value.lower() in ("none", "default", "unset") else value
+        data[key] = None if value.lower() in NONE_WORDS else value
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
@@ -85,7 +86,12 @@ def reference_config(other, against: list[tuple[str, str]]):
 
 
 def run(args) -> int:
-    from reprodiag.cli import EXIT_INTERRUPTED, EXIT_OK, configs_from_args, checked_interpreter
+    from reprodiag.commands.common import (
+        EXIT_INTERRUPTED,
+        EXIT_OK,
+        checked_interpreter,
+        configs_from_args,
+    )
     from reprodiag.core.diagnose import attribution
     from reprodiag.errors import UserError
 

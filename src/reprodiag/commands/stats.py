@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from reprodiag.cli import EXIT_OK
+    from reprodiag.commands.common import EXIT_OK
     from reprodiag.core.bundle import read_bundle
     from reprodiag.core.compare import stats
     from reprodiag.errors import UserError

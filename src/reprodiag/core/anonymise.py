@@ -35,7 +35,7 @@ _HOME_PATTERN = re.compile(
 _NOT_NAMES = frozenset({"", "localhost", "localhost.localdomain", "root", "user", "home"})
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Identity:
     """Names to hide: user names, host names and home folders."""
 
@@ -44,8 +44,8 @@ class Identity:
     homes: frozenset[str] = frozenset()
 
     def __or__(self, other: Identity) -> Identity:
-        return Identity(self.users | other.users, self.hosts | other.hosts,
-                        self.homes | other.homes)
+        return Identity(users=self.users | other.users, hosts=self.hosts | other.hosts,
+                        homes=self.homes | other.homes)
 
 
 def _clean(names: Iterable[str | None], minimum: int = 1) -> frozenset[str]:
@@ -64,7 +64,7 @@ def local_identity() -> Identity:
     homes: list[str | None] = [os.path.expanduser("~"), os.environ.get("HOME"),
                                os.environ.get("USERPROFILE")]
     homes += [os.path.realpath(h) for h in homes if h]
-    return Identity(_clean(users), _clean(hosts), _homes(homes))
+    return Identity(users=_clean(users), hosts=_clean(hosts), homes=_homes(homes))
 
 
 def _homes(paths: Iterable[str | None]) -> frozenset[str]:

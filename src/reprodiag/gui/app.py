@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 import reprodiag
 from reprodiag import paths
+from reprodiag.gui import compat
 from reprodiag.gui.settings import APPLICATION, ORGANIZATION, AppSettings
 
 APP_ID = paths.APP_ID
@@ -32,11 +33,16 @@ def icon() -> QIcon:
 
 def create_application(offscreen: bool = False) -> QApplication:
     """The QApplication (created once); offscreen=True renders without a display."""
-    app = QApplication.instance()
-    if app is None:
+    compat.protect_singletons()  # before the app's first Qt object: see gui/compat.py
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        app = existing
+    elif existing is None:
         if offscreen:
             os.environ["QT_QPA_PLATFORM"] = "offscreen"
         app = QApplication([sys.argv[0] if sys.argv else "reprodiag"])
+    else:
+        raise RuntimeError("a Qt application without widgets runs in this process")
     app.setApplicationName(APPLICATION)
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationVersion(reprodiag.__version__)

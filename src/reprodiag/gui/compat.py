@@ -17,16 +17,19 @@ tabs after the first frame; getsource then asks pydantic.errors for `__wrapped__
 module `__getattr__` imports pydantic._internal._validators while that module is still
 half-imported, and now and then the import fails ("cannot import name 'import_string' from
 partially initialized module"), so the Runs tab is never built. It also makes every later
-import slower (building the two tabs: ~0.19 s with the hook, ~0.14 s without).
+import slower (docs/performance.md, GUI cold start).
+
+Neither runs on import: the app's start-up calls import_qt() before PySide6 is first
+imported (cli.py) and protect_singletons() before its first widget (app.create_application).
 """
 
 from __future__ import annotations
 
+import builtins
 import ctypes
 import platform
 import sys
-
-from PySide6.QtCore import QObject
+from typing import Any, Callable
 
 PROBE_CALLS = 64
 BOOST = 1 << 48  # references granted once; each faulty call costs one
@@ -34,8 +37,23 @@ BOOST = 1 << 48  # references granted once; each faulty call costs one
 active = False
 
 
+def import_qt() -> None:
+    """Import PySide6 for the app, without the import hook it installs (see 2. above).
+
+    The app's start-up calls this before anything imports PySide6 (`reprodiag gui` and
+    `screenshot` in cli.py): the hook can only be taken back if the import function it
+    replaces was saved first. When PySide6 was imported earlier, the hook stays.
+    """
+    python_import = builtins.__import__
+    import PySide6.QtCore  # noqa: F401 - installs shiboken's hook on the first import
+
+    restore_python_import(python_import)
+
+
 def references_lost_per_call() -> float:
     """References None loses per call of a void Qt method (0 with correct bindings)."""
+    from PySide6.QtCore import QObject
+
     probe = QObject()
     before = sys.getrefcount(None)
     for _ in range(PROBE_CALLS):
@@ -57,12 +75,10 @@ def protect_singletons() -> bool:
     return True
 
 
-def restore_python_import(python_import) -> bool:
+def restore_python_import(python_import: Callable[..., Any]) -> bool:
     """Put back `python_import` (builtins.__import__ as it was before PySide6 was imported)
     if shiboken's `__feature_import__` replaced it; True when it did. Nothing changes when
-    PySide6 was already imported before reprodiag.gui (then the hook is what was saved)."""
-    import builtins
-
+    PySide6 was already imported before it was saved (then the hook is what was saved)."""
     current = builtins.__import__
     if current is python_import or getattr(current, "__name__", "") != "__feature_import__":
         return False

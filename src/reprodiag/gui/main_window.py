@@ -9,11 +9,12 @@ modules) is built the first time it is shown or reached through `env_tab` / `run
 from __future__ import annotations
 
 import contextlib
+import functools
 import platform
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy
 import pyqtgraph
@@ -83,17 +84,17 @@ class TabPage(QWidget):
         super().__init__(parent)
         self._build = build
         self.content: QWidget | None = None
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(0)
 
     def ensure(self) -> QWidget:
         if self.content is None:
             self.content = self._build()
-            self.layout().addWidget(self.content)
+            self._layout.addWidget(self.content)
             if self.isVisible():  # in view now: laid out before the next paint, not a turn later
                 self.content.show()
-                self.layout().activate()
+                self._layout.activate()
         return self.content
 
 
@@ -150,16 +151,16 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ tabs, built on demand
     @property
-    def env_tab(self) -> EnvironmentTab:
-        return self._pages["environment"].ensure()
+    def env_tab(self) -> EnvironmentTab:  # each page's builder makes its tab (_build_*)
+        return cast("EnvironmentTab", self._pages["environment"].ensure())
 
     @property
     def runs_tab(self) -> RunsTab:
-        return self._pages["runs"].ensure()
+        return cast("RunsTab", self._pages["runs"].ensure())
 
     @property
     def compare_tab(self) -> CompareTab:
-        return self._pages["compare"].ensure()
+        return cast("CompareTab", self._pages["compare"].ensure())
 
     def tab_built(self, name: str) -> bool:
         return self._pages[name].content is not None
@@ -371,7 +372,7 @@ class MainWindow(QMainWindow):
         recent = self.settings.recent_files
         for path in recent:
             action = self.recent_menu.addAction(Path(path).name,
-                                                lambda p=path: self._open_recent(p))
+                                                functools.partial(self._open_recent, path))
             action.setToolTip(path)
         if recent:
             self.recent_menu.addSeparator()

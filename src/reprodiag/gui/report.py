@@ -21,6 +21,7 @@ from reprodiag.core.anonymise import anonymise_report
 from reprodiag.core.compare import render as compare_render
 from reprodiag.core.diagnose import attribution
 from reprodiag.core.env import render_markdown
+from reprodiag.core.runs.record import STATUS_LABELS
 from reprodiag.gui.plots.curves import CurvesView
 from reprodiag.gui.tabs.runs_tab import verdict_summary
 
@@ -61,7 +62,7 @@ def _runs_section(runs_tab, folder: Path) -> list[str]:
         verdict = ("reference" if rid == session.reference_id
                    else verdict_summary(cmp) if cmp is not None else "—")
         out.append(f"| {session.number(rid)} | {_cell(record.display_name())} | "
-                   f"{record.status} | {len(record.steps)}/{record.config.steps} | "
+                   f"{STATUS_LABELS[record.status]} | {len(record.steps)}/{record.config.steps} | "
                    f"{_final_loss(record)} | {_cell(verdict)} |")
     out.append("")
     out += _images(runs_tab.view, folder, "runs")

@@ -24,7 +24,8 @@ def grab(widget: QWidget) -> QImage:
 
 def save_png(widget: QWidget, path: str | Path) -> Path:
     path = Path(path)
-    if not grab(widget).save(str(path), "PNG"):
+    # PySide6's stubs type the format as bytes; the binding takes (and needs) a str
+    if not grab(widget).save(str(path), "PNG"):  # type: ignore[call-overload]
         raise ValueError(f"{path}: could not write the PNG image")
     return path
 
@@ -40,9 +41,11 @@ def _settle(app: QApplication) -> None:
 
 
 def render(bundles: list[str], tab: str, out: str, size: tuple[int, int] = (1280, 800)) -> Path:
-    """Render the window offscreen with `bundles` loaded, showing `tab`; write `out` (PNG)."""
+    """Render the window offscreen with `bundles` loaded, showing `tab`; write `out` (PNG).
+
+    Without bundles, only the tab shown is built: no bundle, run or pydantic code is imported
+    for an Environment tab screenshot."""
     from reprodiag.core import env as core_env
-    from reprodiag.core.bundle import read_bundle
     from reprodiag.gui.app import create_application
     from reprodiag.gui.main_window import MainWindow
     from reprodiag.gui.settings import AppSettings
@@ -54,7 +57,11 @@ def render(bundles: list[str], tab: str, out: str, size: tuple[int, int] = (1280
         raise UserError(f"{out}: folder {out_path.parent} does not exist")
     if out_path.suffix.lower() != ".png":
         raise UserError(f"{out}: screenshots are written as .png")
-    loaded = [read_bundle(p) for p in bundles]  # BundleError (a UserError) names a bad file
+    loaded = []
+    if bundles:
+        from reprodiag.core.bundle import read_bundle
+
+        loaded = [read_bundle(p) for p in bundles]  # BundleError (a UserError) names a bad file
 
     app = create_application(offscreen=True)
     window = MainWindow(AppSettings(in_memory=True), library=None)
@@ -77,8 +84,9 @@ def render(bundles: list[str], tab: str, out: str, size: tuple[int, int] = (1280
     window.live.sample_now()  # the status bar's live load, as a person would see it
     window.show()
     _settle(app)
-    window.runs_tab.view.refresh(force=True)
-    window.compare_tab.view.refresh(force=True)
+    for name in ("runs", "compare"):  # the plots of the tabs built, antialiased
+        if window.tab_built(name):
+            getattr(window, f"{name}_tab").view.refresh(force=True)
     _settle(app)
     written = save_png(window, out_path)
     window.close()

@@ -20,7 +20,8 @@ class AppSettings:
     """Typed access to the few values the window remembers between sessions."""
 
     def __init__(self, path: str | None = None, *, in_memory: bool = False):
-        self._memory: dict[str, Any] | None = {} if in_memory else None
+        self._memory: dict[str, Any] = {}  # the values when in_memory
+        self._qs: QSettings | None
         if in_memory:
             self._qs = None
         elif path:

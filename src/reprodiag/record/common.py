@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from reprodiag.core.runs.config import RunConfig
+from reprodiag.core.runs.config import RunConfig, field_problem
 from reprodiag.core.runs.layers import capture_from_json
 from reprodiag.core.runs.protocol import PROTOCOL_VERSION, Done, EnvInfo, Hello
 from reprodiag.core.runs.record import STEP_COLUMNS, RunRecord, StepSeries
@@ -40,18 +40,14 @@ NOT_HASHED = ""  # the hash column of a step skipped by hash_every (or a batch n
 # Steps a recording keeps as plain tuples before moving them into the record's columns at
 # once: appending one tuple costs far less than a row of StepSeries.append.
 FLUSH_ROWS = 1024
-# The recorders' default hash cadence. A hashed step copies and hashes every parameter: on a
-# small model that costs more than the step itself (a 26k-parameter MLP on a CPU: some 0.45 ms
-# against a 0.35 ms step, caches cold after training), and the cost grows with the parameter
-# count, not the step time. Every 100th step keeps the recorder within ~2% of such a step;
-# the canaries, short runs made to bracket a difference, use RunConfig's 50.
+# The recorders' default hash cadence. A hashed step copies and hashes every parameter, which
+# on a small model costs more than the step itself and grows with the parameter count; a
+# user's loop runs far longer than a canary (RunConfig's 50). Figures: docs/performance.md.
 RECORDER_HASH_EVERY = 100
 # A hashed step whose arrays total at most this many bytes is hashed at once, on the training
-# thread. Handing arrays to the hash thread costs the loop more than hashing them when they
-# are small: the two threads then take turns at the GIL at every torch call, and on the
-# 26k-parameter MLP (104 KB; sha256 about 0.1 ms) the step after a hashed one took 0.3 ms
-# longer (2 cores). Above this size sha256 runs long with the GIL released, and the hash
-# thread lets the loop go on meanwhile.
+# thread: handed to the hash thread, small arrays cost the loop more than hashing them (the
+# two threads take turns at the GIL at every torch call). Above it sha256 runs long with the
+# GIL released, and the hash thread lets the loop go on meanwhile.
 INLINE_HASH_BYTES = 1 << 20
 
 # Variables that change numerics when set before the framework starts; reported as read.
@@ -96,7 +92,8 @@ def update_digest(digest, arrays) -> None:
         try:
             digest.update(a)  # the same bytes as the uint8 view below, without making it
         except (TypeError, ValueError, BufferError):
-            digest.update(memoryview(a.reshape(-1).view(np.uint8)))
+            # an ndarray is a buffer; numpy's stubs say so only for Python 3.12+
+            digest.update(memoryview(a.reshape(-1).view(np.uint8)))  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- layer fingerprints
@@ -299,8 +296,8 @@ def _columns(data: Any) -> Optional[list]:
     else:
         return None
     shapes = [getattr(part, "shape", None) for part in parts]
-    if parts and all(s is not None and len(s) >= 1 for s in shapes) \
-            and len({s[0] for s in shapes}) == 1:
+    lengths = [s[0] if s is not None and len(s) >= 1 else None for s in shapes]
+    if parts and None not in lengths and len(set(lengths)) == 1:
         return parts
     return None
 
@@ -375,13 +372,10 @@ class Recording:
                  hash_every: int, recording_scheme: str):
         if not isinstance(label, str):
             raise UserError(f"label must be a string, not {type(label).__name__}")
-        if (isinstance(hash_every, bool) or not isinstance(hash_every, int)
-                or not 1 <= hash_every <= 1_000_000):
-            raise UserError(f"hash_every must be a whole number of steps in 1..1000000, "
-                            f"not {hash_every!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
-                                 or not 0 <= seed < 2**31):
-            raise UserError(f"seed must be an integer in 0..2147483647 or None, not {seed!r}")
+        for name, value in (("hash_every", hash_every), ("seed", seed)):
+            problem = field_problem(name, value)  # RunConfig's own bounds
+            if problem is not None:
+                raise UserError(f"{name}={value!r}: {problem}")
         self.framework = framework
         self.recorder = recorder
         self.label = label
@@ -527,12 +521,9 @@ class Recording:
             "hash_every": self.hash_every,
         }
         unknown = []
-        for name, ok in (("batch_size", lambda v: isinstance(v, int) and 1 <= v <= 65_536),
-                         ("lr", lambda v: isinstance(v, float) and 0 < v <= 100),
-                         ("optimizer", lambda v: v in ("sgd", "adam")),
-                         ("dtype", lambda v: v in ("float32", "float64"))):
+        for name in ("batch_size", "lr", "optimizer", "dtype"):
             value = facts.get(name)
-            if ok(value):
+            if value is not None and field_problem(name, value) is None:
                 known[name] = value
             else:
                 unknown.append(name)

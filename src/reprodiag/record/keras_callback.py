@@ -33,7 +33,7 @@ import functools
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -96,7 +96,7 @@ def _import_keras():
 
 @functools.lru_cache(maxsize=1)
 def _callback_class():
-    keras = _import_keras()
+    keras: Any = _import_keras()  # imported here, in the user's process: its types are not known
 
     class ReprodiagCallback(keras.callbacks.Callback):
         """Records each batch of `model.fit` (see reprodiag.record.KerasCallback)."""
@@ -116,7 +116,8 @@ def _callback_class():
                                   hash_every=hash_every, recording_scheme="keras-callback/2")
             self._t0 = time.perf_counter()
             self._lr: Optional[float] = None  # the epoch's rate; None = read at the next batch
-            self._read_weights = None  # made on first use, when the model is known
+            # made on first use, when the model is known
+            self._read_weights: Optional[Callable[[], list[np.ndarray]]] = None
             if data is not None:
                 self._rec.dataset_hash = data_fingerprint(data, _arrays)
             self._probe: Optional[LayerProbe] = None
@@ -179,7 +180,8 @@ def _callback_class():
             # The weights read out are copies (a variable's later updates do not reach them):
             # a large model's go to the recording's hash thread as they are.
             weights = self._weights() if hashed else None
-            inline = hashed and self._rec.hashes_inline(sum(w.nbytes for w in weights))
+            inline = weights is not None and self._rec.hashes_inline(
+                sum(w.nbytes for w in weights))
             self._rec.add_step(loss=loss, grad_norm=float("nan"), lr=lr,
                                step_time=entered - self._t0, params=weights, inline=inline)
             self._rec.overhead += time.perf_counter() - entered
@@ -199,13 +201,14 @@ def _callback_class():
 
         def _weights(self) -> list[np.ndarray]:
             """`model.get_weights()`, read faster where it can be (see _variable_reader)."""
-            if self._read_weights is None:
-                self._read_weights = _variable_reader(self.model, self._backend)
+            read = self._read_weights
+            if read is None:
+                read = self._read_weights = _variable_reader(self.model, self._backend)
             try:
-                return self._read_weights()
+                return read()
             except Exception:  # noqa: BLE001 - a variable kind the fast path does not know
-                self._read_weights = self.model.get_weights
-                return self._read_weights()
+                read = self._read_weights = self.model.get_weights
+                return read()
 
         def _lr_scheduled(self) -> bool:
             """Whether the learning rate changes batch by batch (a schedule or a callable)."""
@@ -216,14 +219,14 @@ def _callback_class():
             return isinstance(rate, schedule) or callable(rate)
 
         def _learning_rate(self) -> float:
-            optimizer = getattr(self.model, "optimizer", None)
+            optimizer: Any = getattr(self.model, "optimizer", None)
             try:
                 rate = np.asarray(optimizer.learning_rate)  # a variable or tensor of the rate
             except Exception:  # noqa: BLE001 - no optimizer, a schedule object in old Keras
                 return float("nan")
             # The shortest decimal of the rate in its own precision: 0.1, not the float32
             # 0.100000001490116 read as a double.
-            value = rate.astype(np.float32)[()] if rate.dtype == np.float32 else rate.item()
+            value = np.float32(rate) if rate.dtype == np.float32 else rate.item()
             return float(np.format_float_positional(value, unique=True))
 
     return ReprodiagCallback
@@ -369,7 +372,7 @@ def _variable_reader(model, backend: str):
 
     handles = []
     for weight in model.weights:
-        variable = weight if hasattr(weight, "handle") else getattr(weight, "value", None)
+        variable: Any = weight if hasattr(weight, "handle") else getattr(weight, "value", None)
         if not hasattr(variable, "handle"):
             return model.get_weights
         handles.append((variable.handle, variable.dtype))

@@ -47,8 +47,8 @@ class TorchRecorder:
     `optimizer` (optional) supplies the learning rate and optimizer kind; `seed` is the seed
     your script set, kept for the record.
 
-    Hashing every parameter costs more than a small model's step, and the gradient norm
-    alone some 8% of a 0.3 ms one, so `hash_every=k` (default 100, see RECORDER_HASH_EVERY;
+    Hashing every parameter costs more than a small model's step, and the gradient norm a
+    good part of one, so `hash_every=k` (default 100, see RECORDER_HASH_EVERY;
     1 = every step) hashes the parameters and
     takes the gradient norm on the first step, every k-th step and any step whose loss is not
     finite, and hashes the parameters of the last step (when `save` is called); the other

@@ -10,6 +10,7 @@ supplies a `Backend` (build the model, do one optimizer step, expose its paramet
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+np: Any  # the numpy module, or None when it is missing
 try:
     import numpy as np
 except ImportError as exc:  # reported by main() as an error line, not as a traceback
@@ -47,10 +49,20 @@ DATA_SEED = 20_240_601  # the split and the synthetic shapes never depend on the
 SHAPES_TRAIN, SHAPES_TEST, SHAPES_SIZE = 512, 128, 32
 PROBE_SIZE = 64
 
+# RunConfig's choices and bounds (core/runs/config.py), copied: a worker runs under the
+# target interpreter, where reprodiag may be absent. tests/workers/test_canary_common.py
+# holds the copy equal to RunConfig.
+FRAMEWORKS = ("torch", "tensorflow")
 MODELS = ("mlp", "cnn", "segnet")
 DTYPES = ("float32", "float64")
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("cpu", "gpu", "auto")
+MAX_SEED = 2**31 - 1
+MAX_STEPS = 1_000_000
+MAX_BATCH_SIZE = 65_536
+MAX_LR = 100
+MAX_THREADS = 1024
+MAX_HASH_EVERY = 1_000_000
 
 # Variables that change numerics when set before the framework starts; reported as read.
 NUMERICS_VARIABLES = (
@@ -135,23 +147,23 @@ def one_line(text: str, limit: int = 1000) -> str:
 
 
 _FIELD_CHECKS: dict[str, Callable[[Any], bool]] = {
-    "framework": lambda v: v in ("torch", "tensorflow"),
+    "framework": lambda v: v in FRAMEWORKS,
     "model": lambda v: v in MODELS,
     "device": lambda v: v in DEVICES,
-    "seed": lambda v: v is None or (_is_int(v) and 0 <= v < 2**31),
-    "steps": lambda v: _is_int(v) and v >= 1,
-    "batch_size": lambda v: _is_int(v) and v >= 1,
-    "lr": lambda v: _is_number(v) and v > 0,
+    "seed": lambda v: v is None or (_is_int(v) and 0 <= v <= MAX_SEED),
+    "steps": lambda v: _is_int(v) and 1 <= v <= MAX_STEPS,
+    "batch_size": lambda v: _is_int(v) and 1 <= v <= MAX_BATCH_SIZE,
+    "lr": lambda v: _is_number(v) and 0 < v <= MAX_LR,
     "optimizer": lambda v: v in OPTIMIZERS,
     "dtype": lambda v: v in DTYPES,
     "deterministic": lambda v: isinstance(v, bool),
     "tf32": lambda v: isinstance(v, bool),
-    "threads": lambda v: v is None or (_is_int(v) and v >= 1),
+    "threads": lambda v: v is None or (_is_int(v) and 1 <= v <= MAX_THREADS),
     "shuffle": lambda v: isinstance(v, bool),
     "augment": lambda v: isinstance(v, bool),
     "onednn": lambda v: v is None or isinstance(v, bool),
     "data_dir": lambda v: isinstance(v, str) and bool(v),
-    "hash_every": lambda v: _is_int(v) and v >= 1,
+    "hash_every": lambda v: _is_int(v) and 1 <= v <= MAX_HASH_EVERY,
     "layers": lambda v: isinstance(v, bool),
 }
 
@@ -388,7 +400,7 @@ def hash_due(step: int, last_step: int, hash_every: int) -> bool:
 # ---------------------------------------------------------------- data
 
 
-@dataclass
+@dataclass  # built by keyword; not kw_only=True, which needs Python 3.10 (workers run on 3.8)
 class Dataset:
     """Images (n, H, W) and integer targets (labels (n,) or masks (n, H, W)), split in two."""
 
@@ -406,15 +418,8 @@ class Dataset:
 
     def cast(self, dtype: str) -> Dataset:
         """The same data with images in the run dtype."""
-        return Dataset(
-            self.name,
-            self.x_train.astype(dtype),
-            self.y_train,
-            self.x_test.astype(dtype),
-            self.y_test,
-            self.n_classes,
-            self.segmentation,
-        )
+        return dataclasses.replace(self, x_train=self.x_train.astype(dtype),
+                                   x_test=self.x_test.astype(dtype))
 
 
 def load_digits(data_dir: str) -> Dataset:
@@ -431,7 +436,8 @@ def load_digits(data_dir: str) -> Dataset:
     labels = table[:, DIGITS_PIXELS].astype(np.int64)
     order = np.random.default_rng(DATA_SEED).permutation(len(table))
     test, train = order[:DIGITS_TEST], order[DIGITS_TEST:]
-    return Dataset("digits", images[train], labels[train], images[test], labels[test], 10, False)
+    return Dataset(name="digits", x_train=images[train], y_train=labels[train],
+                   x_test=images[test], y_test=labels[test], n_classes=10, segmentation=False)
 
 
 def make_shapes(n: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -460,7 +466,8 @@ def load_shapes() -> Dataset:
     rng = np.random.default_rng(DATA_SEED)
     x_train, y_train = make_shapes(SHAPES_TRAIN, SHAPES_SIZE, rng)
     x_test, y_test = make_shapes(SHAPES_TEST, SHAPES_SIZE, rng)
-    return Dataset("shapes", x_train, y_train, x_test, y_test, 3, True)
+    return Dataset(name="shapes", x_train=x_train, y_train=y_train, x_test=x_test,
+                   y_test=y_test, n_classes=3, segmentation=True)
 
 
 def load_dataset(model: str, data_dir: str) -> Dataset:
@@ -668,14 +675,14 @@ def train(out: Output, backend: Backend, config: dict[str, Any], seed: int) -> N
 
     Every step reports loss, learning rate and step time. Hashes and the gradient norm are
     emitted on hashed steps only (see hash_due; NOT_HASHED and NaN on the others) because
-    hashing every parameter costs more than a small model's step, and the norm alone costs
-    5-7% of a 0.4 ms step: `param_hash` is the parameters after
+    hashing every parameter costs more than a small model's step, and the norm alone a good
+    part of one (docs/performance.md): `param_hash` is the parameters after
     that step's update; `batch_hash` on step s covers all batches 0..s (see BatchChain), so
     a batch that differs on an unhashed step still shows at the next hashed one. With
     `layers`, the first step (and a backend's first step with a non-finite loss) is followed
     by a `layers` line: each layer's output and parameter gradients, fingerprinted. Later
-    steps are not captured: once the parameters differ every layer does, and a capture at
-    every hashed step made bundles four times larger.
+    steps are not captured: once the parameters differ every layer does, and capturing every
+    hashed step made bundles several times larger.
     """
     data = load_dataset(config["model"], config["data_dir"])
     source_hash = data.source_hash()

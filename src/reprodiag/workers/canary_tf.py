@@ -231,7 +231,8 @@ class TensorFlowBackend(common.Backend):
 
         self._step = step
         self._norm = math.nan  # the last step's gradient norm, a tensor once a step ran
-        self._captured_step = None  # the same step returning each layer's output: enable_layers
+        # the same step returning each layer's output (a traced tf.function): enable_layers
+        self._captured_step: Any = None
         self._records = None
 
     def enable_layers(self) -> str:

@@ -72,7 +72,7 @@ def _apply_numerics(torch, config: dict[str, Any], seed: int) -> None:
 
 def _models(torch):
     """The three canary architectures (same shapes as in canary_tf.py)."""
-    nn = torch.nn
+    nn: Any = torch.nn  # torch arrives as an argument: its types are not known here
     F = torch.nn.functional
 
     def mlp(n_classes):
@@ -206,7 +206,7 @@ class TorchBackend(common.Backend):
         self._state = [t.detach() for t in self.model.state_dict().values()]
         # On the CPU, numpy views of the very same memory: hashing reads the current values.
         self._state_views = [t.numpy() for t in self._state] if self._on_cpu else None
-        self._hooks = None  # layer capture, made by enable_layers
+        self._hooks: Any = None  # layers_torch.TorchLayerHooks, made by enable_layers
         self._records = None
 
     def parameter_arrays(self) -> list[np.ndarray]:

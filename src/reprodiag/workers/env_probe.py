@@ -19,7 +19,10 @@ import os
 import platform
 import re
 import sys
+from types import ModuleType
+from typing import Optional
 
+_metadata: Optional[ModuleType]
 try:
     import importlib.metadata as _metadata
 except ImportError:  # Python < 3.8: the caller reports the interpreter as unsupported
@@ -71,14 +74,14 @@ def normalize(name):
 
 def installed_versions():
     """Normalized distribution name -> version, first on sys.path wins (as imports do)."""
-    versions = {}
+    versions: dict[str, str] = {}
     if _metadata is None:
         return versions
     for dist in _metadata.distributions():
         try:
             name, version = dist.metadata["Name"], dist.version
         except (KeyError, OSError, ValueError):  # a broken .dist-info must not hide the others
-            name = version = None
+            continue
         if name and version and normalize(name) not in versions:
             versions[normalize(name)] = version
     return versions

@@ -83,7 +83,16 @@ def numerics_facts(torch):
 def _xnnpack_enabled():
     import torch.backends.xnnpack
 
-    return bool(torch.backends.xnnpack.enabled)
+    # the module replaces itself by an object with this property; the stubs cannot see it
+    return bool(torch.backends.xnnpack.enabled)  # type: ignore[attr-defined]
+
+
+def _parallel_backend(info: str) -> str:
+    """The backend named in torch.__config__.parallel_info()."""
+    match = re.search(r"ATen parallel backend: (.*)", info)
+    if match is None:
+        raise ValueError("parallel_info() names no 'ATen parallel backend'")
+    return match.group(1).strip()
 
 
 def device_facts(torch):
@@ -116,10 +125,7 @@ def collect(torch):
         facts.update(config["value"])
     else:
         facts[F + "config"] = config
-    backend = ep.guarded(
-        lambda: re.search(r"ATen parallel backend: (.*)", torch.__config__.parallel_info())
-        .group(1).strip()
-    )
+    backend = ep.guarded(lambda: _parallel_backend(torch.__config__.parallel_info()))
     facts[F + "parallel_backend"] = backend
     return facts
 

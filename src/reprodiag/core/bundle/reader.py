@@ -67,7 +67,7 @@ _DAMAGE = (
 )
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Bundle:
     """A bundle read back: its environment snapshot (if any) and its runs."""
 

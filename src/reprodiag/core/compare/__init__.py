@@ -15,6 +15,7 @@ from reprodiag.core.compare.runs import (
     EQUIVALENT,
     IDENTICAL,
     RunComparison,
+    Verdict,
     abs_diff_series,
     compare_runs,
     pair_runs,
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BundleComparison:
     """Everything the compare views and reports show about two bundles A and B."""
 
@@ -83,7 +84,7 @@ class BundleComparison:
         return [d for d in self.env_differences if d.numerics]
 
     @property
-    def overall_verdict(self) -> str | None:
+    def overall_verdict(self) -> Verdict | None:
         """The worst verdict over all pairs (diverged > equivalent > identical); None if none."""
         verdicts = {p.verdict for p in self.pairs}
         for v in (DIVERGED, EQUIVALENT, IDENTICAL):
@@ -115,13 +116,12 @@ def compare_bundles(a: Any, b: Any, *, rtol: float = 1e-5, atol: float = 1e-8) -
     runs_b = list(getattr(b, "runs", None) or [])
     pairs = pair_runs(runs_a, runs_b)
     snap_a, snap_b = getattr(a, "snapshot", None), getattr(b, "snapshot", None)
-    both = snap_a is not None and snap_b is not None
     return BundleComparison(
         labels=(_label(a, "A"), _label(b, "B")),
         pairs=[compare_runs(x, y, rtol=rtol, atol=atol) for x, y in pairs],
         unpaired_a=_left_over(runs_a, [x for x, _ in pairs]),
         unpaired_b=_left_over(runs_b, [y for _, y in pairs]),
-        env=diff_env(snap_a, snap_b) if both else [],
+        env=diff_env(snap_a, snap_b) if snap_a is not None and snap_b is not None else [],
         has_snapshot=(snap_a is not None, snap_b is not None),
         producers=(_producer(a), _producer(b)),
     )

@@ -26,7 +26,7 @@ COMPLETE_GROUPS = ("var", "pkg")
 _GROUP_ORDER = {g: i for i, g in enumerate(GROUPS)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EnvDifference:
     """One fact on both sides, with what it means for reproducibility."""
 

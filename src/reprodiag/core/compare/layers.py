@@ -13,6 +13,7 @@ estimated from the fingerprints (norms and the 16 sampled values) and named by c
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -144,7 +145,7 @@ def _ref(record: LayerRecord) -> LayerRef:
     return LayerRef(name=record.name, kind=record.kind, phase=record.phase, tensor=record.tensor)
 
 
-def _same_structure(a: list[LayerRecord], b: list[LayerRecord]) -> bool:
+def _same_structure(a: Sequence[LayerRecord], b: Sequence[LayerRecord]) -> bool:
     """The same layers in the same order, whatever their names: Keras numbers the layers of
     each model built in one process (dense, dense_1, ... then dense_2, dense_3)."""
     return len(a) == len(b) and all(

@@ -13,11 +13,11 @@ from typing import Any
 from reprodiag.core.compare import BundleComparison
 from reprodiag.core.compare.envdiff import ABSENT, EnvDifference
 from reprodiag.core.compare.layers import LayerComparison, LayerRef
-from reprodiag.core.compare.runs import RunComparison
+from reprodiag.core.compare.runs import VERDICT_LABELS, RunComparison
 from reprodiag.core.knowledge.facts import CHANGES_NUMERICS, MAY_CHANGE
 from reprodiag.core.env.model import GROUPS, Fact
 from reprodiag.core.runs.layers import LayerRecord
-from reprodiag.core.runs.record import RunRecord
+from reprodiag.core.runs.record import STATUS_LABELS, RunRecord
 from reprodiag.core.wording import counted
 
 COMPARISON_FORMAT = "reprodiag-comparison"
@@ -51,7 +51,7 @@ def _impact(d: EnvDifference) -> str:
 
 
 def _run_state(run: RunRecord) -> str:
-    return f"{run.status}, {counted(len(run.steps), 'step')}"
+    return f"{STATUS_LABELS[run.status]}, {counted(len(run.steps), 'step')}"
 
 
 def _value(v: Any) -> str:
@@ -65,7 +65,8 @@ def _changes(diffs: list[tuple[str, Any, Any]]) -> str:
 def summary_line(bc: BundleComparison) -> str:
     """One line: the overall verdict, how many pairs and unpaired runs."""
     n_unpaired = len(bc.unpaired_a) + len(bc.unpaired_b)
-    verdict = bc.overall_verdict or "nothing to compare"
+    overall = bc.overall_verdict
+    verdict = VERDICT_LABELS[overall] if overall is not None else "nothing to compare"
     text = f"Overall: {verdict} ({len(bc.pairs)} run pair{'s' if len(bc.pairs) != 1 else ''}"
     if n_unpaired:
         text += f", {n_unpaired} unpaired run{'s' if n_unpaired != 1 else ''}"
@@ -165,12 +166,12 @@ def to_text(bc: BundleComparison) -> str:
         out += [f"! Note: {line}" for line in bc.tooling_differences] + [""]
     for i, p in enumerate(bc.pairs, 1):
         out.append(f"Run pair {i}: {p.title}   (A: {_run_state(p.ref)} | B: {_run_state(p.other)})")
-        out.append(f"  verdict: {p.verdict}")
+        out.append(f"  verdict: {VERDICT_LABELS[p.verdict]}")
         out.append(f"  where they part: {p.stage.value if p.stage else _DASH}")
         out.append(f"  {p.explanation}")
         out.extend(f"  {line}" for line in _diff_lines(p))
         table = _layer_rows(p.layers)
-        if table:
+        if table and p.layers is not None:
             out.append(f"  layers at step {p.layers.step}, from the parting one "
                        f"({len(table)} of {len(p.layers.rows)}):")
             out.extend(_text_table(LAYER_HEADER, table, "    "))
@@ -225,7 +226,7 @@ def to_markdown(bc: BundleComparison) -> str:
         out.append("")
     if bc.pairs:
         rows = [[str(i), md_cell(p.title), md_cell(_run_state(p.ref)), md_cell(_run_state(p.other)),
-                 f"**{p.verdict}**", md_cell(p.stage.value if p.stage else _DASH),
+                 f"**{VERDICT_LABELS[p.verdict]}**", md_cell(p.stage.value if p.stage else _DASH),
                  (p.param_parting_cell or _DASH),
                  fmt_step(p.first_loss_diff_step), fmt_num(p.max_abs_diff), fmt_num(p.final_abs_diff)]
                 for i, p in enumerate(bc.pairs, 1)]
@@ -346,8 +347,11 @@ def _pair_json(p: RunComparison) -> dict:
 
 
 def _layer_ref_json(ref: LayerRef | None) -> dict | None:
-    return None if ref is None else {"name": ref.name, "kind": ref.kind, "phase": ref.phase,
-                                     "tensor": ref.tensor}
+    return None if ref is None else _layer_ref_fields(ref)
+
+
+def _layer_ref_fields(ref: LayerRef) -> dict:
+    return {"name": ref.name, "kind": ref.kind, "phase": ref.phase, "tensor": ref.tensor}
 
 
 def _side_json(record: LayerRecord | None) -> dict | None:
@@ -366,10 +370,10 @@ def _layers_json(lc: LayerComparison | None) -> dict | None:
         "summary": lc.summary, "steps": list(lc.steps), "step": lc.step,
         "parting": _layer_ref_json(lc.parting), "rel_error": lc.rel_error, "ulps": lc.ulps,
         "magnitude": lc.magnitude, "input_matched": lc.input_matched,
-        "nonfinite": None if nonfinite is None else {**_layer_ref_json(nonfinite.layer),
+        "nonfinite": None if nonfinite is None else {**_layer_ref_fields(nonfinite.layer),
                                                       "step": nonfinite.step,
                                                       "sides": nonfinite.sides},
-        "rows": [{**_layer_ref_json(r.layer), "equal": r.equal, "rel_error": r.rel_error,
+        "rows": [{**_layer_ref_fields(r.layer), "equal": r.equal, "rel_error": r.rel_error,
                   "ulps": r.ulps, "magnitude": r.magnitude, "a": _side_json(r.a),
                   "b": _side_json(r.b)} for r in lc.rows],
     }

@@ -10,6 +10,7 @@ holds NaN there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -23,30 +24,48 @@ from reprodiag.core.knowledge.stages import (
     relative_difference,
 )
 from reprodiag.core.runs.config import RECORDING_FIELDS, RunConfig
-from reprodiag.core.runs.record import FAILED, FINISHED, RunRecord, hash_texts
+from reprodiag.core.runs.record import (
+    FAILED,
+    FINISHED,
+    STATUS_LABELS,
+    RunRecord,
+    RunStatus,
+    hash_texts,
+)
 from reprodiag.core.wording import counted
 
-IDENTICAL, EQUIVALENT, DIVERGED = "identical", "equivalent", "diverged"
-VERDICTS = (IDENTICAL, EQUIVALENT, DIVERGED)
 
-# The stages, by their stable names (core/knowledge/stages.py holds the vocabulary).
-STAGE_DATASET = Stage.DATASET
-STAGE_INIT = Stage.INIT
-STAGE_BATCHES = Stage.BATCHES
-STAGE_FORWARD = Stage.FORWARD
-STAGE_BACKWARD = Stage.BACKWARD
-STAGE_UPDATE = Stage.UPDATE
-STAGE_ACCUMULATED = Stage.ACCUMULATED
-STAGE_PREDICTIONS = Stage.PREDICTIONS
+class Verdict(str, Enum):
+    """How two runs of one config compare. The values are the stable identifiers JSON keeps."""
+
+    IDENTICAL = "identical"  # every compared value bitwise equal
+    EQUIVALENT = "equivalent"  # losses within the tolerance
+    DIVERGED = "diverged"  # beyond the tolerance, or a run did not finish
+
+    def __str__(self) -> str:
+        return self.value
 
 
-@dataclass
+# What the views show for a verdict (JSON keeps the values).
+VERDICT_LABELS: dict[Verdict, str] = {
+    Verdict.IDENTICAL: "identical",
+    Verdict.EQUIVALENT: "equivalent",
+    Verdict.DIVERGED: "diverged",
+}
+
+IDENTICAL = Verdict.IDENTICAL
+EQUIVALENT = Verdict.EQUIVALENT
+DIVERGED = Verdict.DIVERGED
+VERDICTS: tuple[Verdict, ...] = tuple(Verdict)
+
+
+@dataclass(kw_only=True)
 class RunComparison:
     """The comparison of `other` against the reference run `ref`."""
 
     ref: RunRecord
     other: RunRecord
-    verdict: str
+    verdict: Verdict
     stage: Stage | None
     explanation: str
     common_steps: int
@@ -92,11 +111,11 @@ class RunComparison:
     layers: LayerComparison | None = None
 
     @property
-    def ref_status(self) -> str:
+    def ref_status(self) -> RunStatus:
         return self.ref.status
 
     @property
-    def other_status(self) -> str:
+    def other_status(self) -> RunStatus:
         return self.other.status
 
     @property
@@ -153,8 +172,8 @@ def pair_title(a: RunConfig, b: RunConfig) -> str:
     differ = [k for k in da if da[k] != db[k] and k not in RECORDING_FIELDS]
     if not differ:
         return a.short_label()
-    parts = [a.framework, a.model, a.device] if not {"framework", "model", "device"} & set(
-        differ) else []
+    parts: list[str] = [a.framework, a.model, a.device] if not {
+        "framework", "model", "device"} & set(differ) else []
     if "seed" not in differ:  # the seed tells a side's runs apart
         parts.append(f"seed={_short(a.seed)}")
     parts += [f"{k}={_short(da[k])} vs {_short(db[k])}" for k in differ]
@@ -269,7 +288,7 @@ def _run_problems(tag: str, run: RunRecord) -> list[str]:
         step = int(run.steps.step[nonfinite[0]])
         return [f"{tag} ({name}) diverged: loss became non-finite at step {step}"]
     detail = f": {run.reason}" if run.reason else ""
-    return [f"{tag} ({name}) did not finish (status {run.status}){detail}"]
+    return [f"{tag} ({name}) did not finish (status {STATUS_LABELS[run.status]}){detail}"]
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -352,7 +371,7 @@ def compare_runs(ref: RunRecord, other: RunRecord, *, rtol: float = 1e-5,
     magnitude = classify(gap_rel, dtype) if gap_step is not None else None
     layers = compare_layers(ref, other)
     refined = _layer_stage(layers, common, stage)
-    if refined is not None and layers is not None:
+    if refined is not None and layers is not None and layers.step is not None:
         stage, gap_step, gap_rel = refined, layers.step, layers.rel_error
         magnitude = Magnitude(layers.magnitude)
         if stage in (Stage.FORWARD, Stage.BACKWARD, Stage.ACCUMULATED):

@@ -20,7 +20,7 @@ import numpy as np
 from reprodiag.core.compare.render import md_cell, jsonable, md_table, fmt_num
 from reprodiag.core.compare.runs import pair_runs
 from reprodiag.core.runs.config import RunConfig
-from reprodiag.core.runs.record import FINISHED, RunRecord
+from reprodiag.core.runs.record import FINISHED, STATUS_LABELS, RunRecord
 
 CONFIDENCE = 0.95
 ALPHA = 0.05
@@ -203,8 +203,9 @@ def _final_loss(run: RunRecord) -> float:
 
 def _metric(run: RunRecord) -> float:
     value = run.summary.get("metric")
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return float(value) if ok and math.isfinite(value) else math.nan
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return math.nan
 
 
 def seed_stats(runs: Sequence[RunRecord], confidence: float = CONFIDENCE) -> SideStats:
@@ -214,7 +215,7 @@ def seed_stats(runs: Sequence[RunRecord], confidence: float = CONFIDENCE) -> Sid
     for run in runs:
         if run.status != FINISHED:
             why = run.reason or run.status
-            excluded.append(f"{run.display_name()} [{run.run_id}]: {run.status} ({why})")
+            excluded.append(f"{run.display_name()} [{run.run_id}]: {STATUS_LABELS[run.status]} ({why})")
         elif not (math.isfinite(_final_loss(run)) and math.isfinite(_metric(run))):
             excluded.append(f"{run.display_name()} [{run.run_id}]: no final loss or metric")
         else:
@@ -322,10 +323,11 @@ def verdict_of(a: SideStats, b: SideStats, *, alpha: float = ALPHA) -> NoiseVerd
     measures = []
     for name, sa, sb in pairs:
         test = welch_test(sa, sb) if sa.n >= 2 and sb.n >= 2 else None
-        beyond = None if test is None else bool(test.p < each)
+        noise = None if test is None else bool(test.p < each)
         numbers = _numbers(name, sa, sb, test)
-        word = {True: ": larger than seed noise", False: ": within seed noise"}.get(beyond, "")
-        measures.append(MeasureTest(measure=name, a=sa, b=sb, test=test, beyond_noise=beyond,
+        word = "" if noise is None else (": larger than seed noise" if noise
+                                         else ": within seed noise")
+        measures.append(MeasureTest(measure=name, a=sa, b=sb, test=test, beyond_noise=noise,
                                     sentence=numbers + word, numbers=numbers))
     if a.n < 2 or b.n < 2:
         sentence = (f"No verdict: each side needs at least 2 finished runs with different seeds "

@@ -23,7 +23,7 @@ ALIGN_FORMAT = "reprodiag-align"
 ALIGN_VERSION = 1
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AlignPlan:
     """What to run on B so that it matches A, in the order to run it."""
 

@@ -24,7 +24,14 @@ from typing import Any
 import numpy as np
 
 from reprodiag.core.compare.render import md_cell, jsonable, md_table, fmt_num, fmt_step
-from reprodiag.core.compare.runs import DIVERGED, EQUIVALENT, IDENTICAL, RunComparison, compare_runs
+from reprodiag.core.compare.runs import (
+    DIVERGED,
+    EQUIVALENT,
+    IDENTICAL,
+    VERDICT_LABELS,
+    RunComparison,
+    compare_runs,
+)
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.record import DIVERGED as RUN_DIVERGED
 from reprodiag.core.runs.record import CANCELLED, FINISHED, RunRecord
@@ -34,7 +41,6 @@ from reprodiag.core.wording import counted
 
 VANISHES, SHRINKS, NO_EFFECT, GROWS = "vanishes", "shrinks", "no effect", "grows"
 NOT_APPLICABLE, FAILED, NOT_RUN = "n/a", "failed", "not run"
-OUTCOMES = (VANISHES, SHRINKS, NO_EFFECT, GROWS, NOT_APPLICABLE, FAILED, NOT_RUN)
 SHRINK_RATIO = 0.1  # max |loss A - loss B| at most a tenth of the baseline's: "much smaller"
 GROW_RATIO = 10.0
 ATTRIBUTION_FORMAT = "reprodiag-attribution"
@@ -46,7 +52,7 @@ OnProgress = Callable[[int, int, str], None]  # (runs done, runs planned, what r
 # ---------------------------------------------------------------- the factors
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Factor:
     """One setting to change on both sides, what it means when that removes the difference."""
 
@@ -72,15 +78,16 @@ def _tf32_na(a: RunRecord, b: RunRecord) -> str | None:
     gpu_runs = [r for r in (a, b) if _on_gpu(r)]
     if not gpu_runs:
         return "TF32 is a GPU setting and both runs were on the CPU"
-    capable = [r for r in gpu_runs if _capability(r) is None or _capability(r) >= 8.0]
+    capable = [r for r in gpu_runs if (cc := _capability(r)) is None or cc >= 8.0]
     if not capable:
         return f"the GPU (compute capability {_capability(gpu_runs[0])}) has no TF32"
     return None
 
 
 def _capability(run: RunRecord) -> float | None:
+    value = run.settings.get("compute_capability")
     try:
-        return float(run.settings.get("compute_capability"))
+        return None if value is None else float(value)
     except (TypeError, ValueError):
         return None
 
@@ -121,35 +128,48 @@ def _never(a: RunRecord, b: RunRecord) -> None:
 
 
 FACTORS: tuple[Factor, ...] = (
-    Factor("deterministic", "deterministic ops on",
-           "the kernels used while determinism is off (atomic adds, autotuning, other "
-           "reduction orders)",
-           "deterministic ops are already on on both sides",
-           _set(deterministic=True),
-           lambda r: _setting(r, "deterministic", r.config.deterministic), _never),
-    Factor("tf32", "TF32 off", "TF32 matrix multiplications and convolutions on the GPU",
-           "TF32 is already off on both sides",
-           _set(tf32=False), lambda r: _setting(r, "tf32", r.config.tf32), _tf32_na),
-    Factor("onednn", "oneDNN off", "TensorFlow's oneDNN CPU kernels",
-           "oneDNN is already off on both sides",
-           _set(onednn=False), lambda r: _setting(r, "onednn_enabled", r.config.onednn),
-           _onednn_na),
-    Factor("threads", "threads = 1", "the thread count, which changes the order of reductions",
-           "both sides already run with 1 thread",
-           _set(threads=1), lambda r: _setting(r, "threads", r.config.threads), _never),
-    Factor("float64", "float64", "float32 rounding (not a different algorithm or data)",
-           "both sides already run in float64",
-           _set(dtype="float64"), lambda r: r.config.dtype, _never),
-    Factor("init_cpu", "initialisation drawn on CPU",
-           "the device whose random stream drew the initial parameters", "",
-           lambda config, ref: config, lambda r: None, _init_na),
-    Factor("cpu", "CPU instead of GPU", "the GPU's kernels or its random streams",
-           "both sides already run on the CPU",
-           _set(device="cpu"), lambda r: _setting(r, "device_type", r.config.device), _cpu_na),
-    Factor("seed", "same seed (as the reference)",
-           "the seed: the random initial parameters and batch order",
-           "both sides already use the same seed",
-           _same_seed, lambda r: _setting(r, "seed_effective", r.config.seed), _never),
+    Factor(key="deterministic", title="deterministic ops on",
+           meaning="the kernels used while determinism is off (atomic adds, autotuning, other "
+                   "reduction orders)",
+           already="deterministic ops are already on on both sides",
+           change=_set(deterministic=True),
+           reading=lambda r: _setting(r, "deterministic", r.config.deterministic),
+           not_applicable=_never),
+    Factor(key="tf32", title="TF32 off",
+           meaning="TF32 matrix multiplications and convolutions on the GPU",
+           already="TF32 is already off on both sides",
+           change=_set(tf32=False), reading=lambda r: _setting(r, "tf32", r.config.tf32),
+           not_applicable=_tf32_na),
+    Factor(key="onednn", title="oneDNN off", meaning="TensorFlow's oneDNN CPU kernels",
+           already="oneDNN is already off on both sides",
+           change=_set(onednn=False),
+           reading=lambda r: _setting(r, "onednn_enabled", r.config.onednn),
+           not_applicable=_onednn_na),
+    Factor(key="threads", title="threads = 1",
+           meaning="the thread count, which changes the order of reductions",
+           already="both sides already run with 1 thread",
+           change=_set(threads=1), reading=lambda r: _setting(r, "threads", r.config.threads),
+           not_applicable=_never),
+    Factor(key="float64", title="float64",
+           meaning="float32 rounding (not a different algorithm or data)",
+           already="both sides already run in float64",
+           change=_set(dtype="float64"), reading=lambda r: r.config.dtype,
+           not_applicable=_never),
+    Factor(key="init_cpu", title="initialisation drawn on CPU",
+           meaning="the device whose random stream drew the initial parameters", already="",
+           change=lambda config, ref: config, reading=lambda r: None,
+           not_applicable=_init_na),
+    Factor(key="cpu", title="CPU instead of GPU",
+           meaning="the GPU's kernels or its random streams",
+           already="both sides already run on the CPU",
+           change=_set(device="cpu"),
+           reading=lambda r: _setting(r, "device_type", r.config.device),
+           not_applicable=_cpu_na),
+    Factor(key="seed", title="same seed (as the reference)",
+           meaning="the seed: the random initial parameters and batch order",
+           already="both sides already use the same seed",
+           change=_same_seed, reading=lambda r: _setting(r, "seed_effective", r.config.seed),
+           not_applicable=_never),
 )
 FACTOR_KEYS: tuple[str, ...] = tuple(f.key for f in FACTORS)
 
@@ -166,7 +186,7 @@ def _factors(keys: Sequence[str] | None) -> list[Factor]:
 # ---------------------------------------------------------------- results
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Cell:
     """One factor's experiment: the changed pair, its comparison, and the outcome."""
 
@@ -188,7 +208,7 @@ class Cell:
         return self.outcome in (VANISHES, SHRINKS)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FactorMatrix:
     """Factors x outcome metrics, for the CLI table and the GUI heatmap.
 
@@ -213,7 +233,7 @@ BASELINE_ROW = "baseline (as given)"
 _OUTCOME_HEAT = {VANISHES: 1.0, SHRINKS: 0.5, NO_EFFECT: 0.0, GROWS: -0.5}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AttributionResult:
     """What the one-factor-at-a-time experiment found (see the module docstring)."""
 
@@ -251,8 +271,8 @@ class AttributionResult:
     def findings(self) -> list[str]:
         """Sentences, most important first: nondeterminism, then what removes the difference."""
         out = []
-        if self.repeats_bitwise is False:
-            r = self.repeat
+        r = self.repeat
+        if r is not None and r.verdict != IDENTICAL:  # B does not repeat bitwise
             out.append(f"Run-to-run nondeterminism: the same config "
                        f"({self.other_config.short_label()}) run twice on this machine "
                        f"differs (first at step "
@@ -267,8 +287,9 @@ class AttributionResult:
                        "steps: there is no difference to attribute.")
             return out
         for c in self.causes:
-            where = (f"the sides differ here: A {_plain(c.baseline_values[0])}, "
-                     f"B {_plain(c.baseline_values[1])}" if c.differs else
+            values = c.baseline_values
+            where = (f"the sides differ here: A {_plain(values[0])}, B {_plain(values[1])}"
+                     if values is not None else
                      "set alike on both sides, so it hides the difference rather than causes it")
             verb = ("vanishes" if c.outcome == VANISHES else "shrinks" if not math.isfinite(
                 c.ratio) else f"shrinks to {fmt_num(c.ratio)} of the baseline's")
@@ -288,17 +309,19 @@ class AttributionResult:
         """The factor x outcome matrix (rows in FACTORS order)."""
         base = self.baseline
         steps = self.other_config.steps
-        values, text, heat = [], [], []
+        values: list[list[Any]] = []
+        text: list[list[str]] = []
+        heat = []
         for c in self.cells:
             cmp = c.comparison
-            row = [c.outcome, cmp.verdict if cmp else None, _first_part(cmp),
-                   cmp.max_abs_diff if cmp else math.nan, c.ratio]
-            values.append(row)
+            verdict = cmp.verdict if cmp else None
+            first, max_diff = _first_part(cmp), cmp.max_abs_diff if cmp else math.nan
+            values.append([c.outcome, verdict, first, max_diff, c.ratio])
             shown = c.outcome if c.comparison or not c.reason else f"{c.outcome} ({c.reason})"
-            text.append([shown, row[1] or "-", fmt_step(row[2]) if cmp else "-", fmt_num(row[3]),
-                         fmt_num(row[4])])
+            text.append([shown, VERDICT_LABELS[verdict] if verdict else "-",
+                         fmt_step(first) if cmp else "-", fmt_num(max_diff), fmt_num(c.ratio)])
             heat.append(_heat(c, base, steps))
-        baseline_row = ["-", base.verdict if base else "-",
+        baseline_row = ["-", VERDICT_LABELS[base.verdict] if base else "-",
                         fmt_step(_first_part(base)) if base else "-",
                         fmt_num(base.max_abs_diff) if base else "-",
                         "1" if base and base.max_abs_diff > 0 else "-"]
@@ -427,9 +450,9 @@ def attribute(ref: RunConfig, other: RunConfig | None = None, *, python: str | N
     runner = _Runner(python, timeout, cancel, on_progress)
     runner.planned = _estimate(ref, other, chosen, same)
     try:
-        _run_baseline(result, runner, same, rtol, atol)
+        baseline = _run_baseline(result, runner, same, rtol, atol)
         if result.has_difference:
-            _run_factors(result, runner, chosen, rtol, atol)
+            _run_factors(result, baseline, runner, chosen, rtol, atol)
     except _Cancelled:
         result.cancelled = True
     finally:
@@ -442,15 +465,16 @@ def attribute(ref: RunConfig, other: RunConfig | None = None, *, python: str | N
 
 
 def _run_baseline(result: AttributionResult, runner: _Runner, same: bool,
-                  rtol: float, atol: float) -> None:
+                  rtol: float, atol: float) -> RunComparison:
     a = _require(runner.run(result.ref_config, "A (reference)"), "A")
     b = _require(runner.run(result.other_config, "A again" if same else "B (as given)"), "B")
-    result.baseline = compare_runs(a, b, rtol=rtol, atol=atol)
+    baseline = result.baseline = compare_runs(a, b, rtol=rtol, atol=atol)
     if same:  # the baseline already is the determinism check
-        result.repeat = result.baseline
+        result.repeat = baseline
     else:
         b2 = _require(runner.run(result.other_config, "B again (determinism check)"), "B")
         result.repeat = compare_runs(b, b2, rtol=rtol, atol=atol)
+    return baseline
 
 
 def _require(run: RunRecord, side: str) -> RunRecord:
@@ -466,7 +490,8 @@ def _plan_cells(ref: RunConfig, other: RunConfig, chosen: list[Factor], a_run: R
     cells = []
     for factor in chosen:
         va, vb = factor.reading(a_run), factor.reading(b_run)
-        cell = Cell(factor, NOT_RUN, baseline_values=(va, vb) if va != vb else None)
+        cell = Cell(factor=factor, outcome=NOT_RUN,
+                    baseline_values=(va, vb) if va != vb else None)
         cells.append(cell)
         why = factor.not_applicable(a_run, b_run)
         new_a, new_b = factor.change(ref, ref), factor.change(other, ref)
@@ -479,14 +504,15 @@ def _plan_cells(ref: RunConfig, other: RunConfig, chosen: list[Factor], a_run: R
     return cells
 
 
-def _sources(cell: Cell, ref: RunConfig, other: RunConfig, reuse: bool) -> tuple[bool, bool]:
+def _sources(configs: tuple[RunConfig, RunConfig], ref: RunConfig, other: RunConfig,
+             reuse: bool) -> tuple[bool, bool]:
     """Whether A and B of a cell may reuse an earlier run of their config.
 
     A reuses the reference run when unchanged, and any run once the determinism check
     passed. B is always run fresh when it has A's config: the comparison then measures
     whether that config repeats, instead of comparing a run with itself.
     """
-    new_a, new_b = cell.configs
+    new_a, new_b = configs
     return reuse or new_a == ref, new_a != new_b and (reuse or new_b == other)
 
 
@@ -494,8 +520,8 @@ def _runs_needed(cells: list[Cell], cached: set[RunConfig], ref: RunConfig, othe
                  reuse: bool) -> int:
     """How many worker runs the planned cells take, given the configs already run."""
     cached, needed = set(cached), 0
-    for cell in (c for c in cells if c.configs is not None):
-        for config, ok in zip(cell.configs, _sources(cell, ref, other, reuse)):
+    for configs in (c.configs for c in cells if c.configs is not None):
+        for config, ok in zip(configs, _sources(configs, ref, other, reuse)):
             needed += not (ok and config in cached)
             cached.add(config)
     return needed
@@ -507,16 +533,18 @@ def _estimate(ref: RunConfig, other: RunConfig, chosen: list[Factor], same: bool
     return (2 if same else 3) + _runs_needed(cells, {ref, other}, ref, other, True)
 
 
-def _run_factors(result: AttributionResult, runner: _Runner, chosen: list[Factor],
-                 rtol: float, atol: float) -> None:
+def _run_factors(result: AttributionResult, baseline: RunComparison, runner: _Runner,
+                 chosen: list[Factor], rtol: float, atol: float) -> None:
     ref, other = result.ref_config, result.other_config
-    a_run, b_run = result.baseline.ref, result.baseline.other
+    a_run, b_run = baseline.ref, baseline.other
     result.cells = _plan_cells(ref, other, chosen, a_run, b_run)
     reuse = bool(result.repeats_bitwise)
     runner.planned = runner.done + _runs_needed(result.cells, set(runner.cache), ref, other,
                                                 reuse)
-    for cell in (c for c in result.cells if c.configs is not None):
-        ok_a, ok_b = _sources(cell, ref, other, reuse)
+    for cell in result.cells:
+        if cell.configs is None:
+            continue
+        ok_a, ok_b = _sources(cell.configs, ref, other, reuse)
         title = cell.factor.title
         ra = _get(runner, cell.configs[0], f"{title}: A", ok_a)
         rb = _get(runner, cell.configs[1], f"{title}: B", ok_b)
@@ -525,7 +553,7 @@ def _run_factors(result: AttributionResult, runner: _Runner, chosen: list[Factor
             cell.outcome, cell.reason = FAILED, f"{bad.status}: {bad.reason or 'no reason'}"
             continue
         cell.comparison = compare_runs(ra, rb, rtol=rtol, atol=atol)
-        cell.outcome, cell.ratio = classify(result.baseline, cell.comparison, other.steps)
+        cell.outcome, cell.ratio = classify(baseline, cell.comparison, other.steps)
 
 
 def _get(runner: _Runner, config: RunConfig, what: str, reuse: bool) -> RunRecord:
@@ -541,7 +569,7 @@ def _finish_cells(result: AttributionResult, chosen: list[Factor]) -> None:
     else:
         why = "cancelled"
     have = {c.factor.key for c in result.cells}
-    result.cells += [Cell(f) for f in chosen if f.key not in have]
+    result.cells += [Cell(factor=f) for f in chosen if f.key not in have]
     for cell in result.cells:
         if cell.outcome == NOT_RUN and not cell.reason:
             cell.reason = why
@@ -631,7 +659,8 @@ def to_json(result: AttributionResult) -> dict[str, Any]:
         "cancelled": result.cancelled, "runs": result.runs,
         "factors": [{"key": c.factor.key, "title": c.factor.title, "outcome": c.outcome,
                      "reason": c.reason, "ratio": c.ratio,
-                     "baseline_values": list(c.baseline_values) if c.differs else None,
+                     "baseline_values": (list(c.baseline_values)
+                                         if c.baseline_values is not None else None),
                      "configs": [x.model_dump() for x in c.configs] if c.configs else None,
                      "comparison": _comparison_json(c.comparison)} for c in result.cells],
     })

@@ -126,7 +126,7 @@ class Evidence:
     @property
     def frameworks(self) -> list[str]:
         """Frameworks involved: those of the run pairs, else those installed on either side."""
-        seen = [p.ref.config.framework for p in self.pairs]
+        seen: list[str] = [p.ref.config.framework for p in self.pairs]
         if not seen:
             seen = [fw for fw in FRAMEWORKS
                     if any(self.value(s, f"framework.{fw}.version") for s in (0, 1))]

@@ -83,7 +83,7 @@ def reason(ev: Evidence) -> list[Finding]:
         scored: dict[str, list[tuple[float, Fit, Entry, Optional[Suspect]]]] = {}
         for s in present.values():
             e = s.entry
-            if (e.id, obs.stage) in REFINED:
+            if obs.stage is not None and (e.id, obs.stage) in REFINED:
                 consumed.add(e.id)
                 e = entry_of(REFINED[(e.id, obs.stage)])
             f = fit(e, s, obs)
@@ -102,10 +102,10 @@ def reason(ev: Evidence) -> list[Finding]:
             if cand is None:
                 cand = candidates[key] = Candidate(
                     key=key, entries=[], observed=any(s is not None for *_, s in members))
-            for _, _, e, s in members:
+            for _, _, e, member in members:
                 if e not in cand.entries:
                     cand.entries.append(e)
-                for d in (s.differences if s else []):
+                for d in (member.differences if member else []):
                     if d not in cand.differences:
                         cand.differences.append(d)
             cand.seen_in_differing_pair = True

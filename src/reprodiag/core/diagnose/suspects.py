@@ -137,10 +137,10 @@ def _pair_suspects(ev: Evidence, i: int, p: RunComparison) -> dict[str, Suspect]
     for key, a, b in p.settings_differences:
         if key in set_by_config:
             continue
-        found = _setting_entry(p, key)
-        if found is None or found.prior <= 0:
+        setting = _setting_entry(p, key)
+        if setting is None or setting.prior <= 0:
             continue
-        _suspect(table, found).add(Difference(
+        _suspect(table, setting).add(Difference(
             source=SETTING, key=key, a=a, b=b,
             line=f"in force during the run: {key} {show(a)} ({la}) vs {show(b)} ({lb}) "
                  f"[{p.title}]"), i)

@@ -74,6 +74,8 @@ def local_probe() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "reprodiag_env_probe", worker_script(ENV_PROBE)
     )
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {worker_script(ENV_PROBE)}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -136,7 +138,7 @@ def run_probe(python: str, script: str, timeout: float) -> tuple[dict | None, st
 
 def interpreter_facts(python: str | None, timeout: float) -> dict[str, Fact]:
     """Facts of the interpreter itself; UserError when `python` is not one."""
-    if _is_current(python):
+    if python is None or _is_current(python):
         return _checked_facts(local_probe().collect())
     result, reason = run_probe(python, ENV_PROBE, timeout)
     if result is None:
@@ -158,7 +160,7 @@ def capture(python: str | None = None, deep: bool = False, timeout: float = 180.
     started = time.time()
     if not python and is_frozen():
         python = default_target()
-    target = None if _is_current(python) else resolve_interpreter(python)
+    target = None if python is None or _is_current(python) else resolve_interpreter(python)
     executable = sys.executable if target is None else target
     facts: dict[str, Fact] = {}
     with ThreadPoolExecutor(max_workers=4 + len(DEEP_PROBES)) as pool:

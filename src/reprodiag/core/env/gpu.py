@@ -136,8 +136,9 @@ def visible_devices(setting: str | None, uuids: list[str | None]) -> list[int]:
 
 def nvml_facts() -> dict[str, Fact]:
     """Driver, CUDA version the driver supports, and every device."""
-    pynvml, reason = nvml()
+    pynvml, why = nvml()
     if pynvml is None:
+        reason = why or "NVML is not available"
         no_driver = reason.startswith("no NVIDIA driver")
         return {
             "gpu.count": Fact(0) if no_driver else unavailable(reason),
@@ -180,17 +181,18 @@ def cuda_home() -> str | None:
 def cudnn_header_version() -> str | None:
     """cuDNN version from cudnn_version.h (or cudnn.h before 8), if a system cuDNN exists."""
     folders = [Path("/usr/include"), Path("/usr/local/include")]
-    if cuda_home():
-        folders.insert(0, Path(cuda_home()) / "include")
+    home = cuda_home()
+    if home:
+        folders.insert(0, Path(home) / "include")
     for folder in folders:
         for name in ("cudnn_version.h", "cudnn.h"):
             text = read_text(folder / name)
             if not text:
                 continue
-            parts = [re.search(rf"#define CUDNN_{p}\s+(\d+)", text) for p in
-                     ("MAJOR", "MINOR", "PATCHLEVEL")]
-            if all(parts):
-                return ".".join(m.group(1) for m in parts)
+            parts = [m.group(1) for p in ("MAJOR", "MINOR", "PATCHLEVEL")
+                     if (m := re.search(rf"#define CUDNN_{p}\s+(\d+)", text))]
+            if len(parts) == 3:
+                return ".".join(parts)
     return None
 
 

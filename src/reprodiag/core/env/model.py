@@ -29,10 +29,10 @@ GROUPS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Fact:
-    """A value, or why there is none."""
+    """A value (`Fact(value)`), or why there is none (`Fact(unavailable=why)`)."""
 
     value: Any = None
-    unavailable: Optional[str] = None
+    unavailable: Optional[str] = field(default=None, kw_only=True)
 
     @property
     def ok(self) -> bool:
@@ -71,7 +71,7 @@ def group_of(key: str) -> str:
     return key.split(".", 1)[0]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Snapshot:
     """All facts about one environment (one interpreter on one machine)."""
 

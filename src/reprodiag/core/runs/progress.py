@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from reprodiag.core.runs.protocol import Step
-from reprodiag.core.runs.record import RunRecord
+from reprodiag.core.runs.record import STATUS_LABELS, RunRecord
 from reprodiag.core.wording import counted
 
 
@@ -38,7 +38,8 @@ class ConsoleProgress:
         name = record.summary.get("metric_name", "metric")
         tail = f", {name} {metric:.4f}" if isinstance(metric, (int, float)) else ""
         reason = f" ({record.reason})" if record.reason else ""
-        self._line(f"  {record.display_name()}: {record.status}, {counted(len(record.steps), 'step')}"
+        self._line(f"  {record.display_name()}: {STATUS_LABELS[record.status]}, "
+                   f"{counted(len(record.steps), 'step')}"
                    f"{tail}{reason} [{record.run_id}]")
 
     def _line(self, text: str) -> None:

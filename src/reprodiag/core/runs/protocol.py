@@ -29,7 +29,6 @@ a line that is not a valid message becomes a ``LogLine`` (never an exception).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -42,7 +41,7 @@ STEP_FLOAT_FIELDS = ("loss", "grad_norm", "lr", "step_time")
 STEP_TEXT_FIELDS = ("param_hash", "batch_hash")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Hello:
     worker: str
     protocol: int
@@ -51,7 +50,7 @@ class Hello:
     recording_scheme: str = ""  # "" = reprodiag 0.1.0's definitions
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EnvInfo:
     settings: dict[str, Any]
     dataset_hash: str
@@ -59,7 +58,7 @@ class EnvInfo:
     n_params: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Step:
     step: int
     loss: float
@@ -70,18 +69,18 @@ class Step:
     step_time: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Done:
     summary: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkerError:
     message: str
     kind: str = "error"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LogLine:
     message: str
     level: str = "info"  # "raw" when the line was not a protocol message
@@ -143,9 +142,9 @@ def _message(obj: dict) -> Message:
         step = _as_int(obj["step"])
         if step < 0:
             raise ValueError("negative step")
-        floats = {name: _as_float(obj[name]) for name in STEP_FLOAT_FIELDS}
-        texts = {name: _as_text(obj[name]) for name in STEP_TEXT_FIELDS}
-        return Step(step=step, **floats, **texts)
+        return Step(step=step, loss=_as_float(obj["loss"]), grad_norm=_as_float(obj["grad_norm"]),
+                    param_hash=_as_text(obj["param_hash"]), batch_hash=_as_text(obj["batch_hash"]),
+                    lr=_as_float(obj["lr"]), step_time=_as_float(obj["step_time"]))
     if kind == "layers":
         return capture_from_json(obj.get("step"), obj.get("records"))
     if kind == "hello":
@@ -175,8 +174,3 @@ def _message(obj: dict) -> Message:
             message=_as_text(obj["message"], 4000), level=_as_text(obj.get("level", "info"))
         )
     raise ValueError("unknown message type")
-
-
-def is_finite(value: float) -> bool:
-    """True for a real loss value; NaN and +-Inf mark a diverged run."""
-    return math.isfinite(value)

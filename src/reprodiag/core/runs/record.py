@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Optional
 
 import numpy as np
@@ -32,17 +33,38 @@ from reprodiag.core.runs.protocol import (
     WorkerError,
 )
 
-# Run states. "diverged" = finished, but a loss became NaN/Inf.
-PENDING, RUNNING, FINISHED, DIVERGED, FAILED, CANCELLED = (
-    "pending",
-    "running",
-    "finished",
-    "diverged",
-    "failed",
-    "cancelled",
-)
-STATUSES = (PENDING, RUNNING, FINISHED, DIVERGED, FAILED, CANCELLED)
-ENDED = (FINISHED, DIVERGED, FAILED, CANCELLED)
+class RunStatus(str, Enum):
+    """Where a run stands. The values are the stable identifiers run.json keeps."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    FINISHED = "finished"
+    DIVERGED = "diverged"  # finished, but a loss became NaN/Inf
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# What the views show for a status (JSON and bundles keep the values).
+STATUS_LABELS: dict[RunStatus, str] = {
+    RunStatus.PENDING: "pending",
+    RunStatus.RUNNING: "running",
+    RunStatus.FINISHED: "finished",
+    RunStatus.DIVERGED: "non-finite loss",
+    RunStatus.FAILED: "failed",
+    RunStatus.CANCELLED: "cancelled",
+}
+
+PENDING = RunStatus.PENDING
+RUNNING = RunStatus.RUNNING
+FINISHED = RunStatus.FINISHED
+DIVERGED = RunStatus.DIVERGED
+FAILED = RunStatus.FAILED
+CANCELLED = RunStatus.CANCELLED
+STATUSES: tuple[RunStatus, ...] = tuple(RunStatus)
+ENDED: tuple[RunStatus, ...] = (FINISHED, DIVERGED, FAILED, CANCELLED)
 
 STEP_COLUMNS = ("step", "loss", "grad_norm", "param_hash", "batch_hash", "lr", "step_time")
 MAX_LOG_LINES = 500
@@ -90,7 +112,7 @@ class StepSeries:
     """
 
     __slots__ = ("_cols", "_n")
-    __hash__ = None  # mutable, compared by value
+    # Defining __eq__ leaves __hash__ None: mutable, compared by value, never a dict key.
 
     def __init__(self, **columns: Any):
         unknown = set(columns) - set(STEP_COLUMNS)
@@ -227,14 +249,14 @@ class StepSeries:
         return zip(*(self.values(name) for name in STEP_COLUMNS))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunRecord:
     """One run: its config, where it ran, what the worker reported, and how it ended."""
 
     config: RunConfig
     run_id: str = field(default_factory=new_run_id)
     label: str = ""
-    status: str = PENDING
+    status: RunStatus = PENDING
     reason: str = ""
     python: str = ""  # the target interpreter's path
     worker: str = ""
@@ -327,7 +349,7 @@ class RunRecord:
         self.status = RUNNING
         self.started_at = time.time()
 
-    def finish(self, status: str, reason: str = "") -> None:
+    def finish(self, status: RunStatus, reason: str = "") -> None:
         """End the run once; later calls keep the first ending."""
         if self.ended:
             return

@@ -21,7 +21,7 @@ from reprodiag.core.runs.record import FAILED, RunRecord
 OnMessage = Callable[[RunRecord, Message], None]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SessionResult:
     runs: list[RunRecord] = field(default_factory=list)
     path: Optional[Path] = None

@@ -76,7 +76,7 @@ def log_ticks(lo: float, hi: float, label_pixels: float, pixels: float) -> list[
     decades = _within(range(first, last + 1), *inner)
     if len(decades) >= 3:
         step = max(1, math.ceil(gap - 1e-9))
-        labelled = [d for d in decades if d % step == 0]
+        labelled: list[float] = [d for d in decades if d % step == 0]
         fine = digits if len(digits) <= pixels * MAX_MINOR_PER_PIXEL else _within(
             range(first, last + 1), lo, hi)
     else:
@@ -84,8 +84,8 @@ def log_ticks(lo: float, hi: float, label_pixels: float, pixels: float) -> list[
         fine = digits
         if len(labelled) < 2 and inner[0] < inner[1]:  # < a factor of ~2: as on a linear axis
             a, b = 10.0 ** inner[0], 10.0 ** inner[1]
-            step = _nice_step(b - a)
-            values = np.arange(math.ceil(a / step) * step, b + step / 2, step)
+            unit = _nice_step(b - a)
+            values = np.arange(math.ceil(a / unit) * unit, b + unit / 2, unit)
             labelled = _spread([math.log10(v) for v in values if a <= v <= b], gap,
                                rank=lambda _v: 0)
             fine = []

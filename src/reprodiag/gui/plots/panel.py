@@ -11,6 +11,7 @@ import html
 import importlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyqtgraph as pg
 import pyqtgraph.exporters
@@ -47,7 +48,7 @@ def _closed_paths_tolerated():
     """pyqtgraph 0.14's SVG exporter cannot parse the 'Z' (close path) that Qt 6 writes
     (pyqtgraph#3495). Every closed path it meets ends at its start point already, so the
     'Z' is dropped before pyqtgraph rewrites the coordinates; patched only while exporting."""
-    module = importlib.import_module("pyqtgraph.exporters.SVGExporter")
+    module: Any = importlib.import_module("pyqtgraph.exporters.SVGExporter")  # patched by name
     original = module.correctCoordinates
 
     def tolerant(node, defs, item, options):
@@ -343,7 +344,8 @@ class PlotPanel(QWidget):
             with self.figure(), _closed_paths_tolerated():
                 pg.exporters.SVGExporter(self.widget.ci).export(str(path))
         elif suffix == ".png":
-            if not self.figure_image().save(str(path), "PNG"):
+            # PySide6's stubs type the format as bytes; the binding takes (and needs) a str
+            if not self.figure_image().save(str(path), "PNG"):  # type: ignore[call-overload]
                 raise UserError(f"{path}: the plot could not be written")
         else:
             raise UserError(f"{path}: plots export as .png or .svg")

@@ -13,6 +13,7 @@ the align plan, with several seeds per side the seed statistics, and the layers;
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from reprodiag import __version__
 from reprodiag.core.bundle import Bundle, read_bundle
 from reprodiag.core.compare import BundleComparison, compare_bundles
 from reprodiag.core.compare.envdiff import diff_env
-from reprodiag.core.compare.runs import IDENTICAL
+from reprodiag.core.compare.runs import IDENTICAL, VERDICT_LABELS, Verdict
 from reprodiag.core.diagnose import align, comparable_sides, diagnose_comparison
 from reprodiag.core.env.foreign import import_report_file, report_kind
 from reprodiag.core.env.model import Snapshot
@@ -234,6 +235,11 @@ class CompareTab(QWidget):
         self.env_other.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.env_other.currentIndexChanged.connect(lambda _i: self._update_env_diff())
+        # the user's pick is kept; until then the first other source in the order given is
+        # shown, whichever bundle finished loading first
+        self._picked_other: str | None = None
+        self.env_other.activated.connect(
+            lambda _i: setattr(self, "_picked_other", self.env_other.currentData()))
         self.show_all = QCheckBox("Show all facts")
         self.show_all.setToolTip("Also list facts that are the same on both sides")
         self.show_all.toggled.connect(lambda _b: self._update_env_diff())
@@ -318,9 +324,9 @@ class CompareTab(QWidget):
         with its error."""
         self.place(paths)
         for path in paths:
-            self.state.tasks.submit(lambda p=str(path): read_source(p),
-                                    lambda obj, p=str(path): self._loaded(p, obj),
-                                    lambda msg, p=path: self.add_error(p, msg))
+            self.state.tasks.submit(functools.partial(read_source, str(path)),
+                                    functools.partial(self._loaded, str(path)),
+                                    functools.partial(self.add_error, path))
 
     def load_bundles_now(self, paths: list[str]) -> None:
         """Read bundles on this thread (offscreen rendering needs the data before grabbing)."""
@@ -340,9 +346,12 @@ class CompareTab(QWidget):
     def paste_report_dialog(self) -> PasteReportDialog:
         """Open the paste dialog (window-modal, not blocking); Add puts the report here."""
         dialog = PasteReportDialog(self.window())
-        dialog.accepted.connect(lambda: self.add_report(
-            dialog.snapshot, dialog.label,
-            origin=f"pasted {report_kind(dialog.snapshot) or 'environment report'}"))
+        def add() -> None:
+            if dialog.snapshot is not None:  # Add is enabled once the text reads as a report
+                self.add_report(dialog.snapshot, dialog.label, origin=f"pasted "
+                                f"{report_kind(dialog.snapshot) or 'environment report'}")
+
+        dialog.accepted.connect(add)
         dialog.finished.connect(lambda _r: dialog.deleteLater())
         dialog.open()
         return dialog
@@ -407,8 +416,8 @@ class CompareTab(QWidget):
         item = self.tree.currentItem()
         if item is None:
             return
-        while item.parent() is not None:
-            item = item.parent()
+        while (parent := item.parent()) is not None:
+            item = parent
         key = item.data(0, Qt.ItemDataRole.UserRole)
         self.sources = [s for s in self.sources if s.key != key]
         self._sync_sources()
@@ -501,7 +510,8 @@ class CompareTab(QWidget):
         legends say so once per colour and once per style, not once per curve: 4
         environments of 3 runs take 7 entries, not 12."""
         ordered = ([ref] if ref is not None else []) + others
-        curves, numbered = [], {}
+        curves: list[CurveSpec] = []
+        numbered: dict[int, RunRecord] = {}
         for i, (src, side) in enumerate(ordered):
             for run in side.runs:
                 number = self.numbers.number(run.run_id)
@@ -526,7 +536,7 @@ class CompareTab(QWidget):
         self.view.set_diffs(diffs, legend=styles[1 if ref is not None else 0:] + colours)
 
     def _fill_env_other(self, others) -> None:
-        current = self.env_other.currentData()
+        current = self._picked_other
         self.env_other.blockSignals(True)
         self.env_other.clear()
         for src, _side in others:
@@ -546,7 +556,7 @@ class CompareTab(QWidget):
                                    if ref is not None else "<b>Details</b> vs")
         self.side_tabs.setTabText(ENVIRONMENT, "Environment diff")
         self._update_pairs(ref, other if sides is not None else None)
-        if ref is None or sides is None:
+        if ref is None or other is None or sides is None:
             self.env_diff.set_diffs([], ("A", "B"))
             self.env_count.setText("Load a second environment to see how they differ.")
             self.findings.clear_findings("The diagnosis appears when two environments are "
@@ -693,7 +703,7 @@ class CompareTab(QWidget):
     def _update_explain_button(self) -> None:
         pair, why = self._explain_target()
         self.explain_button.setEnabled(not why)
-        if why:
+        if why or pair is None:
             self.explain_button.setToolTip(f"Explain a difference by rerunning it: {why}")
         else:
             a, b, _labels = pair
@@ -705,7 +715,7 @@ class CompareTab(QWidget):
     def explain(self, factors: list[str] | None = None) -> ExplainDialog | None:
         """Open the explain dialog for the pair `explain_pair` picks, and start it."""
         pair, why = self._explain_target()
-        if why:
+        if why or pair is None:
             report(self, f"cannot explain: {why}", "warning")
             return None
         a, b, labels = pair
@@ -727,10 +737,11 @@ class CompareTab(QWidget):
         lines = []
         for bc, (_src, side) in zip(self.comparisons, others):
             la, lb = (html.escape(label) for label in bc.labels)
-            counts = {}
+            counts: dict[Verdict, int] = {}
             for p in bc.pairs:
                 counts[p.verdict] = counts.get(p.verdict, 0) + 1
-            parts = [f"<span style='color:{theme.verdict_color(v).name()}'><b>{n} {v}</b>"
+            parts = [f"<span style='color:{theme.verdict_color(v).name()}'><b>{n} "
+                     f"{VERDICT_LABELS[v]}</b>"
                      "</span>" for v, n in counts.items()]
             env = (", " + counted(len(bc.numerics_env_differences),
                                   "numerics-relevant environment difference")

@@ -11,6 +11,7 @@ its worker's reader thread is filling is read under its lock.
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from reprodiag.core.bundle import Bundle, read_bundle, write_bundle
+from reprodiag.core.compare.runs import EQUIVALENT, IDENTICAL, VERDICT_LABELS
 from reprodiag.core.env.interpreters import snapshot_frameworks
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.record import FAILED, RunRecord
@@ -60,14 +62,16 @@ VERDICT_CELLS = {
 
 
 def verdict_summary(cmp) -> str:
-    """'identical', 'equivalent (first diff 12)', 'diverged at 37: accumulated numerics'."""
+    """'identical', 'equivalent (first diff at step 12)', 'diverged at step 37: accumulated
+    numerics' (the verdict's label, where the runs part)."""
     step = first_difference_step(cmp)
-    if cmp.verdict == "identical":
-        return "identical"
-    if cmp.verdict == "equivalent":
-        return "equivalent" + (f" (first diff at step {step})" if step is not None else "")
+    label = VERDICT_LABELS[cmp.verdict]
+    if cmp.verdict == IDENTICAL:
+        return label
+    if cmp.verdict == EQUIVALENT:
+        return label + (f" (first diff at step {step})" if step is not None else "")
     where = f" at step {step}" if step is not None else ""
-    return f"diverged{where}" + (f": {cmp.stage}" if cmp.stage else "")
+    return f"{label}{where}" + (f": {cmp.stage}" if cmp.stage else "")
 
 
 class RunsTab(QWidget):
@@ -349,19 +353,19 @@ class RunsTab(QWidget):
 
     def _update_plots(self) -> None:
         session = self.session
-        shown = [rid for rid in self.table.ids() if self.table.is_shown(rid)]
+        shown = [(rid, record) for rid in self.table.ids() if self.table.is_shown(rid)
+                 and (record := session.get(rid)) is not None]
         # Legends name runs by number only; the run list beside them is the full legend.
-        self.view.set_curves([CurveSpec(rid, f"#{session.number(rid)}", session.get(rid),
-                                        self.color(rid)) for rid in shown])
-        ref_id = session.reference_id
-        ref = session.get(ref_id)
+        self.view.set_curves([CurveSpec(rid, f"#{session.number(rid)}", record,
+                                        self.color(rid)) for rid, record in shown])
+        ref = session.get(session.reference_id)
         diffs = []
         if ref is not None:
-            for rid in shown:
+            for rid, record in shown:
                 if session.comparable(rid):
                     diffs.append(DiffSpec(rid, f"#{session.number(rid)} vs "
                                                f"#{session.number(ref.run_id)}",
-                                          ref, session.get(rid), self.color(rid)))
+                                          ref, record, self.color(rid)))
         self.view.set_diffs(diffs)
         if self.table.ids() and not shown:
             self.view.loss_panel.set_hint("Tick runs in the list to plot them.")
@@ -386,8 +390,8 @@ class RunsTab(QWidget):
     def _update_verdicts(self) -> None:
         for rid in self.table.ids():
             standing = self.session.standing(rid)
-            if standing is Standing.COMPARED:
-                cmp = self.session.comparison(rid)
+            cmp = self.session.comparison(rid) if standing is Standing.COMPARED else None
+            if cmp is not None:
                 self.table.set_verdict(rid, verdict_summary(cmp), cmp.explanation, cmp.verdict)
             else:
                 self.table.set_verdict(rid, *VERDICT_CELLS[standing])
@@ -426,7 +430,7 @@ class RunsTab(QWidget):
 
     def _ask_import(self) -> None:
         for path in ask_open_paths(self, "Import runs from bundle"):
-            self.state.tasks.submit(lambda p=path: read_bundle(p), self.import_bundle,
+            self.state.tasks.submit(functools.partial(read_bundle, path), self.import_bundle,
                                     lambda msg: report(self, msg))
 
     def import_bundle(self, bundle: Bundle) -> None:
@@ -481,11 +485,10 @@ class RunsTab(QWidget):
     def explain(self, rid: str, factors: list[str] | None = None):
         """Explain the difference of run `rid` to the reference (a dialog reruns both)."""
         why = self.explain_unavailable(rid)
-        if why:
+        ref, run = self.session.get(self.session.reference_id), self.session.get(rid)
+        if why or ref is None or run is None:  # explain_unavailable says why
             report(self, f"cannot explain: {why}", "warning")
             return None
-        ref, run = self.session.get(self.session.reference_id), self.session.get(rid)
-        assert ref is not None and run is not None  # explain_unavailable said so
         return open_explain(self, self.state, ref.config, run.config, factors,
                             (self.numbered_name(ref.run_id), self.numbered_name(rid)))
 

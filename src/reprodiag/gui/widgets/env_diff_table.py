@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 from reprodiag.core.compare.envdiff import ABSENT
 from reprodiag.core.env.render import fact_text
 from reprodiag.gui import theme
+from reprodiag.gui.widgets.cells import header_item
 from reprodiag.gui.widgets.env_tree import SEVERITY_NAME
 
 
@@ -48,7 +49,7 @@ class EnvDiffTable(QTableWidget):
         self.setHorizontalHeaderLabels(["Fact", labels[0], labels[1], "Impact"])
         for col, tip in enumerate(("The fact's key", labels[0], labels[1],
                                    "How much the fact can change numerical results")):
-            self.horizontalHeaderItem(col).setToolTip(tip)
+            header_item(self, col).setToolTip(tip)
         self.setRowCount(len(self.diffs))
         bold = QFont(self.font())
         bold.setBold(True)

@@ -19,6 +19,7 @@ from reprodiag.core.env.model import GROUPS, Snapshot
 from reprodiag.core.env.render import FOLDED, fact_text
 from reprodiag.core.wording import counted
 from reprodiag.gui import theme
+from reprodiag.gui.widgets.cells import children, top_items
 
 COLLAPSED_GROUPS = ("pkg", "var")  # long lists: opened on demand or by the filter
 OPEN_FOLDERS = ("framework", "numerics")  # groups whose sub-folders start expanded
@@ -125,8 +126,8 @@ class EnvTree(QTreeWidget):
             hit = hit and (not numerics_only or describe(key).numerics)
             item.setHidden(not hit)
             visible += hit
-        for i in range(self.topLevelItemCount()):
-            self._hide_empty(self.topLevelItem(i), expand=bool(needle or numerics_only))
+        for top in top_items(self):
+            self._hide_empty(top, expand=bool(needle or numerics_only))
         return visible
 
     def _hide_empty(self, node: QTreeWidgetItem, expand: bool) -> bool:
@@ -134,8 +135,8 @@ class EnvTree(QTreeWidget):
         if node.data(0, KEY_ROLE):
             return not node.isHidden()
         shown = False
-        for j in range(node.childCount()):
-            shown = self._hide_empty(node.child(j), expand) or shown
+        for child in children(node):
+            shown = self._hide_empty(child, expand) or shown
         node.setHidden(not shown)
         if expand and shown:
             node.setExpanded(True)

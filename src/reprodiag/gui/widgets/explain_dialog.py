@@ -36,6 +36,7 @@ from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.wording import counted
 from reprodiag.gui.state import AppState
 from reprodiag.gui.widgets.dialogs import report
+from reprodiag.gui.widgets.cells import table_item
 
 CUSTOM = "custom"
 
@@ -79,7 +80,7 @@ class ExplainDialog(QDialog):
         self.state = state
         self.ref, self.other = ref, other
         self.factors = list(factors) if factors is not None else None
-        self.result: attribution.AttributionResult | None = None
+        self.attribution_result: attribution.AttributionResult | None = None
         self.error = ""
         self.cancel_event = threading.Event()
         self.running = False
@@ -175,7 +176,7 @@ class ExplainDialog(QDialog):
 
     def _done(self, result: attribution.AttributionResult) -> None:
         self.running = False
-        self.result = result
+        self.attribution_result = result
         self.cancel_button.setEnabled(False)
         self.copy_button.setEnabled(True)
         self.status.setText(counted(result.runs, "worker run")
@@ -214,14 +215,15 @@ class ExplainDialog(QDialog):
 
     def outcome(self, key: str) -> str:
         """The outcome cell of a factor, as shown (for tests and scripting)."""
-        if self.result is None:
+        if self.attribution_result is None:
             return ""
-        m = self.result.matrix()
-        return self.table.item(m.keys.index(key) + 1, 0).text()
+        m = self.attribution_result.matrix()
+        return table_item(self.table, m.keys.index(key) + 1, 0).text()
 
     def copy_markdown(self) -> None:
-        if self.result is not None:
-            QGuiApplication.clipboard().setText(attribution.render_markdown(self.result))
+        if self.attribution_result is not None:
+            text = attribution.render_markdown(self.attribution_result)
+            QGuiApplication.clipboard().setText(text)
 
     def closeEvent(self, event) -> None:
         self.cancel()

@@ -184,7 +184,7 @@ class FindingsView(QScrollArea):
 
     def set_fix_check(self, text: str, worked: Optional[bool] = None) -> None:
         """Show how the last fix tried is doing: running, worked, or still differs."""
-        mark = {True: "✔ ", False: "✘ "}.get(worked, "")
+        mark = "" if worked is None else "✔ " if worked else "✘ "
         self.fix_check.setText(f"<b>{mark}{html.escape(text)}</b>" if text else "")
         self._fill(self.cards)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from reprodiag.core.compare.runs import IDENTICAL, compare_runs
-from reprodiag.core.runs.record import FINISHED, RunRecord
+from reprodiag.core.compare.runs import IDENTICAL, VERDICT_LABELS, compare_runs
+from reprodiag.core.runs.record import FINISHED, STATUS_LABELS, RunRecord
 from reprodiag.core.wording import counted
 
 
@@ -45,7 +45,7 @@ class FixCheck:
         head = f"Rerun with fix ({self.changes_text}) for “{self.title}”"
         if failed:
             self.worked = None
-            self.result = (f"{head}: a rerun did not finish ({failed[0].status}"
+            self.result = (f"{head}: a rerun did not finish ({STATUS_LABELS[failed[0].status]}"
                            f"{': ' + failed[0].reason if failed[0].reason else ''}), so the "
                            "fix could not be checked.")
             return self.result
@@ -61,7 +61,7 @@ class FixCheck:
             where = c.first_gap_step if c.first_gap_step is not None else \
                 c.first_bitwise_loss_diff_step
             at = f" from step {where}" if where is not None else ""
-            self.result = (f"{head}: still differs — {c.verdict}{at}"
+            self.result = (f"{head}: still differs — {VERDICT_LABELS[c.verdict]}{at}"
                            f"{' (' + c.stage.value + ')' if c.stage else ''}; the fix did not "
                            "remove the difference (rerun on this machine). Look at the next "
                            "finding, or use Explain this difference.")

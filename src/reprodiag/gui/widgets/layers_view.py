@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from reprodiag.core.compare.layers import MAGNITUDE_WHY, LayerComparison, LayerRow, layer_rows
 from reprodiag.core.compare.runs import RunComparison
 from reprodiag.core.runs.layers import LayerRecord
+from reprodiag.gui.widgets.cells import table_item
 
 LOG_FLOOR, LOG_CEIL = -9.0, 0.0  # colour scale of log10(relative difference)
 EQUAL_TEXT, MISSING_TEXT = "=", ""
@@ -135,8 +136,8 @@ class LayersView(QWidget):
             self.pair_box.addItem(title)
         self.pair_box.blockSignals(False)
         with_layers = [i for i, (_t, p) in enumerate(pairs) if p.layers is not None]
-        differing = [i for i in with_layers if pairs[i][1].layers.differs
-                     or pairs[i][1].layers.nonfinite is not None]
+        differing = [i for i, (_t, p) in enumerate(pairs) if p.layers is not None
+                     and (p.layers.differs or p.layers.nonfinite is not None)]
         first = (differing or with_layers or [0])[0]
         if pairs:
             self.pair_box.setCurrentIndex(first)
@@ -211,11 +212,12 @@ class LayersView(QWidget):
                     item.setFont(bold)
                     item.setText("◆ " + item.text())
                 grid.setItem(i, j, item)
-        if parting_key is not None:
+        if parting_key is not None and lc.step is not None:
             row_index = next(i for i, layer in enumerate(lc.grid_layers)
                              if (layer.phase, layer.name, layer.tensor) == parting_key)
-            grid.setCurrentCell(row_index, lc.steps.index(lc.step))
-            grid.scrollToItem(grid.item(row_index, lc.steps.index(lc.step)),
+            column = lc.steps.index(lc.step)
+            grid.setCurrentCell(row_index, column)
+            grid.scrollToItem(table_item(grid, row_index, column),
                               QAbstractItemView.ScrollHint.PositionAtCenter)
         elif lc.steps and lc.grid_layers:
             grid.setCurrentCell(0, 0)

@@ -13,8 +13,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from reprodiag.core.runs.record import DIVERGED, FAILED, RunRecord
+from reprodiag.core.runs.record import DIVERGED, FAILED, STATUS_LABELS, RunRecord
 from reprodiag.gui import theme
+from reprodiag.gui.widgets.cells import header_item, table_item
 
 COLUMNS = ("Run", "Source", "Status", "Progress", "Elapsed", "Verdict vs reference")
 RUN, SOURCE, STATUS, PROGRESS, ELAPSED, VERDICT = range(len(COLUMNS))
@@ -44,7 +45,7 @@ class RunTable(QTableWidget):
         super().__init__(0, len(COLUMNS), parent)
         self.setHorizontalHeaderLabels(COLUMNS)
         for i, tip in enumerate(HEADER_TIPS):
-            self.horizontalHeaderItem(i).setToolTip(tip)
+            header_item(self, i).setToolTip(tip)
         header = self.horizontalHeader()
         header.setSectionResizeMode(RUN, QHeaderView.ResizeMode.Stretch)
         for col in (SOURCE, STATUS, PROGRESS, ELAPSED):
@@ -99,19 +100,25 @@ class RunTable(QTableWidget):
         steps = len(record.steps) if steps is None else steps
         row = self.row_of(record.run_id)
         self.blockSignals(True)
-        status = self.item(row, STATUS)
-        status.setText(record.status)
-        status.setToolTip(record.reason or record.status)
+        status = table_item(self, row, STATUS)
+        status.setText(STATUS_LABELS[record.status])
+        status.setToolTip(record.reason or STATUS_LABELS[record.status])
         if record.status in (FAILED, DIVERGED):
             status.setForeground(theme.verdict_color("failed"))
-        bar = self.cellWidget(row, PROGRESS)
+        bar = self._bar(row)
         bar.setValue(int(min(1.0, steps / max(1, record.config.steps)) * 1000))
         bar.setFormat(f"{steps}/{record.config.steps}")
-        self.item(row, ELAPSED).setText(f"{record.elapsed:.1f} s")
+        table_item(self, row, ELAPSED).setText(f"{record.elapsed:.1f} s")
         self.blockSignals(False)
 
+    def _bar(self, row: int) -> QProgressBar:
+        bar = self.cellWidget(row, PROGRESS)
+        if not isinstance(bar, QProgressBar):  # add() puts one in every row
+            raise LookupError(f"no progress bar in row {row}")
+        return bar
+
     def set_verdict(self, run_id: str, text: str, tooltip: str = "", verdict: str = "") -> None:
-        item = self.item(self.row_of(run_id), VERDICT)
+        item = table_item(self, self.row_of(run_id), VERDICT)
         self.blockSignals(True)
         item.setText(text)
         item.setToolTip(tooltip or text)
@@ -119,13 +126,13 @@ class RunTable(QTableWidget):
         self.blockSignals(False)
 
     def verdict_text(self, run_id: str) -> str:
-        return self.item(self.row_of(run_id), VERDICT).text()
+        return table_item(self, self.row_of(run_id), VERDICT).text()
 
     def is_shown(self, run_id: str) -> bool:
-        return self.item(self.row_of(run_id), RUN).checkState() == Qt.CheckState.Checked
+        return table_item(self, self.row_of(run_id), RUN).checkState() == Qt.CheckState.Checked
 
     def set_shown(self, run_id: str, shown: bool) -> None:
-        self.item(self.row_of(run_id), RUN).setCheckState(
+        table_item(self, self.row_of(run_id), RUN).setCheckState(
             Qt.CheckState.Checked if shown else Qt.CheckState.Unchecked)
 
     def selected_ids(self) -> list[str]:

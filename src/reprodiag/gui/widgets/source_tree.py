@@ -10,14 +10,15 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
 from reprodiag.core.env.model import Snapshot
-from reprodiag.core.runs.record import RunRecord
+from reprodiag.core.runs.record import STATUS_LABELS, RunRecord
 from reprodiag.core.wording import counted
 from reprodiag.gui import theme
+from reprodiag.gui.widgets.cells import children, top_items
 
 KEY_ROLE = Qt.ItemDataRole.UserRole
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class Source:
     """One environment in the Compare tab: a bundle, this machine's runs, or an imported
     environment report (no runs); or a load error. `origin` says where it came from.
@@ -92,7 +93,7 @@ class SourceTree(QTreeWidget):
                 item.setData(0, KEY_ROLE, key)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(0, before.get(key, Qt.CheckState.Checked))
-                item.setToolTip(0, f"{run.config.short_label()}\nstatus {run.status}"
+                item.setToolTip(0, f"{run.config.short_label()}\n{STATUS_LABELS[run.status]}"
                                    f"{': ' + run.reason if run.reason else ''}\nrun id {run.run_id}")
                 top.addChild(item)
             self.addTopLevelItem(top)
@@ -101,11 +102,9 @@ class SourceTree(QTreeWidget):
 
     def check_states(self) -> dict[str, Qt.CheckState]:
         out = {}
-        for i in range(self.topLevelItemCount()):
-            top = self.topLevelItem(i)
+        for top in top_items(self):
             out[top.data(0, KEY_ROLE)] = top.checkState(0)
-            for j in range(top.childCount()):
-                child = top.child(j)
+            for child in children(top):
                 if child.data(0, KEY_ROLE):
                     out[child.data(0, KEY_ROLE)] = child.checkState(0)
         return out
@@ -117,10 +116,8 @@ class SourceTree(QTreeWidget):
     def set_checked(self, source_key: str, run_id: str | None, checked: bool) -> None:
         key = source_key if run_id is None else f"{source_key}\n{run_id}"
         state = Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked
-        for i in range(self.topLevelItemCount()):
-            top = self.topLevelItem(i)
-            items = [top] + [top.child(j) for j in range(top.childCount())]
-            for item in items:
+        for top in top_items(self):
+            for item in [top, *children(top)]:
                 if item.data(0, KEY_ROLE) == key:
                     item.setCheckState(0, state)
 

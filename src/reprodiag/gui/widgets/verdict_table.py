@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -13,12 +13,15 @@ from PySide6.QtWidgets import (
 )
 
 from reprodiag.core.compare.render import fmt_num, fmt_step
+from reprodiag.core.compare.runs import VERDICT_LABELS, Verdict
 from reprodiag.gui import theme
+from reprodiag.gui.widgets.cells import header_item, table_item
 from reprodiag.gui.widgets.run_table import swatch
 
 COLUMNS = ("#", "Run", "Compared with", "Verdict", "1st param diff", "1st loss diff",
            "Stage", "Max |Δ loss|")
 VERDICT = COLUMNS.index("Verdict")
+UNPAIRED = "unpaired"  # the verdict cell of a run with no partner
 TIPS = (
     "The config's number: its colour and label in the plots",
     "The canary config of the pair",
@@ -28,7 +31,7 @@ TIPS = (
      "were hashed only every few steps: equal at step a, different at step b"),
     "The first step whose loss differs (bitwise); the marker in the difference plot",
     ("Where in the pipeline the runs part: dataset, initial parameters, batches, first "
-    "forward pass, or accumulated numerics"),
+     "forward or backward pass, first update, accumulated numerics or final predictions"),
     "Largest absolute loss difference over the common steps",
 )
 
@@ -48,7 +51,7 @@ class VerdictTable(QTableWidget):
         super().__init__(0, len(COLUMNS), parent)
         self.setHorizontalHeaderLabels(COLUMNS)
         for i, tip in enumerate(TIPS):
-            self.horizontalHeaderItem(i).setToolTip(tip)
+            header_item(self, i).setToolTip(tip)
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -74,12 +77,12 @@ class VerdictTable(QTableWidget):
             self.row_runs += [(run, None) for run in bc.unpaired_a]
             self.row_runs += [(None, run) for run in bc.unpaired_b]
             for run in bc.unpaired_a:
-                self.rows.append((run, run.config.short_label(), bc.labels[1], "unpaired",
+                self.rows.append((run, run.config.short_label(), bc.labels[1], UNPAIRED,
                                   "—", "—", "—", "—",
                                   f"Only in {bc.labels[0]}: no run with this config in "
                                   f"{bc.labels[1]}", []))
             for run in bc.unpaired_b:
-                self.rows.append((run, run.config.short_label(), bc.labels[1], "unpaired",
+                self.rows.append((run, run.config.short_label(), bc.labels[1], UNPAIRED,
                                   "—", "—", "—", "—",
                                   f"Only in {bc.labels[1]}: no run with this config in "
                                   f"{bc.labels[0]}", []))
@@ -87,6 +90,7 @@ class VerdictTable(QTableWidget):
         bold = QFont(self.font())
         bold.setBold(True)
         for r, (run, *cells, explanation, problems) in enumerate(self.rows):
+            verdict = cells[VERDICT - 1]
             tip = explanation + ("\n" + "\n".join(problems) if problems else "")
             number = QTableWidgetItem(swatch(color_of(run)), str(number_of(run)))
             number.setToolTip(tip)
@@ -94,13 +98,16 @@ class VerdictTable(QTableWidget):
             for c, text in enumerate(cells, start=1):
                 item = QTableWidgetItem(text)
                 item.setToolTip(tip)
-                if c == VERDICT:
-                    item.setForeground(theme.verdict_color(text))
+                if c == VERDICT:  # the label shown, the identifier kept (verdict())
+                    item.setText(VERDICT_LABELS[verdict] if isinstance(verdict, Verdict) else verdict)
+                    item.setData(Qt.ItemDataRole.UserRole, verdict)
+                    item.setForeground(theme.verdict_color(verdict))
                     item.setFont(bold)
                 self.setItem(r, c, item)
 
     def verdict(self, row: int) -> str:
-        return self.item(row, VERDICT).text()
+        """The row's verdict identifier (a Verdict value, or "unpaired")."""
+        return str(table_item(self, row, VERDICT).data(Qt.ItemDataRole.UserRole))
 
     def selected_row(self) -> int | None:
         rows = sorted({index.row() for index in self.selectedIndexes()})

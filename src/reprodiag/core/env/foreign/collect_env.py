@@ -11,6 +11,7 @@ around a pasted block. A value the report could not collect becomes an unavailab
 from __future__ import annotations
 
 import re
+from typing import Any, Callable
 
 from reprodiag.core.env.foreign.pip_list import (
     Package,
@@ -291,68 +292,66 @@ def _version_or_none(value: str) -> str | None:
 
 def _field_facts(fields: dict[str, str], facts: Facts) -> None:
     get = fields.get
-    if get("pytorch version") is not None:
-        value = get("pytorch version")
+    if (value := get("pytorch version")) is not None:
         if value.strip().lower() == "n/a":
             facts.missing("framework.torch.version", "torch could not be imported on that machine")
         else:
             facts.put("framework.torch.version", value)
-    if get("is debug build") is not None:
-        facts.put("framework.torch.debug", get("is debug build"), to_bool)
+    if (value := get("is debug build")) is not None:
+        facts.put("framework.torch.debug", value, to_bool)
     for label, key in (("cuda used to build pytorch", "framework.torch.cuda"),
                        ("rocm used to build pytorch", "framework.torch.hip")):
-        if get(label) is not None and get(label).strip().lower() != "could not collect":
-            facts.set(key, _version_or_none(get(label)))
-    if get("os") is not None:
-        os_value = get("os")
-        if not_given(os_value):
-            facts.put("host.os", os_value)
+        if (value := get(label)) is not None and value.strip().lower() != "could not collect":
+            facts.set(key, _version_or_none(value))
+    if (value := get("os")) is not None:
+        if not_given(value):
+            facts.put("host.os", value)
         else:
-            name = _os_name(os_value, facts)
-            system = _system(os_value)
+            name = _os_name(value, facts)
+            system = _system(value)
             if system:
                 facts.set("host.system", system)
             if name:
                 facts.set("host.os", name)
             else:
                 facts.missing("host.os", "the report gives no distribution name")
-    if get("gcc version") is not None:
-        facts.put("host.compiler.gcc", get("gcc version"))
-    if get("clang version") is not None:
-        facts.put("host.compiler.clang", get("clang version"))
-    if get("cmake version") is not None:
-        facts.put("host.compiler.cmake", get("cmake version"),
+    if (value := get("gcc version")) is not None:
+        facts.put("host.compiler.gcc", value)
+    if (value := get("clang version")) is not None:
+        facts.put("host.compiler.clang", value)
+    if (value := get("cmake version")) is not None:
+        facts.put("host.compiler.cmake", value,
                   lambda v: re.sub(r"^(cmake )?version\s+", "", v).strip())
-    if get("libc version") is not None:
-        facts.put("host.libc", get("libc version"), lambda v: re.sub(r"^(\w+)-", r"\1 ", v))
-    if get("python version") is not None:
-        if not_given(get("python version")):
-            facts.put("host.python.version", get("python version"))
+    if (value := get("libc version")) is not None:
+        facts.put("host.libc", value, lambda v: re.sub(r"^(\w+)-", r"\1 ", v))
+    if (value := get("python version")) is not None:
+        if not_given(value):
+            facts.put("host.python.version", value)
         else:
-            _python(get("python version"), facts)
-    if get("python platform") is not None and not not_given(get("python platform")):
-        _platform(get("python platform").strip(), facts)
+            _python(value, facts)
+    if (value := get("python platform")) is not None and not not_given(value):
+        _platform(value.strip(), facts)
     for label, key in (("is cuda available", "framework.torch.cuda_available"),
                        ("is xpu available", "framework.torch.xpu_available"),
                        ("is xnnpack available", "numerics.torch.xnnpack")):
-        if get(label) is not None:
-            facts.put(key, get(label), to_bool)
-    if get("cuda runtime version") is not None:
-        facts.put("gpu.cuda_toolkit", get("cuda runtime version"))
-    if get("nvidia driver version") is not None:
-        facts.put("gpu.driver", get("nvidia driver version"))
+        if (value := get(label)) is not None:
+            facts.put(key, value, to_bool)
+    if (value := get("cuda runtime version")) is not None:
+        facts.put("gpu.cuda_toolkit", value)
+    if (value := get("nvidia driver version")) is not None:
+        facts.put("gpu.driver", value)
     for label, key in (("hip runtime version", "framework.torch.config.hip_runtime"),
                        ("miopen runtime version", "framework.torch.config.miopen")):
-        if get(label) and _version_or_none(get(label)) and not not_given(get(label)):
-            facts.set(key, get(label).strip())
-    if get("caching allocator config") is not None:
-        value = get("caching allocator config").strip()
+        if (value := get(label)) and _version_or_none(value) and not not_given(value):
+            facts.set(key, value.strip())
+    if (value := get("caching allocator config")) is not None:
+        value = value.strip()
         facts.set("var.PYTORCH_CUDA_ALLOC_CONF", None if value.lower() in ("", "n/a") else value)
 
 
 # -- CPU section ---------------------------------------------------------------------------
 
-_LSCPU = {
+_LSCPU: dict[str, tuple[str, Callable[[str], Any]]] = {
     "model name": ("cpu.model", str), "vendor id": ("cpu.vendor", str),
     "cpu family": ("cpu.family", to_int), "model": ("cpu.model_number", to_int),
     "stepping": ("cpu.stepping", to_int), "bogomips": ("cpu.bogomips", str),

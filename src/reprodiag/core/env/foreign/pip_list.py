@@ -36,7 +36,7 @@ _CONDA_HEADER = re.compile(r"^#\s*(packages in environment at|Name\s+Version\s+B
 CONDA_TO_DIST = {"pytorch": "torch", "pytorch-cpu": "torch", "pytorch-gpu": "torch"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Package:
     """One installed package: its version, or why the list gives none."""
 
@@ -62,9 +62,10 @@ def _wheel_version(url: str) -> str | None:
 def _direct(name: str, url: str) -> Package:
     version = _wheel_version(url)
     if version:
-        return Package(name, version)
+        return Package(name=name, version=version)
     scheme = urlsplit(url).scheme or "a path"
-    return Package(name, None, f"installed from a direct reference ({scheme}); no version given")
+    return Package(name=name, version=None,
+                   reason=f"installed from a direct reference ({scheme}); no version given")
 
 
 def parse_pip_line(line: str) -> Package | str | None:
@@ -74,7 +75,7 @@ def parse_pip_line(line: str) -> Package | str | None:
         return "noise"
     match = _PINNED.match(text)
     if match:
-        return Package(match.group(1), match.group(3))
+        return Package(name=match.group(1), version=match.group(3))
     match = _DIRECT.match(text)
     if match:
         return _direct(match.group(1), match.group(3))
@@ -82,20 +83,21 @@ def parse_pip_line(line: str) -> Package | str | None:
     if match:
         egg = re.search(rf"#egg=({_NAME})", match.group(2))
         if egg:
-            return Package(egg.group(1), None, "editable install; no version given")
+            return Package(name=egg.group(1), version=None,
+                           reason="editable install; no version given")
         return "noise"
     if _RANGE.match(text):
         return "range"
     match = _LEGACY.match(text)
     if match and looks_like_version(match.group(2)):
-        return Package(match.group(1), match.group(2))
+        return Package(name=match.group(1), version=match.group(2))
     tokens = text.split()
     if 2 <= len(tokens) <= 4 and re.fullmatch(_NAME, tokens[0]) and looks_like_version(tokens[1]):
-        return Package(tokens[0], tokens[1])  # pip list columns, or a conda row
+        return Package(name=tokens[0], version=tokens[1])  # pip list columns, or a conda row
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CondaPackage:
     name: str
     version: str
@@ -120,7 +122,7 @@ def parse_conda_line(line: str) -> CondaPackage | None:
         return None
     build = tokens[2] if len(tokens) > 2 else ""
     channel = tokens[3] if len(tokens) > 3 else ""
-    return CondaPackage(tokens[0], tokens[1], build, channel)
+    return CondaPackage(name=tokens[0], version=tokens[1], build=build, channel=channel)
 
 
 def parse_packages(lines: list[str]) -> tuple[dict[str, Package], int, int, int]:
@@ -217,7 +219,7 @@ def parse_package_report(text: str) -> tuple[Facts, str]:
     if any(_CONDA_HEADER.match(s.strip()) for s in lines[:20]):
         rows = [r for s in lines if not s.lstrip().startswith("#") and (r := parse_conda_line(s))]
         python = [r for r in rows if r.is_python]
-        packages = {normalize_name(CONDA_TO_DIST.get(r.name, r.name)): Package(r.name, r.version)
+        packages = {normalize_name(CONDA_TO_DIST.get(r.name, r.name)): Package(name=r.name, version=r.version)
                     for r in python}
         facts = package_facts(packages, complete=True)
         facts.update(conda_facts([r for r in rows if not r.is_python], set(packages)))

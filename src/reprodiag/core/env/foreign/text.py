@@ -94,7 +94,7 @@ def version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in match.group(0).split(".")) if match else ()
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Facts:
     """Facts read from a report, in the order found; the first value for a key wins."""
 

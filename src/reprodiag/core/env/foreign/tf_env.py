@@ -63,7 +63,7 @@ def _sections(text: str, facts: Facts) -> dict[str, list[str]]:
 
 
 def _pairs(lines: list[str]) -> dict[str, str]:
-    out = {}
+    out: dict[str, str] = {}
     for line in lines:
         key, sep, value = line.partition(":")
         if sep:
@@ -224,7 +224,7 @@ def _nvidia_smi(lines: list[str], facts: Facts) -> None:
 
 
 def _cuda_libs(lines: list[str], library_path: str | None, facts: Facts) -> None:
-    found = {}
+    found: dict[str, str] = {}
     for line in lines:
         match = re.search(r"^(.*)/libcudart\.so\.(\d+\.\d+\.\d+)$", line.strip())
         if match:
@@ -299,18 +299,18 @@ def template_fields(text: str) -> dict[str, str]:
     lines = text.split("\n")
     for i, line in enumerate(lines):
         bullet = _BULLET.match(line)
-        if bullet and _template_field(bullet.group(1)):
-            fields.setdefault(_template_field(bullet.group(1)), bullet.group(2).strip())
+        if bullet and (field := _template_field(bullet.group(1))):
+            fields.setdefault(field, bullet.group(2).strip())
             continue
         heading = _HEADING.match(line)
-        if heading and _template_field(heading.group(1)):
+        if heading and (field := _template_field(heading.group(1))):
             value = []
             for following in lines[i + 1:]:
                 if _HEADING.match(following):
                     break
                 if following.strip():
                     value.append(following.strip())
-            fields.setdefault(_template_field(heading.group(1)), " ".join(value))
+            fields.setdefault(field, " ".join(value))
     return fields
 
 
