@@ -58,7 +58,7 @@ def test_stop_probes_ends_a_deep_capture_at_once_without_its_probes():
     capture_module.stop_probes()
     worker.join(60)
     assert not worker.is_alive()
-    assert all(p.poll() is not None for p in probes) and not capture_module._PROBES
+    assert all(p.done for p in probes) and not capture_module._PROBES
     snap = result["snap"]
     for framework in ("torch", "tensorflow"):
         assert not snap.get(f"framework.{framework}.probe").ok

@@ -115,7 +115,7 @@ def test_fix_blocks_copy_their_code_and_rerun_starts_the_fixed_config(qtbot, win
     threads.rerun_buttons[0].click()
     # The reruns go beside the reference in this view, and the fix is checked when they end.
     assert window.current_tab_name() == "compare"
-    started = [r.config for r in window.runs_tab.records.values()]
+    started = [r.config for r in window.state.session.records()]
     assert started == expected
     assert started[-1].threads == runs[a_id].config.threads
     assert any(s.label.startswith("fix: threads=") for s in tab.sources)

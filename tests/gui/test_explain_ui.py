@@ -69,7 +69,7 @@ def test_runs_tab_explains_only_against_a_reference(qtbot, window, bundles):
 
     runs = window.runs_tab
     bundle = read_bundle(bundles["server"])
-    runs.add_records(bundle.runs, "bundle", shown=True)
+    runs.add_records(bundle.runs, "bundle")
     ids = [r.run_id for r in bundle.runs]
     assert "reference" in runs.explain_unavailable(ids[1])
     runs.set_reference(ids[0])

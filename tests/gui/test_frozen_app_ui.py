@@ -10,22 +10,20 @@ import sys
 from frozen_helpers import REAL_PYTHON, FrozenApp, assert_original_environment, write_env_report_worker
 
 from reprodiag.core.env import Fact, Snapshot, capture
+from reprodiag.core.runs import launcher
 from reprodiag.core.runs.config import RunConfig
-from reprodiag.core.runs.record import RunRecord
-from reprodiag.gui import process
-from reprodiag.gui.process import RunProcess
 
 
-def test_a_window_run_gets_the_original_environment(qtbot, tmp_path, monkeypatch):
+def test_a_window_run_gets_the_original_environment(qtbot, window, tmp_path, monkeypatch):
     app = FrozenApp.make(tmp_path)
     app.enter(monkeypatch)
     script = write_env_report_worker(tmp_path)
-    monkeypatch.setattr(process, "worker_for", lambda framework: script)
-    run = RunProcess(RunRecord(config=RunConfig(steps=1)), REAL_PYTHON)
-    with qtbot.waitSignal(run.exited, timeout=60_000):
-        run.start()
-    assert run.record.status == "finished", run.record.reason
-    assert_original_environment(run.record.settings, app)
+    monkeypatch.setattr(launcher, "worker_for", lambda framework: script)
+    window.state.target = REAL_PYTHON
+    record = window.runs_tab.start_runs([RunConfig(steps=1)])[0]
+    qtbot.waitUntil(lambda: not window.runs_tab.active, timeout=60_000)
+    assert record.status == "finished", record.reason
+    assert_original_environment(record.settings, app)
 
 
 def test_a_target_without_a_framework_is_named_before_run(qtbot, window, tmp_path):

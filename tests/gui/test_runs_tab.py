@@ -20,11 +20,11 @@ def test_run_twice_streams_into_the_plot_and_ends_identical(qtbot, window, tmp_p
     seen: list[tuple[int, bool]] = []
     probe = QTimer()
     probe.timeout.connect(lambda: seen.append(
-        (tab.view.point_count(first.run_id), first.ended) if tab.records else (0, False)))
+        (tab.view.point_count(first.run_id), first.ended) if tab.session.records() else (0, False)))
     qtbot.mouseClick(tab.twice_button, Qt.MouseButton.LeftButton)
-    first, second = list(tab.records.values())
+    first, second = tab.session.records()
     probe.start(20)
-    assert tab.reference_id == first.run_id
+    assert tab.session.reference_id == first.run_id
     qtbot.waitUntil(lambda: first.ended and second.ended, timeout=120_000)
     qtbot.waitUntil(lambda: not tab.active, timeout=10_000)
     probe.stop()
@@ -52,8 +52,8 @@ def test_library_runs_are_listed_at_the_next_start(qtbot, make_window, tmp_path)
 
     again = make_window()
     again.runs_tab.load_library()
-    qtbot.waitUntil(lambda: record.run_id in again.runs_tab.records, timeout=10_000)
-    restored = again.runs_tab.records[record.run_id]
+    qtbot.waitUntil(lambda: record.run_id in again.runs_tab.session, timeout=10_000)
+    restored = again.runs_tab.session.get(record.run_id)
     assert len(restored.steps) == 20 and list(restored.steps.loss) == list(record.steps.loss)
     assert not again.runs_tab.table.is_shown(record.run_id)  # listed, not plotted
 
@@ -63,7 +63,7 @@ def test_cancel_stops_the_worker_and_the_window_stays_responsive(qtbot, window):
     tab = window.runs_tab
     record = tab.start_runs([RunConfig(steps=1_000_000, threads=1)])[0]
     qtbot.waitUntil(lambda: len(record.steps) > 0, timeout=60_000)
-    pid = tab.processes[record.run_id].pid
+    pid = tab.session.pid(record.run_id)
     assert psutil.pid_exists(pid)
     assert tab.cancel_button.isEnabled()
     qtbot.mouseClick(tab.cancel_button, Qt.MouseButton.LeftButton)
@@ -109,7 +109,7 @@ def test_imported_runs_get_verdicts_only_against_matching_configs(qtbot, window,
     tab.import_bundle(read_bundle(bundles["laptop"]))
     tab.import_bundle(read_bundle(bundles["server"]))
     ids = tab.table.ids()
-    assert len(ids) == 4 and tab.reference_id == ids[0]
+    assert len(ids) == 4 and tab.session.reference_id == ids[0]
     texts = [tab.table.verdict_text(i) for i in ids]
     assert texts[0] == "reference" and texts[1] == "other config"  # seed=1 vs seed=0
     assert texts[2].split()[0] in ("identical", "equivalent", "diverged")  # threads=2 vs 1
@@ -128,7 +128,7 @@ def test_selected_runs_are_saved_as_a_bundle(qtbot, window, bundles, tmp_path):
     qtbot.waitUntil(lambda: bool(written), timeout=120_000)  # captures the target's snapshot first
     saved = read_bundle(written[0])
     assert [r.run_id for r in saved.runs] == ids[:1]
-    assert list(saved.runs[0].steps.loss) == list(tab.records[ids[0]].steps.loss)
+    assert list(saved.runs[0].steps.loss) == list(tab.session.get(ids[0]).steps.loss)
     assert saved.snapshot is not None and saved.snapshot.facts
 
 
@@ -171,7 +171,7 @@ def test_progress_keeps_up_with_the_curve_and_failures_show_in_the_plots(qtbot, 
     window.state.target = real_python
     killed = tab.start_runs([config])[0]
     qtbot.waitUntil(lambda: len(killed.steps) > 100, timeout=60_000)
-    psutil.Process(tab.processes[killed.run_id].pid).kill()  # as the OOM killer would
+    psutil.Process(tab.session.pid(killed.run_id)).kill()  # as the OOM killer would
     qtbot.waitUntil(lambda: killed.ended and not tab.active, timeout=20_000)
     tab.view.refresh(force=True)
     assert killed.status == "failed" and "signal" in killed.reason, killed.reason

@@ -342,6 +342,15 @@ def test_the_difference_axis_labels_enough_ticks_to_read_values(qtbot):
         "10⁻⁷", "2.5·10⁻⁷", "0.5", "20", "10⁻³"]
 
 
+def test_a_log_axis_too_short_for_one_label_draws_none():
+    """A squeezed plot has less room than one label needs: no labels, and no error (the
+    window's run list of 50 cancelled runs squeezed the plots below it that far)."""
+    from reprodiag.gui.plots.axes import LABELLED, log_ticks
+
+    assert dict(log_ticks(-0.6, 0.0, label_pixels=40, pixels=20))[LABELLED] == []
+    assert len(dict(log_ticks(-0.6, 0.0, label_pixels=40, pixels=400))[LABELLED]) >= 2
+
+
 def test_a_failed_run_says_so_in_the_plots_not_waiting(qtbot):
     """A run that failed before its first step is named with its reason where its curve
     and its differences would be; one that failed later is marked where it stopped."""

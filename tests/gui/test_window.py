@@ -283,7 +283,7 @@ def test_a_screenshot_while_runs_stream_draws_the_curves_antialiased(qtbot, wind
             "type": "step", "step": i, "loss": 2.0 / (i + 1) + 0.3 * (i % 7), "grad_norm": 1.0,
             "param_hash": "", "batch_hash": "", "lr": 0.1, "step_time": 0.001})))
     tab = window.runs_tab
-    tab.add_records([record], "this session", shown=True)
+    tab.add_records([record], "this session")
     tab.view.refresh(force=True)
     item = tab.view._curves[record.run_id].loss_item
     assert tab.view.live and not item.curve.opts["antialias"]  # the fast look while streaming
@@ -388,7 +388,7 @@ def test_quitting_while_a_run_streams_asks_first(qtbot, window):
     tab = window.runs_tab
     record = tab.start_runs([RunConfig(steps=1_000_000, threads=1)])[0]
     qtbot.waitUntil(lambda: len(record.steps) > 0, timeout=60_000)
-    pid = tab.processes[record.run_id].pid
+    pid = tab.session.pid(record.run_id)
 
     assert not window.close()
     prompt = window.quit_prompt

@@ -1,4 +1,6 @@
-"""Workers that fail in every way a real one can, run as real processes through the launcher.
+"""Workers that fail in every way a real one can (tests/tiny_workers.py), run as real
+processes through the launcher; tests/gui/test_worker_faults_ui.py runs the same through
+the window.
 
 Each fault ends the run as failed (or diverged, or cancelled) with a one-line reason that
 says what happened, keeps every step recorded before the fault, and leaves no process
@@ -9,9 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
-import textwrap
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -19,72 +19,9 @@ from proc_helpers import assert_gone, child_pids
 from reprodiag.core.runs import launcher
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.record import CANCELLED, DIVERGED, FAILED
+from tiny_workers import CONFIG, FAULTS, worker
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and rlimits")
-
-PRELUDE = """\
-import ctypes, json, os, signal, subprocess, sys, time
-
-def emit(**obj):
-    sys.stdout.write(json.dumps(obj) + "\\n")
-    sys.stdout.flush()
-
-def step(i, loss=1.0):
-    emit(type="step", step=i, loss=loss, grad_norm=0.5, param_hash="p%d" % i,
-         batch_hash="b%d" % i, lr=0.1, step_time=0.001)
-
-emit(type="hello", protocol=1, worker="fault_worker", pid=os.getpid(), python="3")
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-emit(type="log", level="info", message="child %d" % child.pid)
-step(0, 2.0)
-step(1, 1.5)
-"""
-
-CONFIG = RunConfig(steps=5, seed=0)
-
-# (id, worker body after two steps, launcher options, status, reason check, steps kept)
-FAULTS = [
-    ("abort", "os.abort()", {}, FAILED,
-     lambda r: r.startswith("worker killed by signal SIGABRT"), [0, 1]),
-    ("segfault", "ctypes.string_at(0)", {}, FAILED,
-     lambda r: r.startswith("worker killed by signal SIGSEGV"), [0, 1]),
-    ("sigkill-mid-line", 'sys.stdout.write(\'{"type": "step", "step": 2, "lo\'); sys.stdout.flush()'
-     "\nos.kill(os.getpid(), signal.SIGKILL)", {}, FAILED,
-     lambda r: r == "worker killed by signal SIGKILL", [0, 1]),
-    ("exit-nonzero", 'sys.stderr.write("fatal: CUDA driver too old\\n"); sys.exit(3)', {},
-     FAILED, lambda r: r == "worker exited with code 3: fatal: CUDA driver too old", [0, 1]),
-    ("uncaught-exception", "step(2); raise RuntimeError('cuDNN error: CUDNN_STATUS_BAD_PARAM')",
-     {}, FAILED,
-     lambda r: r == "worker exited with code 1: RuntimeError: cuDNN error: CUDNN_STATUS_BAD_PARAM",
-     [0, 1, 2]),
-    ("garbage-then-exit-0",
-     'print("Segmentation fault (core dumped)?", flush=True)\n'
-     'sys.stdout.write("\\x00\\xff{not json}\\n[1,2]\\n{\\"type\\": \\"step\\", \\"step\\": 9}\\n")\n'
-     'sys.stdout.write(\'{"type": "done", "summ\')', {}, FAILED,
-     lambda r: r == "worker exited before finishing", [0, 1]),
-    ("reports-own-error", 'emit(type="error", kind="out_of_memory", message="CUDA out of memory");'
-     " sys.exit(1)", {}, FAILED, lambda r: r == "out_of_memory: CUDA out of memory", [0, 1]),
-    ("hang", "time.sleep(600)", {"timeout": 3}, FAILED,
-     lambda r: r == "timed out after 3 s", [0, 1]),
-    ("hang-with-stdout-closed", "os.close(1); time.sleep(600)", {"timeout": 3}, FAILED,
-     lambda r: r == "timed out after 3 s", [0, 1]),
-    ("out-of-memory", "step(2)\nhog = []\nwhile True: hog.append(bytearray(16 * 2**20))",
-     {"memory_limit_mb": 256}, FAILED,
-     lambda r: r == "worker exited with code 1: MemoryError (under a 256 MiB memory limit)",
-     [0, 1, 2]),
-    ("nan-loss", "step(2, float('nan')); emit(type='done', summary={})", {}, DIVERGED,
-     lambda r: r == "loss became non-finite at step 2", [0, 1, 2]),
-    ("inf-loss-then-crash", "step(2, float('inf')); os.abort()", {}, FAILED,
-     lambda r: r.startswith("worker killed by signal SIGABRT"), [0, 1, 2]),
-]
-
-
-def worker(tmp_path: Path, body: str) -> Path:
-    script = tmp_path / "fault_worker.py"
-    script.write_text(PRELUDE + textwrap.dedent(body) + "\n")
-    return script
-
-
 
 
 @pytest.mark.parametrize(("body", "options", "status", "reason_ok", "steps"),

@@ -184,7 +184,7 @@ class MainWindow(QMainWindow):
     def _build_compare(self) -> CompareTab:
         from reprodiag.gui.tabs.compare_tab import CompareTab
 
-        tab = CompareTab(self.state, lambda: list(self.runs_tab.records.values()))
+        tab = CompareTab(self.state)
         tab.on_bundle_loaded = self._bundle_loaded
         tab.on_report_added = lambda *args: self.env_tab.add_snapshot(*args)
         tab.on_rerun = self.rerun
@@ -458,10 +458,10 @@ class MainWindow(QMainWindow):
         """What closing would stop, as the quit question names it: '1 canary run',
         '3 canary runs (2 waiting to start)', '1 explanation rerunning canaries'."""
         out = []
-        if self.tab_built("runs") and self.runs_tab.active:
-            waiting = len(self.runs_tab.queue)
-            running = len(self.runs_tab.processes)
-            out.append(counted(running + waiting, "canary run")
+        if self.state.session_made and self.state.session.active:
+            session = self.state.session
+            waiting = session.queued
+            out.append(counted(len(session.active_ids()), "canary run")
                        + (f" ({waiting} waiting to start)" if waiting else ""))
         if self.tab_built("runs") or self.tab_built("compare"):  # only they open explanations
             from reprodiag.gui.widgets.explain_dialog import ExplainDialog
@@ -512,8 +512,8 @@ class MainWindow(QMainWindow):
 
             for dialog in self.findChildren(ExplainDialog):
                 dialog.cancel()
-        if self.tab_built("runs"):
-            self.runs_tab.shutdown()
+        if self.state.session_made:  # its runs are cancelled, finished ones saved
+            self.state.session.shutdown()
         capture = sys.modules.get("reprodiag.core.env.capture")
         if capture is not None:  # a capture in progress is not waited for
             capture.stop_probes()

@@ -50,16 +50,18 @@ def _final_loss(record) -> str:
 
 
 def _runs_section(runs_tab, folder: Path) -> list[str]:
-    if not runs_tab.records:
+    session = runs_tab.session
+    if not session.records():
         return []
     out = ["## Runs on this machine", "",
            f"Target interpreter: `{runs_tab.state.target}`", "",
            "| # | run | status | steps | final loss | verdict vs reference |", "|---|---|---|---|---|---|"]
-    for rid, record in runs_tab.records.items():
-        cmp = runs_tab.comparison(rid)
-        verdict = ("reference" if rid == runs_tab.reference_id
+    for record in session.records():
+        rid = record.run_id
+        cmp = session.comparison(rid)
+        verdict = ("reference" if rid == session.reference_id
                    else verdict_summary(cmp) if cmp is not None else "—")
-        out.append(f"| {runs_tab.numbers[rid]} | {_cell(record.display_name())} | "
+        out.append(f"| {session.number(rid)} | {_cell(record.display_name())} | "
                    f"{STATUS_LABELS[record.status]} | {len(record.steps)}/{record.config.steps} | "
                    f"{_final_loss(record)} | {_cell(verdict)} |")
     out.append("")

@@ -1,7 +1,9 @@
-"""What the tabs share: the target interpreter, its snapshot, the run library, background tasks.
+"""What the tabs share: the target interpreter, its snapshot, the run library, the run
+session, background tasks.
 
 One Qt object with change signals, so each tab binds to it in one place and no tab reaches
-into another.
+into another. The run session (core.runs.run_session) is made on first use, with its Qt
+adapter (session_signals.py): the Runs and Compare tabs are views of it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from reprodiag.gui.tasks import BackgroundTasks
 
 if TYPE_CHECKING:
     from reprodiag.core.runs.library import RunLibrary
+    from reprodiag.core.runs.run_session import RunSession
+    from reprodiag.gui.session_signals import SessionSignals
 
 
 class AppState(QObject):
@@ -27,7 +31,6 @@ class AppState(QObject):
 
     target_changed = Signal(str)
     snapshot_changed = Signal(object)  # the target's Snapshot, or None while capturing
-    runs_changed = Signal()  # the Runs tab's list changed (a run ended, was imported, removed)
 
     def __init__(self, library: RunLibrary | Callable[[], RunLibrary] | None,
                  parent: QObject | None = None):
@@ -36,12 +39,32 @@ class AppState(QObject):
         self.tasks = BackgroundTasks(self)
         self.target: str = _initial_target()
         self.snapshot: Snapshot | None = None
+        self._session_signals: SessionSignals | None = None
 
     @property
     def library(self) -> RunLibrary | None:
         if callable(self._library):  # a RunLibrary is not callable: this is its factory
             self._library = self._library()
         return self._library
+
+    @property
+    def session_signals(self) -> SessionSignals:
+        """The run session's events as Qt signals (made, with the session, on first use)."""
+        if self._session_signals is None:
+            from reprodiag.core.runs.run_session import RunSession
+            from reprodiag.gui.session_signals import SessionSignals
+
+            self._session_signals = SessionSignals(RunSession(library=self.library), self)
+        return self._session_signals
+
+    @property
+    def session_made(self) -> bool:
+        return self._session_signals is not None
+
+    @property
+    def session(self) -> RunSession:
+        """This window's runs: started here, imported, listed from the run library."""
+        return self.session_signals.session
 
     def set_target(self, python: str) -> None:
         if python and python != self.target:

@@ -6,7 +6,12 @@ their own colours (pyqtgraph plots, severity tints) ask here on every palette ch
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
+
+if TYPE_CHECKING:
+    from reprodiag.core.runs.numbering import RunNumbers
 
 # Okabe-Ito plus a few: distinguishable for colour-blind readers, on light and dark grounds.
 RUN_COLORS = (
@@ -28,6 +33,11 @@ def is_dark(pal: QPalette | None = None) -> bool:
 def run_color(index: int) -> QColor:
     """The colour of the index-th run (cycles)."""
     return QColor(RUN_COLORS[index % len(RUN_COLORS)])
+
+
+def numbered_color(numbers: RunNumbers, run_id: str) -> QColor:
+    """The colour of a numbered run (#1 the first colour): the Runs and Compare tabs alike."""
+    return run_color(numbers.color_index(run_id))
 
 
 def plot_background() -> QColor:

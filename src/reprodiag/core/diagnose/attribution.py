@@ -32,10 +32,10 @@ from reprodiag.core.compare.runs import (
     RunComparison,
     compare_runs,
 )
-from reprodiag.core.runs import launcher
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.record import DIVERGED as RUN_DIVERGED
-from reprodiag.core.runs.record import FINISHED, RunRecord
+from reprodiag.core.runs.record import CANCELLED, FINISHED, RunRecord
+from reprodiag.core.runs.run_session import RunSession
 from reprodiag.errors import UserError
 from reprodiag.core.wording import counted
 
@@ -400,7 +400,8 @@ class _Runner:
 
     def __init__(self, python: str | None, timeout: float | None,
                  cancel: threading.Event | None, on_progress: OnProgress | None):
-        self.python, self.timeout = python, timeout
+        self.python = python
+        self.session = RunSession(timeout=timeout)
         self.cancel = cancel or threading.Event()
         self.on_progress = on_progress
         self.done = 0
@@ -416,21 +417,14 @@ class _Runner:
         if self.cancel.is_set():
             raise _Cancelled
         self.progress(f"{what}: {config.short_label()}")
-        handle = launcher.start_run(config, self.python, timeout=self.timeout, label=what)
-        try:
-            while not handle.done:
-                if self.cancel.is_set():
-                    handle.cancel()
-                    handle.wait()
-                    raise _Cancelled
-                handle.wait(0.1)
-        except KeyboardInterrupt:
-            handle.cancel()
-            handle.wait()
-            raise
+        # the run session the window and `reprodiag run` use: Ctrl-C and cancel end the worker
+        record = self.session.run([config], python=self.python, label=what,
+                                  cancel=self.cancel)[0]
+        if record.status == CANCELLED:
+            raise _Cancelled
         self.done += 1
-        self.cache.setdefault(config, handle.record)
-        return handle.record
+        self.cache.setdefault(config, record)
+        return record
 
 
 def _ended_well(run: RunRecord) -> bool:

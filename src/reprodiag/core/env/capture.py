@@ -36,13 +36,12 @@ import functools
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reprodiag.core.env import gpu, system
 from reprodiag.core.env.frozen import is_frozen, original_environ
@@ -52,9 +51,12 @@ from reprodiag.core.env.variables import redact_facts, variable_facts
 from reprodiag.errors import UserError
 from reprodiag.paths import worker_script
 
+if TYPE_CHECKING:
+    from reprodiag.core.runs.launcher import Worker
+
 ENV_PROBE = "env_probe.py"
 DEEP_PROBES = {"torch": "probe_torch.py", "tensorflow": "probe_tf.py"}
-_PROBES: set[subprocess.Popen] = set()  # running now, so a quitting app can stop them
+_PROBES: set[Worker] = set()  # running now, so a quitting app can stop them
 _PROBES_LOCK = threading.Lock()
 
 
@@ -62,11 +64,8 @@ def stop_probes() -> None:
     """Kill the probe processes running now: the app is quitting and wants none of their
     facts (the captures waiting on them then end at once, their facts unavailable)."""
     with _PROBES_LOCK:
-        for proc in _PROBES:
-            try:
-                proc.kill()
-            except OSError:  # ended meanwhile
-                pass
+        for probe in _PROBES:
+            probe.kill()
 
 
 @functools.lru_cache(maxsize=1)
@@ -103,39 +102,38 @@ def _checked_facts(raw: Any) -> dict[str, Fact]:
 
 
 def run_probe(python: str, script: str, timeout: float) -> tuple[dict | None, str]:
-    """Run a worker script by path; (its result line, "") or (None, why it failed)."""
-    env = original_environ()
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TF's import banner is noise here
+    """Run a worker script by path (through the launcher: its own process group, killed
+    whole at the timeout); (its result line, "") or (None, why it failed)."""
+    from reprodiag.core.runs import launcher
+
+    # TF's import banner is noise here, unless the user asked for its logs
+    quiet = {"TF_CPP_MIN_LOG_LEVEL": original_environ().get("TF_CPP_MIN_LOG_LEVEL", "2")}
     try:
-        proc = subprocess.Popen(
-            [python, str(worker_script(script))], stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-        )
-    except OSError as exc:
-        return None, f"cannot start {python}: {exc.strerror or exc}"
+        probe = launcher.Worker([python, str(worker_script(script))], extra_env=quiet,
+                                timeout=timeout, name=script)
+    except UserError as exc:
+        return None, str(exc)
     with _PROBES_LOCK:
-        _PROBES.add(proc)
+        _PROBES.add(probe)
     try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        return None, f"{script} did not finish within {timeout:g} s"
+        probe.wait()
     finally:
         with _PROBES_LOCK:
-            _PROBES.discard(proc)
-    for line in reversed(out.decode("utf-8", "replace").splitlines()):
-        if line.startswith('{"probe"'):
+            _PROBES.discard(probe)
+    if probe.timed_out is not None:
+        return None, f"{script} did not finish within {timeout:g} s"
+    for line in reversed(probe.stdout_tail()):
+        if line.startswith(b'{"probe"'):
             try:
                 result = json.loads(line)
             except ValueError:
                 break
             if isinstance(result, dict):
                 return result, ""
-    lines = [s for s in err.decode("utf-8", "replace").splitlines() if s.strip()]
+    lines = [s for s in probe.stderr_tail() if s.strip()]
     if lines:
         return None, f"{script} failed: {lines[-1].strip()[:200]}"
-    return None, f"{script} printed no result (exit status {proc.returncode})"
+    return None, f"{script} printed no result (exit status {probe.returncode})"
 
 
 def interpreter_facts(python: str | None, timeout: float) -> dict[str, Fact]:

@@ -9,8 +9,11 @@ comes from the worker (settings, log lines, stderr, error messages) is redacted 
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Optional
@@ -272,6 +275,12 @@ class RunRecord:
     # Layer fingerprints of the captured steps, in step order (none in older bundles).
     layers: list[LayerCapture] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # Held while a worker's reader thread changes the record; a view that reads several
+        # fields or step columns of a live run holds it too, so they agree (see `reading`).
+        # Not a field: it is no part of the run's data.
+        self.lock = threading.RLock()
+
     @property
     def ended(self) -> bool:
         return self.status in ENDED
@@ -356,3 +365,16 @@ class RunRecord:
     def first_nonfinite_step(self) -> Optional[int]:
         bad = np.flatnonzero(~np.isfinite(self.steps.loss))
         return int(self.steps.step[bad[0]]) if bad.size else None
+
+
+@contextlib.contextmanager
+def reading(records: Iterable[RunRecord]) -> Iterator[None]:
+    """Hold the locks of these records, so what is read of them meanwhile is one consistent
+    state even while their workers stream (their reader threads wait)."""
+    with contextlib.ExitStack() as stack:
+        seen: set[int] = set()
+        for record in records:
+            if id(record) not in seen:
+                seen.add(id(record))
+                stack.enter_context(record.lock)
+        yield

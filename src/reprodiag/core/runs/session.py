@@ -1,8 +1,8 @@
-"""Recording sessions: run a list of configs one after another and keep them as a bundle.
+"""Recording: run a list of configs and keep them as a bundle.
 
-This is what `reprodiag run --out`, `reprodiag export` and the Colab helper share: runs go
-through the launcher one at a time (canaries measure numerics, not throughput, and parallel
-runs would disturb each other's thread counts and step times), then the environment
+This is what `reprodiag run --out`, `reprodiag export` and the Colab helper share: the runs
+go through a RunSession (run_session.py, as the window's do: one at a time, since canaries
+measure numerics and step times that parallel runs would disturb), then the environment
 snapshot and every record are written into one bundle.
 """
 
@@ -15,9 +15,10 @@ from typing import Callable, Optional
 
 from reprodiag.core.runs.canary_set import standard_configs
 from reprodiag.core.runs.config import FRAMEWORKS, RunConfig
+from reprodiag.core.runs.protocol import Message
 from reprodiag.core.runs.record import FAILED, RunRecord
 
-OnMessage = Callable[[RunRecord, object], None]
+OnMessage = Callable[[RunRecord, Message], None]
 
 
 @dataclass(kw_only=True)
@@ -43,14 +44,13 @@ def record_runs(
     """Run each config in its own worker process; write a bundle to `out` when given.
 
     `label` names the environment (the bundle), not the runs: each run keeps its config's name.
+    Ctrl-C cancels the runs, waits until their processes are gone, and goes on.
     """
-    from reprodiag.core.runs import launcher
+    from reprodiag.core.runs.run_session import RunSession, SessionEvents
 
+    events = SessionEvents(run_message=on_message) if on_message is not None else None
     result = SessionResult()
-    for config in configs:
-        result.runs.append(
-            launcher.run(config, python=python, on_message=on_message, timeout=timeout)
-        )
+    result.runs = RunSession(timeout=timeout, events=events).run(configs, python=python)
     _refuse_if_no_gpu(result.runs)
     if with_snapshot and snapshot is None:
         from reprodiag.core.env import capture

@@ -82,7 +82,7 @@ def log_ticks(lo: float, hi: float, label_pixels: float, pixels: float) -> list[
     else:
         labelled = _spread(_within(digits, *inner), gap)
         fine = digits
-        if len(labelled) < 2:  # less than a factor of ~2: values as on a linear axis
+        if len(labelled) < 2 and inner[0] < inner[1]:  # < a factor of ~2: as on a linear axis
             a, b = 10.0 ** inner[0], 10.0 ** inner[1]
             unit = _nice_step(b - a)
             values = np.arange(math.ceil(a / unit) * unit, b + unit / 2, unit)

@@ -151,21 +151,25 @@ class _RunCurve:
         self.time_drawn = -1  # steps in the step-time curve when it was last drawn
 
     def pull(self) -> bool:
-        """Copy new steps from the record into the buffers; True when something was added."""
-        steps = self.spec.record.steps
-        n = len(steps)
-        if n <= self.synced:
-            return False
-        lo = self.synced
-        new_loss = np.asarray(steps.loss[lo:n], dtype=np.float64)
-        self.x.extend(np.asarray(steps.step[lo:n], dtype=np.float64))
+        """Copy new steps from the record into the buffers; True when something was added.
+        (Under the record's lock: its worker's reader thread may be appending.)"""
+        with self.spec.record.lock:
+            steps = self.spec.record.steps
+            n = len(steps)
+            if n <= self.synced:
+                return False
+            lo = self.synced
+            new_loss = np.array(steps.loss[lo:n], dtype=np.float64)
+            new_x = np.array(steps.step[lo:n], dtype=np.float64)
+            new_ms = np.array(steps.step_time[lo:n], dtype=np.float64) * 1000.0
+        self.x.extend(new_x)
         self.loss.extend(finite_or_nan(new_loss))
         self.smooth.extend(self.smoother.extend(new_loss.tolist()))
-        self.ms.extend(finite_or_nan(np.asarray(steps.step_time[lo:n], dtype=np.float64) * 1000.0))
+        self.ms.extend(finite_or_nan(new_ms))
         if self.nonfinite_step is None:
             bad = np.flatnonzero(~np.isfinite(new_loss))
             if bad.size:
-                self.nonfinite_step = int(steps.step[lo + int(bad[0])])
+                self.nonfinite_step = int(new_x[int(bad[0])])
         self.synced = n
         return True
 
@@ -368,6 +372,11 @@ class CurvesView(QWidget):
     @property
     def curve_keys(self) -> list[str]:
         return list(self._curves)
+
+    def steps_pulled(self, key: str) -> int | None:
+        """Steps of a run read into its curve so far (None: the run is not drawn)."""
+        curve = self._curves.get(key)
+        return curve.synced if curve is not None else None
 
     def point_count(self, key: str) -> int:
         """Points currently drawn for a run (what the plot shows, for tests and status)."""

@@ -13,7 +13,7 @@ import numpy as np
 
 from reprodiag.core.compare import abs_diff_series, compare_runs
 from reprodiag.core.compare.runs import first_step, float_bits, hash_parting
-from reprodiag.core.runs.record import RunRecord
+from reprodiag.core.runs.record import RunRecord, reading
 from reprodiag.gui.plots.buffers import GrowingSeries
 
 
@@ -54,16 +54,18 @@ class PairDiff:
         return self.first_loss_step if self.first_loss_step is not None else self.first_param_step
 
     def update(self) -> bool:
-        """Take in the steps recorded since the last call; True when either run grew."""
-        lengths = (len(self.ref.steps), len(self.other.steps))
-        if lengths == self._lengths:
-            return False
-        self._lengths = lengths
-        if not self._whole:
-            self._whole = not self._extend(*lengths)
-        if self._whole:
-            self._compare_whole()
-        return True
+        """Take in the steps recorded since the last call; True when either run grew.
+        (Under both records' locks: their workers' reader threads may be appending.)"""
+        with reading((self.ref, self.other)):
+            lengths = (len(self.ref.steps), len(self.other.steps))
+            if lengths == self._lengths:
+                return False
+            self._lengths = lengths
+            if not self._whole:
+                self._whole = not self._extend(*lengths)
+            if self._whole:
+                self._compare_whole()
+            return True
 
     def _extend(self, na: int, nb: int) -> bool:
         """Align the new rows; False when a run's step numbers do not increase."""

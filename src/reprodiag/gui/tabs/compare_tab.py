@@ -42,7 +42,8 @@ from reprodiag.core.diagnose import align, comparable_sides, diagnose_comparison
 from reprodiag.core.env.foreign import import_report_file, report_kind
 from reprodiag.core.env.model import Snapshot
 from reprodiag.core.runs.config import RunConfig
-from reprodiag.core.runs.record import RunRecord
+from reprodiag.core.runs.numbering import RunNumbers
+from reprodiag.core.runs.record import RunRecord, reading
 from reprodiag.core.wording import counted
 from reprodiag.errors import UserError
 from reprodiag.gui import theme
@@ -159,15 +160,14 @@ class CompareTab(QWidget):
     title = "Compare"
     compared = Signal()  # after every comparison: sources, their labels or the reference changed
 
-    def __init__(self, state: AppState, local_runs: Callable[[], list[RunRecord]],
-                 parent: QWidget | None = None):
+    def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.local_runs = local_runs
+        self.session = state.session  # this machine's runs, and where reruns go
         self.sources: list[Source] = []
         self.comparisons: list[BundleComparison] = []
         self.sides: dict[str, tuple] = {}  # other source key -> (ref Side, other Side)
-        self._numbers: dict[str, int] = {}
+        self.numbers = RunNumbers()  # colour and number = pair (see _number_runs)
         self._order: dict[str, int] = {}
         self.on_bundle_loaded: Callable[[Bundle], None] | None = None
         self.on_report_added: Callable[[str, str, Snapshot], None] | None = None
@@ -386,7 +386,8 @@ class CompareTab(QWidget):
 
     def add_local(self) -> None:
         """This machine: the Runs tab's ended runs with the target's snapshot."""
-        runs = [r for r in self.local_runs() if r.ended and len(r.steps)]
+        runs = [r for r in self.session.records()
+                if self.session.settled(r.run_id) and len(r.steps)]
         if not runs:
             report(self, "no finished runs on this machine yet: run a canary in the Runs tab",
                    "warning")
@@ -452,7 +453,14 @@ class CompareTab(QWidget):
         return out
 
     def recompare(self) -> None:
-        """Compare every ticked environment with the reference; refresh all views."""
+        """Compare every ticked environment with the reference; refresh all views. Runs
+        still streaming (reruns with a fix) are read under their locks, as one state."""
+        live = [r for s in self.sources for r in s.runs
+                if r.run_id in self.session and not self.session.settled(r.run_id)]
+        with reading(live):
+            self._recompare()
+
+    def _recompare(self) -> None:
         ticked = self._ticked()
         ref_key = self.reference.currentData()
         ref = next((pair for pair in ticked if pair[0].key == ref_key), None)
@@ -480,26 +488,22 @@ class CompareTab(QWidget):
         more = len(others) - len(shown)
         return f"{ref} vs {', '.join(shown)}" + (f" and {more} more" if more else "")
 
-    def run_number(self, run: RunRecord) -> int:
-        """1, 2, ... per reference run; a paired run shares its partner's number and colour."""
-        if run.run_id not in self._numbers:
-            self._numbers[run.run_id] = len(set(self._numbers.values())) + 1
-        return self._numbers[run.run_id]
-
-    def run_color(self, run: RunRecord):
-        return theme.run_color(self.run_number(run) - 1)
-
     def _number_runs(self, ref, others) -> None:
-        self._numbers = {}
+        """1, 2, ... per reference run; a paired run shares its partner's number and colour;
+        the other runs follow."""
+        self.numbers = RunNumbers()
         if ref is not None:
             for run in ref[1].runs:
-                self.run_number(run)
+                self.numbers.number(run.run_id)
         for bc in self.comparisons:
             for p in bc.pairs:
-                self._numbers[p.other.run_id] = self.run_number(p.ref)
+                self.numbers.share(p.other.run_id, p.ref.run_id)
         for _src, side in others:
             for run in side.runs:
-                self.run_number(run)
+                self.numbers.number(run.run_id)
+
+    def _color(self, run: RunRecord):
+        return theme.numbered_color(self.numbers, run.run_id)
 
     def _update_plots(self, ref, others) -> None:
         """Colour and number = pair; line style = environment (the reference solid). The
@@ -510,19 +514,19 @@ class CompareTab(QWidget):
         numbered: dict[int, RunRecord] = {}
         for i, (src, side) in enumerate(ordered):
             for run in side.runs:
-                number = self.run_number(run)
+                number = self.numbers.number(run.run_id)
                 numbered.setdefault(number, run)
                 curves.append(CurveSpec(f"{src.key}\n{run.run_id}", f"{number} {src.label}", run,
-                                        self.run_color(run), STYLES[i % len(STYLES)]))
+                                        self._color(run), STYLES[i % len(STYLES)]))
         diffs = []
         for i, (bc, (src, _side)) in enumerate(zip(self.comparisons, others)):
             style = STYLES[(i + 1) % len(STYLES)]
             for p in bc.pairs:
                 diffs.append(DiffSpec(f"{src.key}\n{p.other.run_id}",
-                                      f"{self.run_number(p.ref)} {src.label}",
-                                      p.ref, p.other, self.run_color(p.ref), style))
+                                      f"{self.numbers.number(p.ref.run_id)} {src.label}",
+                                      p.ref, p.other, self._color(p.ref), style))
         names = run_names([numbered[n] for n in sorted(numbered)])
-        colours = [LegendEntry(name=f"{n} {name}".strip(), color=self.run_color(numbered[n]))
+        colours = [LegendEntry(name=f"{n} {name}".strip(), color=self._color(numbered[n]))
                    for n, name in zip(sorted(numbered), names)]
         styles = [LegendEntry(name=src.label + (" (reference)" if src is ordered[0][0] and
                                                 ref is not None else ""),
@@ -594,8 +598,8 @@ class CompareTab(QWidget):
     def _update_pairs(self, ref: Source | None, other: Source | None) -> None:
         """The run pairs of the reference and the chosen environment."""
         bc = self.comparisons[list(self.sides).index(other.key)] if other is not None else None
-        self.verdicts.set_comparisons([bc] if bc is not None else [], self.run_number,
-                                      self.run_color)
+        self.verdicts.set_comparisons([bc] if bc is not None else [],
+                                      lambda run: self.numbers.number(run.run_id), self._color)
         self.side_tabs.setTabText(PAIRS, f"Run pairs ({len(bc.pairs)})" if bc else "Run pairs")
         if bc is None:
             self.pairs_count.setText("The runs of two environments are paired by config here.")
@@ -672,7 +676,7 @@ class CompareTab(QWidget):
             self._fix_progress = progress
             self.recompare()
         for check in pending:
-            if check.ended:
+            if all(self.session.settled(r.run_id) for r in check.records):
                 self.findings.set_fix_check(check.conclude(), check.worked)
                 report(self, check.result, "info" if check.worked else "warning")
 

@@ -1,10 +1,12 @@
 """Runs tab: configure a canary, run it (twice, or on CPU and GPU), watch it live, compare.
 
-Runs are worker processes (gui.process.RunProcess) queued one at a time -- canaries measure
-numerics, and parallel runs would disturb each other's threads and step times. One 40 Hz
-timer pulls new steps into the plots and the run list. Verdicts come from
-core.compare.compare_runs against the chosen reference run; finished runs go to the run
-library and come back at the next start.
+A view of the window's run session (core.runs.run_session, through gui/session_signals.py):
+the session queues the runs (one at a time: canaries measure numerics, and parallel runs
+would disturb each other's threads and step times), starts their workers through the
+launcher, numbers them, keeps the reference and the verdicts against it, and saves finished
+runs to the run library (they come back at the next start). One 40 Hz timer pulls new steps
+into the plots and the run list (a row counts the steps its curve has drawn); a record
+its worker's reader thread is filling is read under its lock.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import functools
 import html
 import os
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QGroupBox,
@@ -29,17 +31,16 @@ from PySide6.QtWidgets import (
 )
 
 from reprodiag.core.bundle import Bundle, read_bundle, write_bundle
-from reprodiag.core.compare import compare_runs
 from reprodiag.core.compare.runs import EQUIVALENT, IDENTICAL, VERDICT_LABELS
 from reprodiag.core.env.interpreters import snapshot_frameworks
 from reprodiag.core.runs.config import RunConfig
-from reprodiag.core.runs.record import CANCELLED, DIVERGED, FAILED, FINISHED, PENDING, RunRecord
+from reprodiag.core.runs.record import FAILED, RunRecord
+from reprodiag.core.runs.run_session import RUN_LIBRARY, Standing
 from reprodiag.core.runs.session import available_devices
 from reprodiag.core.wording import counted
 from reprodiag.errors import UserError
 from reprodiag.gui import theme
 from reprodiag.gui.plots.curves import CurveSpec, CurvesView, DiffSpec, first_difference_step
-from reprodiag.gui.process import RunProcess
 from reprodiag.gui.state import AppState
 from reprodiag.gui.widgets.config_form import ConfigForm
 from reprodiag.gui.widgets.dialogs import BUNDLE_FILTER, ask_open_paths, ask_save_path, report
@@ -47,8 +48,17 @@ from reprodiag.gui.widgets.explain_dialog import explainable, open_explain
 from reprodiag.gui.widgets.run_table import RunTable
 
 REFRESH_MS = 25  # one timer, up to 40 Hz (>= 30 fps under load), for every live curve and row
-MAX_PARALLEL = 1
-SESSION, LIBRARY = "this session", "run library"
+
+
+# The verdict cell of a run that is not compared: text and tooltip.
+VERDICT_CELLS = {
+    Standing.REFERENCE: ("reference", "The run the others are compared with"),
+    Standing.NO_REFERENCE: ("", "Choose a reference run to get a verdict"),
+    Standing.OTHER_CONFIG: ("other config", "Only runs whose config matches the reference's "
+                                            "(apart from device and threads) are compared with it"),
+    Standing.WAITING: ("…", "The verdict comes when both runs have ended"),
+    Standing.NO_STEPS: ("—", "No steps to compare"),
+}
 
 
 def verdict_summary(cmp) -> str:
@@ -68,20 +78,14 @@ class RunsTab(QWidget):
     """Config form and actions, the run list, and the live plots."""
 
     title = "Runs"
-    run_ended = Signal(object)  # RunRecord
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.records: dict[str, RunRecord] = {}
-        self.numbers: dict[str, int] = {}
-        self.processes: dict[str, RunProcess] = {}
-        self.queue: list[RunRecord] = []
-        self.pythons: dict[str, str] = {}
-        self.reference_id: str | None = None
+        self.session = state.session
+        self.events = state.session_signals
         self._dirty: set[str] = set()  # rows to update at the next tick (ended, started, ...)
-        self._comparisons: dict[tuple[str, str], object] = {}
-        self._next_number = 1
+        self._live: set[str] = set()  # queued or running, as far as this view has heard
 
         self.target_label = QLabel()
         self.target_label.setToolTip("Runs use the target interpreter chosen in the "
@@ -212,27 +216,25 @@ class RunsTab(QWidget):
         state.snapshot_changed.connect(lambda _s: self._update_gpu_button())
         state.snapshot_changed.connect(lambda _s: self._update_framework_note())
         self.form.changed.connect(self._update_framework_note)
+        self.events.runs_added.connect(self._on_added)
+        self.events.run_started.connect(self._on_started)
+        self.events.run_updated.connect(self._on_updated)
+        self.events.run_ended.connect(self._on_ended)
+        self.events.save_failed.connect(lambda _r, msg: report(self, f"run not saved: {msg}"))
+        self.events.runs_removed.connect(self._on_removed)
+        self.events.reference_changed.connect(self._on_reference_changed)
         self._update_target()
         self._update_gpu_button()
         self._update_framework_note()
+        self._on_added(self.session.records())  # runs started before this tab was built
         self._update_buttons()
-        self._fill_reference()
 
     # ------------------------------------------------------------------ starting runs
     def start_runs(self, configs: list[RunConfig], reference_first: bool = False
                    ) -> list[RunRecord]:
         """Queue runs of these configs on the target interpreter; returns their records."""
-        records = []
-        for cfg in configs:
-            record = RunRecord(config=cfg)
-            self.pythons[record.run_id] = self.state.target
-            self._add(record, SESSION, shown=True)
-            self.queue.append(record)
-            records.append(record)
-        if records and (reference_first or self.reference_id is None):
-            self.set_reference(records[0].run_id)
-        self._start_next()
-        self._update_verdicts()
+        records = self.session.start(configs, python=self.state.target,
+                                     reference_first=reference_first)
         self._update_buttons()
         return records
 
@@ -258,155 +260,114 @@ class RunsTab(QWidget):
         if cpu is not None and gpu is not None:
             self.start_runs([cpu, gpu], reference_first=True)
 
-    def _start_next(self) -> None:
-        while self.queue and len(self.processes) < MAX_PARALLEL:
-            record = self.queue.pop(0)
-            proc = RunProcess(record, self.pythons.get(record.run_id, self.state.target), self)
-            proc.updated.connect(self._on_updated)
-            proc.ended.connect(self._on_ended)
-            proc.exited.connect(lambda rid=record.run_id: self._on_exited(rid))
-            self.processes[record.run_id] = proc
-            try:
-                proc.start()
-            except UserError as exc:  # no worker script for this framework
-                record.finish(FAILED, str(exc))
-                self._on_ended(record)
-                self._on_exited(record.run_id)
-                continue
-            self._dirty.add(record.run_id)
-        self._timer.start()
-
     def cancel(self) -> None:
         """Cancel the selected active runs, or every active run when none is selected."""
-        active = [rid for rid, r in self.records.items() if not r.ended]
-        chosen = [rid for rid in self.table.selected_ids() if rid in active] or active
-        for rid in chosen:
-            record = self.records[rid]
-            if record in self.queue:
-                self.queue.remove(record)
-                record.finish(CANCELLED, "cancelled before it started")
-                self._on_ended(record)
-            elif rid in self.processes:
-                self.processes[rid].cancel()
+        active = self.session.active_ids()
+        self.session.cancel([rid for rid in self.table.selected_ids() if rid in active] or active)
 
     @property
     def active(self) -> bool:
-        return bool(self.queue or self.processes)
+        """Runs are queued or running, as far as this view has heard (the news of a run's
+        end comes from a worker thread a moment after the session knows)."""
+        return bool(self._live)
 
-    # ------------------------------------------------------------------ process events
+    # ------------------------------------------------------------------ session events
+    def _on_added(self, records: list[RunRecord]) -> None:
+        active = set(self.session.active_ids())
+        self._live |= {r.run_id for r in records if r.run_id in active}
+        for record in records:
+            if record.run_id in self.session and record.run_id not in self.table.ids():
+                self.table.add(record, self.numbered_name(record.run_id),
+                               self.session.source(record.run_id), self.color(record.run_id),
+                               self.session.source(record.run_id) != RUN_LIBRARY)
+        self._fill_reference()
+        self._update_plots()
+        self._update_verdicts()
+        self._update_buttons()
+
+    def _on_started(self, record: RunRecord) -> None:
+        self._dirty.add(record.run_id)
+        self._timer.start()
+
     def _on_updated(self, record: RunRecord) -> None:
-        if record.status == PENDING or record.ended:  # status news: shown at the next tick
-            self._dirty.add(record.run_id)
+        self._dirty.add(record.run_id)  # status news shows at the next tick
         if not self._timer.isActive():
             self._timer.start()
 
     def _on_ended(self, record: RunRecord) -> None:
+        self._live.discard(record.run_id)
         self._dirty.add(record.run_id)
-        self._timer.start()
-        if record.status == FAILED:
+        self._tick()  # its row and curve show the end at once
+        if record.status == FAILED and record.run_id in self.session:
             report(self, f"{self.numbered_name(record.run_id)} failed: {record.reason}")
         self._update_verdicts()
-        self.run_ended.emit(record)
-        self.state.runs_changed.emit()
-
-    def _on_exited(self, run_id: str) -> None:
-        proc = self.processes.pop(run_id, None)
-        if proc is not None:
-            proc.deleteLater()
-        record = self.records.get(run_id)
-        # saved once the worker is gone: no late stderr line can change the record any more
-        library = self.state.library
-        if record is not None and record.status in (FINISHED, DIVERGED) and library is not None:
-            self.state.tasks.submit(lambda: library.save(record), None,
-                                    lambda msg: report(self, f"run not saved: {msg}"),
-                                    must_finish=True)
-        self._start_next()
         self._update_buttons()
+
+    def _on_removed(self, run_ids: list[str]) -> None:
+        for rid in run_ids:
+            if rid in self.table.ids():
+                self.table.remove(rid)
+        self._fill_reference()
+        self._update_plots()
+        self._update_verdicts()
+
+    def _on_reference_changed(self, _run_id: str | None) -> None:
+        self._fill_reference()
+        self._update_plots()
+        self._update_verdicts()
 
     def _tick(self) -> None:
         """The one refresh timer: curves, then rows of runs that changed or are running --
-        on the same tick, so a row's step count is the one its curve has just drawn (rows
-        set what did not change cheaply: Qt skips equal values)."""
-        self.view.refresh()
-        running = {rid for rid, r in self.records.items() if not r.ended and r.status != PENDING}
+        on the same tick, each row with the step count its curve has just drawn (rows set
+        what did not change cheaply: Qt skips equal values)."""
+        running = set(self.session.running_ids())
         self._dirty |= running
-        for rid in self._dirty:
-            if rid in self.records:
-                self.table.update_run(self.records[rid])
+        self.view.refresh()
+        ids = set(self.table.ids())
+        for record in map(self.session.get, self._dirty & ids):
+            if record is not None:
+                with record.lock:  # status, reason and end time agree
+                    self.table.update_run(record, self.view.steps_pulled(record.run_id))
         self._dirty.clear()
         if not self.active and not running:
             self.view.refresh(force=True)
             self._timer.stop()
+        elif not self._timer.isActive():
+            self._timer.start()
 
     # ------------------------------------------------------------------ list and plots
     def numbered_name(self, run_id: str) -> str:
         """'#3 torch mlp cpu seed=0', with the run's label in front when it has one."""
-        record = self.records[run_id]
-        name = record.config.short_label()
-        if record.label and record.label != name:
-            name = f"{record.label} · {name}"
-        return f"#{self.numbers[run_id]} {name}"
-
-    def comparable(self, run_id: str) -> bool:
-        """Runs pair with the reference when their configs agree on all but placement."""
-        ref = self.records.get(self.reference_id) if self.reference_id else None
-        return (ref is not None and run_id != self.reference_id
-                and self.records[run_id].config.pairing_key() == ref.config.pairing_key())
-
-    def _add(self, record: RunRecord, source: str, shown: bool) -> None:
-        self.records[record.run_id] = record
-        self.numbers[record.run_id] = self._next_number
-        self._next_number += 1
-        self.table.add(record, self.numbered_name(record.run_id), source,
-                       self.color(record.run_id), shown)
-        self._fill_reference()
-        self._update_plots()
-
-    def add_records(self, records: list[RunRecord], source: str, shown: bool) -> int:
-        """Add ended runs (library, bundle); runs already listed are skipped. Returns the count."""
-        added = 0
-        for record in records:
-            if record.run_id not in self.records:
-                self._add(record, source, shown)
-                added += 1
-        if added:
-            self._update_verdicts()
-            self.state.runs_changed.emit()
-        return added
-
-    def remove_runs(self, run_ids: list[str]) -> None:
-        for rid in run_ids:
-            record = self.records.get(rid)
-            if record is None or not record.ended:
-                continue
-            self.table.remove(rid)
-            del self.records[rid]
-            if rid == self.reference_id:
-                self.reference_id = None
-        self._fill_reference()
-        self._update_plots()
-        self._update_verdicts()
-        self.state.runs_changed.emit()
+        return self.session.numbered_name(run_id)
 
     def color(self, run_id: str):
-        return theme.run_color(self.numbers[run_id] - 1)
+        return theme.numbered_color(self.session.numbers, run_id)
+
+    def add_records(self, records: list[RunRecord], source: str) -> int:
+        """List ended runs (library, bundle); runs already listed are skipped. Returns the count."""
+        return len(self.session.add(records, source))
+
+    def remove_runs(self, run_ids: list[str]) -> None:
+        """Take ended runs off the list (the run library keeps them)."""
+        self.session.remove(run_ids)
 
     def _update_plots(self) -> None:
-        shown = [rid for rid in self.table.ids() if self.table.is_shown(rid)]
+        session = self.session
+        shown = [(rid, record) for rid in self.table.ids() if self.table.is_shown(rid)
+                 and (record := session.get(rid)) is not None]
         # Legends name runs by number only; the run list beside them is the full legend.
-        self.view.set_curves([CurveSpec(rid, f"#{self.numbers[rid]}", self.records[rid],
-                                        self.color(rid)) for rid in shown])
-        ref_id = self.reference_id
-        ref = self.records.get(ref_id) if ref_id else None
+        self.view.set_curves([CurveSpec(rid, f"#{session.number(rid)}", record,
+                                        self.color(rid)) for rid, record in shown])
+        ref = session.get(session.reference_id)
         diffs = []
-        if ref is not None and ref_id is not None:
-            for rid in shown:
-                if self.comparable(rid):
-                    diffs.append(DiffSpec(rid, f"#{self.numbers[rid]} vs "
-                                               f"#{self.numbers[ref_id]}",
-                                          ref, self.records[rid], self.color(rid)))
+        if ref is not None:
+            for rid, record in shown:
+                if session.comparable(rid):
+                    diffs.append(DiffSpec(rid, f"#{session.number(rid)} vs "
+                                               f"#{session.number(ref.run_id)}",
+                                          ref, record, self.color(rid)))
         self.view.set_diffs(diffs)
-        if self.records and not shown:
+        if self.table.ids() and not shown:
             self.view.loss_panel.set_hint("Tick runs in the list to plot them.")
 
     def _fill_reference(self) -> None:
@@ -415,7 +376,8 @@ class RunsTab(QWidget):
         self.reference.addItem("(none)", None)
         for rid in self.table.ids():
             self.reference.addItem(self.numbered_name(rid), rid)
-        index = self.reference.findData(self.reference_id) if self.reference_id else 0
+        ref_id = self.session.reference_id
+        index = self.reference.findData(ref_id) if ref_id else 0
         self.reference.setCurrentIndex(max(0, index))
         self.reference.blockSignals(False)
 
@@ -423,42 +385,16 @@ class RunsTab(QWidget):
         self.set_reference(self.reference.itemData(index))
 
     def set_reference(self, run_id: str | None) -> None:
-        self.reference_id = run_id if run_id in self.records else None
-        self._fill_reference()
-        self._update_plots()
-        self._update_verdicts()
-
-    def comparison(self, run_id: str):
-        """The core comparison of a run against the reference, once both have ended."""
-        ref_id = self.reference_id
-        if ref_id is None or not self.comparable(run_id):
-            return None
-        ref, other = self.records[ref_id], self.records[run_id]
-        if not (ref.ended and other.ended and len(ref.steps) and len(other.steps)):
-            return None
-        key = (ref_id, run_id)
-        if key not in self._comparisons:
-            self._comparisons[key] = compare_runs(ref, other)
-        return self._comparisons[key]
+        self.session.set_reference(run_id)
 
     def _update_verdicts(self) -> None:
-        for rid, record in self.records.items():
-            if rid == self.reference_id:
-                self.table.set_verdict(rid, "reference", "The run the others are compared with")
-                continue
-            cmp = self.comparison(rid)
+        for rid in self.table.ids():
+            standing = self.session.standing(rid)
+            cmp = self.session.comparison(rid) if standing is Standing.COMPARED else None
             if cmp is not None:
                 self.table.set_verdict(rid, verdict_summary(cmp), cmp.explanation, cmp.verdict)
-            elif self.reference_id is None:
-                self.table.set_verdict(rid, "", "Choose a reference run to get a verdict")
-            elif not self.comparable(rid):
-                self.table.set_verdict(rid, "other config",
-                                       "Only runs whose config matches the reference's (apart "
-                                       "from device and threads) are compared with it")
-            elif not record.ended or not self.records[self.reference_id].ended:
-                self.table.set_verdict(rid, "…", "The verdict comes when both runs have ended")
             else:
-                self.table.set_verdict(rid, "—", "No steps to compare")
+                self.table.set_verdict(rid, *VERDICT_CELLS[standing])
 
     # ------------------------------------------------------------------ bundles
     def _ask_save_bundle(self) -> None:
@@ -472,10 +408,10 @@ class RunsTab(QWidget):
 
     def save_bundle(self, path: str, run_ids: list[str], on_done=None) -> None:
         """Write the given ended runs with the target's snapshot into a bundle (background)."""
-        records = [self.records[r] for r in run_ids if r in self.records]
-        if any(not r.ended for r in records):
+        if any(not self.session.settled(r) for r in run_ids if r in self.session):
             report(self, "a selected run is still running; wait for it or cancel it")
             return
+        records = [r for r in map(self.session.get, run_ids) if r is not None]
         snapshot, python = self.state.snapshot, self.state.target
         label = os.path.basename(path).split(".")[0]
 
@@ -499,8 +435,8 @@ class RunsTab(QWidget):
 
     def import_bundle(self, bundle: Bundle) -> None:
         label = bundle.label or bundle.path.name
-        added = self.add_records(bundle.runs, f"bundle: {label}", shown=True)
-        if added and self.reference_id is None:
+        added = self.add_records(bundle.runs, f"bundle: {label}")
+        if added and self.session.reference_id is None:
             self.set_reference(bundle.runs[0].run_id)
         report(self, f"imported {counted(added, 'run')} from {bundle.path.name}", "info")
 
@@ -511,7 +447,7 @@ class RunsTab(QWidget):
             return
 
         def done(records):
-            self.add_records(records, LIBRARY, shown=False)
+            self.add_records(records, RUN_LIBRARY)
             if library.problems:
                 report(self, f"{len(library.problems)} library runs could not be read: "
                              f"{library.problems[0]}", "warning")
@@ -535,39 +471,36 @@ class RunsTab(QWidget):
         menu.setToolTipsVisible(True)
         menu.addAction("Show log", lambda: self._show_log(rid))
         menu.addAction("Remove from list", lambda: self.remove_runs([rid]))
-        if self.state.library is not None and self.records[rid].ended:
+        if self.state.library is not None and self.session.settled(rid):
             menu.addAction("Delete from run library", lambda: self._delete_from_library(rid))
         menu.exec(self.table.viewport().mapToGlobal(pos))
 
     def explain_unavailable(self, rid: str) -> str:
         """Why this run cannot be explained against the reference, or ''."""
-        ref = self.records.get(self.reference_id) if self.reference_id else None
-        if ref is None or rid == self.reference_id:
+        ref, run = self.session.get(self.session.reference_id), self.session.get(rid)
+        if ref is None or run is None or rid == ref.run_id:
             return "Choose another run as the reference first"
-        return explainable(ref.config, self.records[rid].config)
+        return explainable(ref.config, run.config)
 
     def explain(self, rid: str, factors: list[str] | None = None):
         """Explain the difference of run `rid` to the reference (a dialog reruns both)."""
         why = self.explain_unavailable(rid)
-        ref_id = self.reference_id
-        if why or ref_id is None:  # explain_unavailable says why without a reference
+        ref, run = self.session.get(self.session.reference_id), self.session.get(rid)
+        if why or ref is None or run is None:  # explain_unavailable says why
             report(self, f"cannot explain: {why}", "warning")
             return None
-        ref = self.records[ref_id]
-        return open_explain(self, self.state, ref.config, self.records[rid].config, factors,
-                            (self.numbered_name(ref_id), self.numbered_name(rid)))
+        return open_explain(self, self.state, ref.config, run.config, factors,
+                            (self.numbered_name(ref.run_id), self.numbered_name(rid)))
 
     def _show_log(self, rid: str) -> None:
-        record = self.records[rid]
+        record = self.session.get(rid)
+        if record is None:
+            return
         lines = record.log[-8:] or ["(no log lines)"]
         report(self, f"{self.numbered_name(rid)}: " + " | ".join(lines), "info")
 
     def _delete_from_library(self, rid: str) -> None:
-        library = self.state.library
-        if library is None:  # an offscreen window keeps no library
-            return
-        self.state.tasks.submit(lambda: library.delete(rid),
-                                lambda _r: self.remove_runs([rid]),
+        self.state.tasks.submit(lambda: self.session.delete_from_library(rid), None,
                                 lambda msg: report(self, msg), must_finish=True)
 
     # ------------------------------------------------------------------ buttons
@@ -619,13 +552,3 @@ class RunsTab(QWidget):
 
     def _update_buttons(self) -> None:
         self.cancel_button.setEnabled(self.active)
-
-    def shutdown(self) -> None:
-        """Stop every worker (window closing): no orphan processes."""
-        self.queue.clear()
-        for proc in list(self.processes.values()):
-            proc.cancel()
-        for proc in list(self.processes.values()):
-            if not proc.wait(2000):
-                proc.kill()
-                proc.wait(2000)

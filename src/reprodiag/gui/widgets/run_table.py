@@ -94,7 +94,10 @@ class RunTable(QTableWidget):
         self.removeRow(row)
         del self._ids[row]
 
-    def update_run(self, record: RunRecord) -> None:
+    def update_run(self, record: RunRecord, steps: int | None = None) -> None:
+        """Show the record's state; `steps`: the step count to show (what its curve holds),
+        else the record's."""
+        steps = len(record.steps) if steps is None else steps
         row = self.row_of(record.run_id)
         self.blockSignals(True)
         status = table_item(self, row, STATUS)
@@ -103,8 +106,8 @@ class RunTable(QTableWidget):
         if record.status in (FAILED, DIVERGED):
             status.setForeground(theme.verdict_color("failed"))
         bar = self._bar(row)
-        bar.setValue(int(record.progress * 1000))
-        bar.setFormat(f"{len(record.steps)}/{record.config.steps}")
+        bar.setValue(int(min(1.0, steps / max(1, record.config.steps)) * 1000))
+        bar.setFormat(f"{steps}/{record.config.steps}")
         table_item(self, row, ELAPSED).setText(f"{record.elapsed:.1f} s")
         self.blockSignals(False)
 
