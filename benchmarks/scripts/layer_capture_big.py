@@ -2,11 +2,12 @@
 
 `layer_capture_big.py '{"reps": 3, "width": 64, "size": 224, "batch": 2}'` prints one JSON
 line. The model is ResNet-50 built here from torch.nn layers (bottleneck blocks 3-4-6-3,
-base width 64: 25.6M parameters; no download). Each repetition times, side by side: a plain
-training step (forward, loss, backward, SGD step, loss.item()); the same step followed by
-`TorchRecorder.step` on a captured step (hash_every=1: parameters and batch hashed, every
-layer's output and gradient fingerprinted); and the same with layers=False (hashes only).
-Each side's steps run in a row, the recorders' background hashing finished within its step.
+base width 64: 25.6M parameters; no download). Three sides: a plain training step (forward,
+loss, backward, SGD step, loss.item()); the same step followed by a new `TorchRecorder`'s
+first step, the one it captures layers on (parameters and batch hashed, every layer's output
+and gradient fingerprinted); and the same with layers=False (hashes only). Each side's steps
+run in a row, the recorders' background hashing finished within its step; a recorder's first
+step also reads the settings in force (~1 ms).
 """
 
 from __future__ import annotations
@@ -88,18 +89,33 @@ def main() -> int:
             recorder.record  # noqa: B018 - waits for the step's hashes
         return time.perf_counter() - started
 
-    def timed(recorder) -> list[float]:
-        step(recorder)  # warm-up (kernels, allocations; a recorder's first step reads settings)
-        return [step(recorder) for _ in range(args["reps"])]
+    def timed(make) -> list[float]:
+        """Each repetition a recorder's first step (the one that captures layers), after a
+        warm-up step (kernels, allocations) with a recorder of its own."""
+        times = []
+        for i in range(args["reps"] + 1):
+            recorder = make()
+            seconds = step(recorder)
+            if recorder is not None and recorder._hooks is not None:
+                recorder._hooks.disarm()  # a recorder dropped here arms nothing further
+            if i:
+                times.append(seconds)
+        return times
 
-    # One side after the other, each recorder made when its turn comes: a recorder arms its
-    # hooks for its next step, which would otherwise fire in another side's forward pass.
-    plain = timed(None)
-    hashed = timed(TorchRecorder(model, optimizer=optimizer, hash_every=1, layers=False))
-    with_layers = TorchRecorder(model, optimizer=optimizer, hash_every=1)
-    captured = timed(with_layers)
+    # One side after the other: every side's steps in a row (a recorder's hooks are armed
+    # for its first step only, so none fires in another side's pass).
+    made: list = []
+
+    def capturing():
+        made.append(TorchRecorder(model, optimizer=optimizer, hash_every=1))
+        return made[-1]
+
+    plain = timed(lambda: None)
+    hashed = timed(lambda: TorchRecorder(model, optimizer=optimizer, hash_every=1,
+                                         layers=False))
+    captured = timed(capturing)
+    with_layers = made[-1]
     records = len(with_layers.record.layers[-1].records)
-    with_layers._hooks.disarm()  # armed for a next step that will not come
     capture = with_layers.record.layers[-1]
     line = json.dumps({"type": "layers", "step": capture.step,
                        "records": [r.to_json() for r in capture.records]})
