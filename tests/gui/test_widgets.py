@@ -394,6 +394,27 @@ def test_a_failed_run_says_so_in_the_plots_not_waiting(qtbot):
         "#3 failed: killed by signal 9"]
 
 
+def test_a_loss_not_finite_from_the_start_is_said_in_the_difference_plot(qtbot):
+    """Runs whose every common step has one side NaN/inf have no difference to draw: the
+    plot says where the loss stopped being finite, not that every difference is 0."""
+    view = CurvesView()
+    qtbot.addWidget(view)
+    ref = _record([2.0, 1.5, 1.2])
+    bad = _record([math.nan, math.inf, math.nan], seed_hash="q")
+    view.set_curves([CurveSpec("a", "#1", ref, run_color(0)),
+                     CurveSpec("b", "#2", bad, run_color(1))])
+    view.set_diffs([DiffSpec("b", "#2 vs #1", ref, bad, run_color(1))])
+    view.refresh(force=True)
+    hint = view.diff_panel.hint()
+    assert hint.startswith("#2 vs #1: a loss is not finite from step 0"), hint
+    assert "is 0" not in hint
+
+    same = _record([2.0, 1.5, 1.2])  # and bitwise equal runs still read as such
+    view.set_diffs([DiffSpec("s", "#3 vs #1", ref, same, run_color(2))])
+    view.refresh(force=True)
+    assert view.diff_panel.hint().startswith("Every loss difference so far is 0")
+
+
 def test_run_table_shows_status_labels(qtbot):
     """The status column shows the label (a run whose loss turned non-finite), not the
     identifier its bundle keeps."""

@@ -245,6 +245,7 @@ class _DiffCurve:
         self.pair = PairDiff(spec.ref, spec.other)
         self.shown = GrowingSeries()  # the differences above 0, NaN elsewhere
         self.nonzero = False
+        self.nonfinite_step: int | None = None  # where a loss first is NaN/inf (no difference)
 
     @property
     def seen(self) -> tuple[int, int]:
@@ -258,7 +259,11 @@ class _DiffCurve:
         diff = self.pair.diff.view()
         if self.pair.rebuilds != rebuilds:  # compared whole again: not an extension
             self.shown.clear()
+            self.nonfinite_step = None
         new = diff[len(self.shown):]
+        if self.nonfinite_step is None and np.isnan(new).any():
+            at = len(self.shown) + int(np.flatnonzero(np.isnan(new))[0])
+            self.nonfinite_step = int(self.pair.steps.view()[at])
         self.shown.extend(np.where(new > 0, new, np.nan))  # a zero has no place on a log axis
         steps, diff = self.pair.steps.view(), self.shown.view()
         shown = int(np.count_nonzero(np.isfinite(diff)))
@@ -607,6 +612,10 @@ class CurvesView(QWidget):
             hint = self._diff_hint
         elif any(d.nonzero for d in diffs):
             hint = ""
+        elif any(d.nonfinite_step is not None for d in diffs):
+            hint = "\n".join(f"{d.spec.name}: a loss is not finite from step {d.nonfinite_step}"
+                             for d in diffs if d.nonfinite_step is not None)
+            hint += "\n(no difference to draw; the Loss plot marks where)"
         elif started:
             hint = "Every loss difference so far is 0 (the verdict also compares the parameters)."
         elif stopped:
