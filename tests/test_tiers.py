@@ -23,6 +23,12 @@ CASES = textwrap.dedent("""
     def test_a_child_imports_something_else():
         subprocess.run([sys.executable, "-c", "import json"], check=True)
 
+    def test_finding_torch_without_importing_it_is_allowed():
+        import importlib.util
+        spec = importlib.util.find_spec("torch")  # how the environment probe reads its files
+        assert spec is not None and spec.submodule_search_locations
+        assert "torch" not in sys.modules
+
     def test_a_framework_that_is_not_installed_is_still_not_found():
         import importlib.util
         import pytest

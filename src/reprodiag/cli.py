@@ -281,7 +281,7 @@ def _cmd_compare(args) -> int:
         a, b = _select_runs(a, args.run[0]), _select_runs(b, args.run[1])
     comparison = compare_bundles(a, b, rtol=args.rtol)
     groups = [g for g in stats.seed_groups(a, b) if g.a and g.b and min(g.a.n, g.b.n) >= 2]
-    labels = (a.label or "A", b.label or "B")
+    labels = comparison.labels
     report: dict | str
     if args.json:
         report = render.to_json(comparison)

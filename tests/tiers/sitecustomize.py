@@ -9,17 +9,34 @@ import sys
 FRAMEWORK_MODULES = ("torch", "tensorflow", "keras", "jax")
 
 
+class _Refused(importlib.abc.Loader):
+    """Loads nothing: says which test imported the framework and what to do."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def create_module(self, spec):
+        raise ImportError(self.message)
+
+    def exec_module(self, module):
+        raise ImportError(self.message)
+
+
 class _NoFrameworkImport(importlib.abc.MetaPathFinder):
     def __init__(self, test: str):
         self.test = test
 
     def find_spec(self, name, path=None, target=None):
-        # a framework that is not installed stays "not found", as it would be
-        if (name.split(".")[0] in FRAMEWORK_MODULES
-                and importlib.machinery.PathFinder.find_spec(name, path) is not None):
-            raise ImportError(f"{self.test} imports {name} but is not marked "
-                              "'framework': add @pytest.mark.framework")
-        return None
+        # A framework that is not installed stays "not found", as it would be. One that is
+        # installed is found (importlib.util.find_spec, as the environment probe uses to read
+        # torch/version.py without importing torch, still works); loading it fails.
+        if name.split(".")[0] not in FRAMEWORK_MODULES:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None:
+            spec.loader = _Refused(f"{self.test} imports {name} but is not marked "
+                                   "'framework': add @pytest.mark.framework")
+        return spec
 
 
 _test = os.environ.get("REPRODIAG_UNMARKED_TEST")

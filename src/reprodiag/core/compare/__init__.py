@@ -20,6 +20,7 @@ from reprodiag.core.compare.runs import (
     compare_runs,
     pair_runs,
 )
+from reprodiag.core.naming import side_names
 from reprodiag.core.runs.record import RunRecord
 
 __all__ = [
@@ -93,11 +94,6 @@ class BundleComparison:
         return None
 
 
-def _label(bundle: Any, fallback: str) -> str:
-    label = getattr(bundle, "label", "") or ""
-    return str(label) or fallback
-
-
 def _left_over(runs: list[RunRecord], used: list[RunRecord]) -> list[RunRecord]:
     """The runs not in `used`, by identity, counting a run listed twice twice."""
     remaining = [id(r) for r in used]
@@ -117,7 +113,7 @@ def compare_bundles(a: Any, b: Any, *, rtol: float = 1e-5, atol: float = 1e-8) -
     pairs = pair_runs(runs_a, runs_b)
     snap_a, snap_b = getattr(a, "snapshot", None), getattr(b, "snapshot", None)
     return BundleComparison(
-        labels=(_label(a, "A"), _label(b, "B")),
+        labels=side_names(a, b),
         pairs=[compare_runs(x, y, rtol=rtol, atol=atol) for x, y in pairs],
         unpaired_a=_left_over(runs_a, [x for x, _ in pairs]),
         unpaired_b=_left_over(runs_b, [y for _, y in pairs]),

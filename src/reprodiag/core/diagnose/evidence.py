@@ -18,6 +18,7 @@ from reprodiag.core.compare.runs import IDENTICAL, RunComparison
 from reprodiag.core.env.model import Snapshot
 from reprodiag.core.knowledge.stages import Stage
 from reprodiag.core.knowledge.values import show, version_tuple
+from reprodiag.core.naming import side_names
 from reprodiag.core.runs.record import RunRecord
 from reprodiag.core.wording import counted
 
@@ -49,12 +50,13 @@ def comparable_sides(a: Any, b: Any) -> tuple[Side, Side]:
     sa, sb = getattr(a, "snapshot", None), getattr(b, "snapshot", None)
     if sa is not None and sb is not None:
         sa, sb = comparable(sa, sb), comparable(sb, sa)
-    return (_side(a, sa, "A"), _side(b, sb, "B"))
+    label_a, label_b = side_names(a, b)
+    return (_side(a, sa, label_a), _side(b, sb, label_b))
 
 
-def _side(bundle: Any, snapshot: Optional[Snapshot], fallback: str) -> Side:
+def _side(bundle: Any, snapshot: Optional[Snapshot], label: str) -> Side:
     producer = getattr(bundle, "producer", None)
-    return Side(label=getattr(bundle, "label", "") or fallback, snapshot=snapshot,
+    return Side(label=label, snapshot=snapshot,
                 runs=list(getattr(bundle, "runs", None) or []),
                 producer=dict(producer) if isinstance(producer, dict) else {})
 

@@ -41,6 +41,7 @@ from reprodiag.core.compare.runs import IDENTICAL, VERDICT_LABELS, Verdict
 from reprodiag.core.diagnose import align, comparable_sides, diagnose_comparison
 from reprodiag.core.env.foreign import import_report_file, report_kind
 from reprodiag.core.env.model import Snapshot
+from reprodiag.core.naming import distinct_names
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.numbering import RunNumbers
 from reprodiag.core.runs.record import RunRecord, reading
@@ -70,15 +71,6 @@ TITLE_OTHERS = 2  # environments named in the window title; more are counted
 LAYERS_HEIGHT = 360  # pixels the details get at least when the Layers tab is brought up
 
 
-def file_name(path: Path) -> str:
-    """A bundle's file name without the '.reprodiag.zip' (or '.zip') ending."""
-    name = path.name
-    for suffix in (".reprodiag.zip", ".zip"):
-        if name.lower().endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
 def run_names(runs: list[RunRecord], limit: int = 36) -> list[str]:
     """What tells each run's config apart from the others' ('seed=0', 'seed=1'), for the
     legend: the parts of their short labels that not all of them share (all of it for one)."""
@@ -89,28 +81,8 @@ def run_names(runs: list[RunRecord], limit: int = 36) -> list[str]:
 
 
 def distinct_labels(sources: list[Source]) -> list[str]:
-    """Each source's name, told apart from the others' in the order given: sources that share
-    a name add their file's name ('vm (colab)', 'vm (laptop)'); any still alike are numbered
-    by their place in the list ('vm', 'vm (2)'). The same list always gives the same labels,
-    whichever file finished loading first."""
-    names = [s.name or s.label for s in sources]
-    labels = []
-    for source, name in zip(sources, names):
-        stem = file_name(source.path) if source.path is not None else ""
-        twins = [t for t, n in zip(sources, names) if n == name and t is not source]
-        if twins and stem and stem != name and all(
-                t.path is None or file_name(t.path) != stem for t in twins):
-            name = f"{name} ({stem})"
-        labels.append(name)
-    taken: set[str] = set()
-    out = []
-    for label in labels:
-        unique, n = label, 2
-        while unique in taken or (unique != label and unique in labels):
-            unique, n = f"{label} ({n})", n + 1
-        taken.add(unique)
-        out.append(unique)
-    return out
+    """Each source's name, told apart from the others' in the order given (core.naming)."""
+    return distinct_names([(s.name or s.label, s.path) for s in sources])
 
 
 def looks_like_bundle(path: str) -> bool:
