@@ -294,3 +294,16 @@ def test_renderings_show_every_part_of_a_finding():
     assert "export NVIDIA_TF32_OVERRIDE=0" in text
     assert "```bash\nexport NVIDIA_TF32_OVERRIDE=0\n```" in md
     assert "No probable cause found" in to_text(Diagnosis(labels=("a", "b")))
+
+
+def test_evidence_said_of_several_pairs_is_one_line_naming_them():
+    from reprodiag.core.diagnose.reasoning import merged_pair_lines
+
+    lines = ["var.OMP_NUM_THREADS: not set (a) vs 2 (b)",
+             "run config threads: 1 (a) vs 2 (b) [torch mlp cpu seed=0 threads=1 vs 2]",
+             "run config threads: 1 (a) vs 2 (b) [torch mlp cpu seed=1 threads=1 vs 2]",
+             "data fingerprint: x (a) vs y (b) [torch cnn cpu seed=0]"]
+    assert merged_pair_lines(lines) == [
+        "var.OMP_NUM_THREADS: not set (a) vs 2 (b)",
+        "run config threads: 1 (a) vs 2 (b) [2 run pairs: seed=0, seed=1]",
+        "data fingerprint: x (a) vs y (b) [torch cnn cpu seed=0]"]

@@ -37,3 +37,4 @@ def test_compare_and_diagnose_tell_two_machines_of_one_name_apart():
     sa, sb = comparable_sides(a, b)
     assert (sa.label, sb.label) == ("vm (t1)", "vm (t2)")
     assert side_names(_side("", None), _side("", None)) == ("A", "B")
+

@@ -9,6 +9,8 @@ together they are one explanation, and the user's fix is to configure both sides
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -192,10 +194,34 @@ def _env_only_reason(ev: Evidence, e: Entry) -> str:
 # ---------------------------------------------------------------- writing the finding
 
 
+_PAIR_TAG = re.compile(r"^(.*) \[([^\[\]]+)\]$")
+
+
+def merged_pair_lines(lines: list[str]) -> list[str]:
+    """Lines that say the same of several run pairs ('... [<pair title>]') as one line
+    naming what tells those pairs apart: '... [2 run pairs: seed=0, seed=1]'."""
+    groups: dict[str, list[str]] = {}
+    for line in lines:
+        match = _PAIR_TAG.match(line)
+        text, title = (match.group(1), match.group(2)) if match else (line, "")
+        groups.setdefault(text, []).append(title)
+    out = []
+    for text, titles in groups.items():
+        titles = [t for t in dict.fromkeys(titles) if t]
+        if len(titles) <= 1:
+            out.append(f"{text} [{titles[0]}]" if titles else text)
+            continue
+        words = [t.split() for t in titles]
+        shared = set.intersection(*map(set, words))
+        names = [" ".join(w for w in ws if w not in shared) or t for ws, t in zip(words, titles)]
+        out.append(f"{text} [{len(titles)} run pairs: {', '.join(names)}]")
+    return out
+
+
 def _finding(ev: Evidence, c: Candidate) -> Finding:
     primary = c.entries[0]
     pairs = c.pairs or ([c.best.pair] if c.best else [])
-    evidence = [d.line for d in c.differences][:10]
+    evidence = merged_pair_lines([d.line for d in c.differences])[:10]
     if c.best is not None:
         evidence.append(ev.stage_line(c.best.pair))
         if c.best_fit is not None:
