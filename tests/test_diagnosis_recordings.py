@@ -95,17 +95,17 @@ def test_other_data_without_a_fingerprint_is_never_called_nondeterminism(snapsho
     a, b = torch_loop(fingerprint=False), torch_loop(data_seed=99, fingerprint=False)
     diagnosis = diagnose(Side(label="A", snapshot=snapshot, runs=[a]),
                          Side(label="B", snapshot=snapshot, runs=[b]))
-    ids = {f.id: f.likelihood for f in diagnosis.findings}
-    assert diagnosis.findings[0].id == "dataset" and ids["dataset"] < 0.75, ids
+    ids = {f.id: f.likelihood for f in diagnosis.causes}  # notes (throttling) come first
+    assert diagnosis.causes[0].id == "dataset" and ids["dataset"] < 0.75, ids
     assert ids.get("run_to_run", 0) < 0.1, ids
-    assert "not fingerprinted" in diagnosis.findings[0].title
+    assert "not fingerprinted" in diagnosis.causes[0].title
 
 
 def test_a_loss_that_turns_non_finite_names_its_step_and_its_data(snapshot):
     a, b = torch_loop(), torch_loop(nan_at=9)
     diagnosis = diagnose(Side(label="A", snapshot=snapshot, runs=[a]),
                          Side(label="B", snapshot=snapshot, runs=[b]))
-    ids = [f.id for f in diagnosis.findings]
+    ids = [f.id for f in diagnosis.causes]  # notes (a busy machine's throttling) come first
     assert ids[0] == "dataset", ids  # the inf came in with the data (fingerprint differs)
     nonfinite = next(f for f in diagnosis.findings if f.id == "nonfinite")
     assert any("became" in line and "step 9" in line for line in nonfinite.evidence)

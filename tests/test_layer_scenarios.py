@@ -228,7 +228,7 @@ def _diagnose(a, b):
 
 
 def test_the_diagnosis_names_threads_in_the_layer_where_they_act(canary):
-    top = _diagnose(canary(model="cnn"), canary(model="cnn", threads=2)).findings[0]
+    top = _diagnose(canary(model="cnn"), canary(model="cnn", threads=2)).causes[0]
     assert top.id == "threads" and top.likelihood_word == "very likely"
     assert any(line.startswith("fits:") and "8 grad.weight (linear, backward)" in line
                for line in top.evidence)
@@ -236,7 +236,7 @@ def test_the_diagnosis_names_threads_in_the_layer_where_they_act(canary):
 
 def test_a_dropout_parting_first_is_a_random_stream_not_kernel_numerics():
     diagnosis = _diagnose(recorded(), recorded(dropout_seed=1))
-    top = diagnosis.findings[0]
+    top = diagnosis.causes[0]
     assert top.id == "rng_stream" and top.likelihood >= 0.5, [
         (f.id, f.likelihood) for f in diagnosis.findings]
     assert all(f.likelihood < 0.1 for f in diagnosis.findings if f.id == "run_to_run")
