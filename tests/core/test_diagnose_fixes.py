@@ -97,6 +97,18 @@ def test_canary_command_parses_back_to_its_config(config):
     assert cli.configs_from_args(args) == [config]
 
 
+def test_a_fix_writes_the_setting_it_changes_even_when_that_is_the_default():
+    """'Rerun B with A's optimizer (sgd)' names --optimizer sgd, not a bare command."""
+    from reprodiag import cli
+
+    fix = fx.canary_fix(RunConfig(optimizer="adam", steps=150), {"optimizer": "sgd"}, "b")
+    assert "--optimizer sgd" in fix.code and "--steps 150" in fix.code
+    off = fx.canary_fix(RunConfig(deterministic=True), {"deterministic": False}, "b")
+    assert "--no-deterministic" in off.code
+    args = cli.build_parser().parse_args(off.code.split()[1:])
+    assert cli.configs_from_args(args) == [RunConfig()]
+
+
 def test_pip_lines_pin_versions_and_use_pytorchs_index_for_local_builds():
     lines = fx.pip_install_lines({"numpy": "1.26.4", "torch": "2.3.0+cu121",
                                   "torchvision": "0.18.0+cu121", "torchaudio": "2.3.0+cpu",

@@ -254,13 +254,14 @@ _FLAG_ORDER = ("device", "seed", "steps", "batch_size", "lr", "optimizer", "dtyp
                "deterministic", "tf32", "threads", "shuffle", "augment", "onednn")
 
 
-def canary_command(config: RunConfig) -> str:
-    """The `reprodiag run` command line that reruns exactly this canary config."""
+def canary_command(config: RunConfig, explicit: frozenset[str] = frozenset()) -> str:
+    """The `reprodiag run` command line that reruns exactly this canary config; the fields
+    in `explicit` (what a fix changes) are written even when they hold the default."""
     default = RunConfig()
     parts = ["reprodiag", "run", "--framework", config.framework, "--model", config.model]
     for name in _FLAG_ORDER:
         value = getattr(config, name)
-        if value == getattr(default, name) and name != "device":
+        if value == getattr(default, name) and name != "device" and name not in explicit:
             continue
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
@@ -281,7 +282,8 @@ def canary_fix(b_config: RunConfig, changes: dict[str, Any], sides: str) -> Fix:
     """Rerun B's canary with `changes` applied (and A's too when `sides` is "both")."""
     fixed = b_config.model_copy(update=changes)
     where = "B's canary" if sides == "b" else "the canary on both sides"
-    return Fix(framework=ANY, code=canary_command(fixed), note=f"Rerun {where} with this setting.",
+    return Fix(framework=ANY, code=canary_command(fixed, frozenset(changes)),
+               note=f"Rerun {where} with this setting.",
                rerun_config_changes=dict(changes), rerun_sides=sides)
 
 
