@@ -10,12 +10,12 @@ holds NaN there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import numpy as np
 
 from reprodiag.core.compare.layers import LayerComparison, compare_layers
+from reprodiag.core.identifiers import Identifier
 from reprodiag.core.knowledge.stages import (
     MAGNITUDE_MEANING,
     Magnitude,
@@ -35,15 +35,12 @@ from reprodiag.core.runs.record import (
 from reprodiag.core.wording import counted
 
 
-class Verdict(str, Enum):
+class Verdict(Identifier):
     """How two runs of one config compare. The values are the stable identifiers JSON keeps."""
 
     IDENTICAL = "identical"  # every compared value bitwise equal
     EQUIVALENT = "equivalent"  # losses within the tolerance
     DIVERGED = "diverged"  # beyond the tolerance, or a run did not finish
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # What the views show for a verdict (JSON keeps the values).

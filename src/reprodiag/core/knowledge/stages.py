@@ -10,10 +10,11 @@ computation altogether.
 from __future__ import annotations
 
 import math
-from enum import Enum
+
+from reprodiag.core.identifiers import Identifier
 
 
-class Stage(str, Enum):
+class Stage(Identifier):
     """Where two runs first part. The values are the stable identifiers JSON keeps."""
 
     DATASET = "dataset"
@@ -25,9 +26,6 @@ class Stage(str, Enum):
     ACCUMULATED = "accumulated numerics"
     PREDICTIONS = "final predictions"
     FAILURE = "failure"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 STAGE_ORDER: tuple[Stage, ...] = tuple(Stage)
@@ -61,7 +59,7 @@ STAGE_WHERE: dict[Stage, str] = {
 }
 
 
-class Magnitude(str, Enum):
+class Magnitude(Identifier):
     """How big a first difference is, relative to the values compared."""
 
     BITWISE = "bitwise"
@@ -70,9 +68,6 @@ class Magnitude(str, Enum):
     TF32 = "TF32 scale"
     HALF = "half-precision scale"
     GROSS = "gross"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 MAGNITUDE_MEANING: dict[Magnitude, str] = {

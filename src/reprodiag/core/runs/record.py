@@ -15,12 +15,12 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any, Optional
 
 import numpy as np
 
 from reprodiag.core.env.variables import redact_settings, redact_text
+from reprodiag.core.identifiers import Identifier
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.layers import LayerCapture
 from reprodiag.core.runs.protocol import (
@@ -33,7 +33,8 @@ from reprodiag.core.runs.protocol import (
     WorkerError,
 )
 
-class RunStatus(str, Enum):
+
+class RunStatus(Identifier):
     """Where a run stands. The values are the stable identifiers run.json keeps."""
 
     PENDING = "pending"
@@ -42,9 +43,6 @@ class RunStatus(str, Enum):
     DIVERGED = "diverged"  # finished, but a loss became NaN/Inf
     FAILED = "failed"
     CANCELLED = "cancelled"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 # What the views show for a status (JSON and bundles keep the values).
