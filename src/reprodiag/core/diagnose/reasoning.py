@@ -10,7 +10,6 @@ together they are one explanation, and the user's fix is to configure both sides
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -38,6 +37,7 @@ from reprodiag.core.knowledge import fixes as fx
 from reprodiag.core.knowledge.catalog import CONFIG, GPU, Entry
 from reprodiag.core.knowledge.stages import Stage
 from reprodiag.core.knowledge.values import show
+from reprodiag.core.wording import counted
 
 CONFIGURED = "config"  # the finding id of configured differences
 NO_EFFECT_CAP = 0.15  # a difference the runs show no effect of
@@ -229,9 +229,9 @@ def _finding(ev: Evidence, c: Candidate) -> Finding:
     elif ev.pairs and c.observed:
         agreeing = [p for p in ev.pairs if p.verdict == IDENTICAL]
         if agreeing:
-            evidence.append(f"no effect seen: {len(agreeing)} run pair"
-                            f"{'s' if len(agreeing) != 1 else ''} agree bitwise despite this "
-                            f"difference ({ev.stage_line(agreeing[0])})")
+            verb = "agrees" if len(agreeing) == 1 else "agree"
+            evidence.append(f"no effect seen: {counted(len(agreeing), 'run pair')} {verb} "
+                            f"bitwise despite this difference ({ev.stage_line(agreeing[0])})")
     elif not ev.pairs:
         reason = _env_only_reason(ev, primary)
         evidence.append(reason or "no runs to test it against: compare canary runs of both "
