@@ -37,7 +37,7 @@ from reprodiag.core.knowledge import fixes as fx
 from reprodiag.core.knowledge.catalog import CONFIG, GPU, Entry
 from reprodiag.core.knowledge.stages import Stage
 from reprodiag.core.knowledge.values import show
-from reprodiag.core.wording import counted
+from reprodiag.core.wording import counted, distinguishing
 
 CONFIGURED = "config"  # the finding id of configured differences
 NO_EFFECT_CAP = 0.15  # a difference the runs show no effect of
@@ -211,9 +211,7 @@ def merged_pair_lines(lines: list[str]) -> list[str]:
         if len(titles) <= 1:
             out.append(f"{text} [{titles[0]}]" if titles else text)
             continue
-        words = [t.split() for t in titles]
-        shared = set.intersection(*map(set, words))
-        names = [" ".join(w for w in ws if w not in shared) or t for ws, t in zip(words, titles)]
+        names = [n or t for n, t in zip(distinguishing(titles), titles)]
         out.append(f"{text} [{len(titles)} run pairs: {', '.join(names)}]")
     return out
 

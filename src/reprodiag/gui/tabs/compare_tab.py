@@ -45,7 +45,7 @@ from reprodiag.core.naming import distinct_names
 from reprodiag.core.runs.config import RunConfig
 from reprodiag.core.runs.numbering import RunNumbers
 from reprodiag.core.runs.record import RunRecord, reading
-from reprodiag.core.wording import counted
+from reprodiag.core.wording import counted, distinguishing
 from reprodiag.errors import UserError
 from reprodiag.gui import theme
 from reprodiag.gui.plots.curves import CurveSpec, CurvesView, DiffSpec, LegendEntry
@@ -74,9 +74,7 @@ LAYERS_HEIGHT = 360  # pixels the details get at least when the Layers tab is br
 def run_names(runs: list[RunRecord], limit: int = 36) -> list[str]:
     """What tells each run's config apart from the others' ('seed=0', 'seed=1'), for the
     legend: the parts of their short labels that not all of them share (all of it for one)."""
-    labels = [run.config.short_label().split() for run in runs]
-    shared = set.intersection(*map(set, labels)) if len(labels) > 1 else set()
-    names = [" ".join(part for part in parts if part not in shared) for parts in labels]
+    names = distinguishing([run.config.short_label() for run in runs])
     return [name if len(name) <= limit else name[: limit - 1] + "…" for name in names]
 
 
