@@ -16,6 +16,19 @@ APPLICATION = "reprodiag"
 MAX_RECENT = 10
 
 
+class _TextSetting:
+    """A text value stored under `key`: '' until one is set."""
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def __get__(self, settings: "AppSettings", owner: type | None = None) -> str:
+        return str(settings._get(self.key, "") or "")
+
+    def __set__(self, settings: "AppSettings", value: str) -> None:
+        settings._set(self.key, value)
+
+
 class AppSettings:
     """Typed access to the few values the window remembers between sessions."""
 
@@ -54,13 +67,7 @@ class AppSettings:
     def geometry(self, value: QByteArray) -> None:
         self._set("window/geometry", value)
 
-    @property
-    def last_tab(self) -> str:
-        return str(self._get("window/last_tab", "") or "")
-
-    @last_tab.setter
-    def last_tab(self, value: str) -> None:
-        self._set("window/last_tab", value)
+    last_tab = _TextSetting("window/last_tab")
 
     def splitter(self, name: str) -> QByteArray | None:
         """A splitter's saved sizes (QSplitter.saveState), or None."""
@@ -70,23 +77,11 @@ class AppSettings:
         self._set(f"splitters/{name}", state)
 
     # file dialogs
-    @property
-    def last_folder(self) -> str:
-        """The folder of the last file opened or saved through a dialog ('' before any)."""
-        return str(self._get("files/last_folder", "") or "")
-
-    @last_folder.setter
-    def last_folder(self, value: str) -> None:
-        self._set("files/last_folder", value)
+    # The folder of the last file opened or saved through a dialog ('' before any).
+    last_folder = _TextSetting("files/last_folder")
 
     # runs
-    @property
-    def last_interpreter(self) -> str:
-        return str(self._get("runs/last_interpreter", "") or "")
-
-    @last_interpreter.setter
-    def last_interpreter(self, value: str) -> None:
-        self._set("runs/last_interpreter", value)
+    last_interpreter = _TextSetting("runs/last_interpreter")
 
     # bundles
     @property
